@@ -1,0 +1,47 @@
+"""Coin drop: place ``coins`` coins on the tray one at a time, then pick them back up.
+
+Starts at the start button press (or, with no press, at the first tray
+change); the placing phase ends when the tray holds ``coins``, the pick-up
+phase when it is back at 0.
+"""
+from __future__ import annotations
+
+from ..events import ButtonPress, CellCount, Event
+from .base import CutoffMixin, Protocol
+
+
+class CoinDrop(CutoffMixin, Protocol):
+    name = "coin-drop"
+    description = "Coin drop: place the coins, then pick them up"
+    options = {"coins": 8, "cutoff_s": 300.0}
+
+    def __init__(self, board, **options) -> None:
+        super().__init__(board, **options)
+        self.placed_t: float | None = None
+        self.tray = board.cells["tray"].units_at_start if "tray" in board.cells else 0
+        self.events: list[Event] = []
+
+    def handle(self, ev: Event) -> None:
+        if isinstance(ev, ButtonPress):
+            if ev.name == "start" and self.start_t is None:
+                self.start_t = ev.t
+            return
+        if not isinstance(ev, CellCount) or ev.cell != "tray":
+            return
+        if self.start_t is None:
+            self.start_t = ev.t
+        self.tray = ev.count
+        self.events.append(ev)
+        if self.placed_t is None:
+            if ev.count >= self.opts["coins"]:
+                self.placed_t = ev.t
+        elif ev.count == 0:
+            self.end_t = ev.t
+            self.status = "complete"
+
+    def result(self) -> dict:
+        r = super().result()
+        r["place_s"] = None if self.placed_t is None or self.start_t is None else round(self.placed_t - self.start_t, 6)
+        r["pickup_s"] = None if self.end_t is None or self.placed_t is None or self.status != "complete" \
+            else round(self.end_t - self.placed_t, 6)
+        return r

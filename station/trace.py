@@ -1,0 +1,183 @@
+"""Trace files (../shared/spec/trace-v1.md): read, validate, write.
+
+A trace is JSON Lines: a header, then one raw record per line. Reading never
+stops at a bad record: it becomes a ``record`` fault. A bad header is a
+``TraceError`` (one clear message; the CLI exits 2).
+"""
+from __future__ import annotations
+
+from .errors import UserError
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import IO, Any, Iterator
+
+from .board import BoardSpec, SpecError
+from .events import CellFault, Edge, RawRecord, Sample
+
+FORMAT = "station-trace"
+VERSION = 1
+COUNTS_MIN, COUNTS_MAX = -8388608, 8388607
+
+
+class TraceError(UserError, ValueError):
+    """The trace cannot be read at all (missing file, bad header)."""
+
+
+@dataclass
+class TraceHeader:
+    """A trace's first line: the board and the protocol it is scored as."""
+
+    board: BoardSpec
+    protocol: str | None = None
+    protocol_options: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept for the record
+
+    def to_dict(self) -> dict:
+        proto = {"name": self.protocol, **self.protocol_options} if self.protocol else None
+        d = {"format": FORMAT, "version": VERSION, "station": self.board.to_header()}
+        if proto:
+            d["protocol"] = proto
+        d.update(self.extra)
+        return d
+
+
+def parse_header(line: bytes | str) -> TraceHeader:
+    """Validate a header line. Raises TraceError with what is wrong."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", errors="replace")
+    if not line.strip():
+        raise TraceError("the trace is empty: no header line")
+    try:
+        head = json.loads(line)
+    except ValueError as e:
+        raise TraceError(f"the header line is not JSON ({e.msg})") from None
+    if not isinstance(head, dict):
+        raise TraceError("the header line is not a JSON object")
+    if head.get("format") != FORMAT:
+        raise TraceError(f"not a station trace: header 'format' is {head.get('format')!r}, expected {FORMAT!r}")
+    if head.get("version") != VERSION:
+        raise TraceError(f"trace version {head.get('version')!r} is not supported (this station reads version {VERSION})")
+    if "station" not in head:
+        raise TraceError("the header has no 'station' object")
+    try:
+        board = BoardSpec.from_header(head["station"])
+    except SpecError as e:
+        raise TraceError(str(e)) from None
+    proto = head.get("protocol")
+    name, opts = None, {}
+    if proto is not None:
+        if not isinstance(proto, dict) or not isinstance(proto.get("name"), str):
+            raise TraceError("header 'protocol' must be an object with a 'name'")
+        name = proto["name"]
+        opts = {k: v for k, v in proto.items() if k != "name"}
+    extra = {k: v for k, v in head.items() if k not in ("format", "version", "station", "protocol")}
+    return TraceHeader(board, name, opts, extra)
+
+
+def parse_record(line: bytes | str) -> RawRecord | str:
+    """One record line -> a raw record, or a string saying why it is malformed."""
+    try:
+        r = json.loads(line)
+    except ValueError as e:
+        return f"not JSON ({e.msg})"
+    return record_from_obj(r)
+
+
+def record_from_obj(r: object) -> RawRecord | str:
+    """A decoded record -> a raw record, or a string saying why it is malformed."""
+    if type(r) is not dict:
+        return "not a JSON object"
+    t = r.get("t")
+    if type(t) is not float and (type(t) is not int):
+        return "'t' missing or not a number"
+    if not math.isfinite(t):
+        return "'t' is not finite"
+    if "gpio" in r:
+        g, lv = r["gpio"], r.get("level")
+        if type(g) is not int or type(lv) is not int or lv not in (0, 1):
+            return "'gpio' must be an integer and 'level' 0 or 1"
+        return Edge(float(t), g, lv)
+    cell = r.get("cell")
+    if type(cell) is str:
+        c = r.get("counts")
+        if type(c) is int and COUNTS_MIN <= c <= COUNTS_MAX:
+            return Sample(float(t), cell, c)
+        if "fault" in r and isinstance(r["fault"], str):
+            return CellFault(float(t), cell, r["fault"])
+        return "'counts' must be a signed 24-bit integer"
+    return "neither a 'gpio' edge nor a 'cell' sample"
+
+
+def open_trace(path: str | os.PathLike) -> tuple[TraceHeader, IO[bytes]]:
+    """Open a trace and parse its header; the file is left positioned at the first record."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise TraceError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise TraceError(f"{path}: is a directory, not a trace") from None
+    except PermissionError:
+        raise TraceError(f"{path}: permission denied") from None
+    try:
+        header = parse_header(f.readline())
+    except TraceError as e:
+        f.close()
+        raise TraceError(f"{path}: {e}") from None
+    except UnicodeDecodeError:
+        f.close()
+        raise TraceError(f"{path}: the header is not UTF-8 text") from None
+    return header, f
+
+
+def read_records(f: IO[bytes]) -> Iterator[tuple[int, RawRecord | str]]:
+    """(line number, record or why it is malformed) for each non-blank record line."""
+    for lineno, line in enumerate(f, 2):
+        if line.strip():
+            yield lineno, parse_record(line)
+
+
+class TraceWriter:
+    """Writes a trace as the station records it.
+
+    Lines are buffered and written out at most every ``flush_s`` seconds of
+    trace time (and on ``flush``/``close``), each write followed by fsync, so
+    a power cut loses at most that much of a trial's raw record.
+    """
+
+    def __init__(self, path: str | os.PathLike, header: TraceHeader, flush_s: float = 0.1) -> None:
+        self.path = os.fspath(path)
+        self._f = open(self.path, "x", encoding="utf-8")
+        self._buf: list[str] = [json.dumps(header.to_dict())]
+        self._flush_s = flush_s
+        self._last_flush = -math.inf
+        self.records = 0
+        self.flush()
+
+    def write(self, record: RawRecord) -> None:
+        self._buf.append(json.dumps(record.to_dict()))
+        self.records += 1
+        t = record.t
+        if t - self._last_flush >= self._flush_s:
+            self._last_flush = t
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buf:
+            self._f.write("\n".join(self._buf) + "\n")
+            self._buf.clear()
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self.flush()
+            self._f.close()
+
+    def __enter__(self) -> "TraceWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
