@@ -1,0 +1,96 @@
+"""Bad trace input never raises a traceback: a clear error, or a record fault."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from station.protocols import ProtocolError
+from station.replay import replay
+from station.trace import TraceError
+
+from tests.support import TRACES
+
+HEADER = {"format": "station-trace", "version": 1,
+          "station": {"holes": [5, 6, 13], "buttons": {"start": 17}, "active_low": True, "settle_ms": 10},
+          "protocol": {"name": "free-practice"}}
+
+
+def write(tmp_path, lines, name="t.jsonl"):
+    p = tmp_path / name
+    p.write_text("".join(l + "\n" for l in lines))
+    return p
+
+
+def test_empty_file_is_a_clear_error(tmp_path):
+    p = tmp_path / "empty.jsonl"
+    p.write_text("")
+    with pytest.raises(TraceError, match="empty"):
+        replay(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(TraceError, match="no such file"):
+        replay(tmp_path / "nope.jsonl")
+
+
+@pytest.mark.parametrize("head,msg", [
+    ({"format": "station-trace", "version": 2, "station": {}}, "version 2 is not supported"),
+    ({"format": "other", "version": 1}, "not a station trace"),
+    ({"format": "station-trace", "version": 1}, "no 'station'"),
+    ({"format": "station-trace", "version": 1, "station": {"holes": "x"}}, "station.holes"),
+    ({"format": "station-trace", "version": 1,
+      "station": {"holes": [5], "cells": {"dish": {"offset": 1, "unit_g": 1.1}}}}, "counts_per_gram"),
+])
+def test_bad_headers(tmp_path, head, msg):
+    with pytest.raises(TraceError, match=msg):
+        replay(write(tmp_path, [json.dumps(head)]))
+
+
+def test_header_not_json(tmp_path):
+    with pytest.raises(TraceError, match="not JSON"):
+        replay(write(tmp_path, ["{oops"]))
+
+
+def test_unknown_protocol_is_a_clear_error(tmp_path):
+    with pytest.raises(ProtocolError, match="unknown protocol 'juggling'"):
+        replay(write(tmp_path, [json.dumps(HEADER)]), protocol="juggling")
+
+
+def test_garbage_and_truncated_lines_are_record_faults_and_replay_goes_on(tmp_path):
+    lines = [json.dumps(HEADER),
+             '{"t": 1.0, "gpio": 5, "level": 0}',
+             'garbage here',
+             '[1, 2, 3]',
+             '{"t": "soon", "gpio": 5, "level": 1}',
+             '{"t": 1.5, "gpio": 5, "level": 7}',
+             '{"t": 2.0, "gpio": 5, "level": 1}',
+             '{"t": 2.5, "gpio": 6, "le']            # truncated last line
+    out = replay(write(tmp_path, lines))
+    assert [(e["kind"], e["t"]) for e in out["events"]] == [("peg_in", 1.0), ("peg_out", 2.0)]
+    details = [f["detail"] for f in out["faults"]]
+    assert [f["kind"] for f in out["faults"]] == ["record"] * 5
+    assert details[0].startswith("line 3: not JSON")
+    assert "line 4" in details[1] and "line 5" in details[2] and "line 6" in details[3]
+    assert details[4].startswith("line 8: not JSON")
+    r = out["result"]
+    assert (r["status"], r["total_s"], r["reps"]) == ("complete", 1.0, 1)
+
+
+def test_out_of_order_record_is_skipped_with_a_fault(tmp_path):
+    lines = [json.dumps(HEADER), '{"t": 2.0, "gpio": 5, "level": 0}', '{"t": 1.0, "gpio": 5, "level": 1}',
+             '{"t": 3.0, "gpio": 5, "level": 1}']
+    out = replay(write(tmp_path, lines))
+    assert [f["kind"] for f in out["faults"]] == ["record"]
+    assert "older" in out["faults"][0]["detail"]
+    assert [e["t"] for e in out["events"]] == [2.0, 3.0]
+
+
+def test_cli_exit_status_and_one_line_message(tmp_path, capsys):
+    from station.cli import main
+    p = tmp_path / "empty.jsonl"
+    p.write_text("")
+    assert main(["replay", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "empty" in err[0]
+    assert main(["replay", str(TRACES / "coin-drop.trace.jsonl"), "--protocol", "nope"]) == 2
