@@ -1,0 +1,212 @@
+"""HX711 load-cell ADC driver, written against the RPi.GPIO API.
+
+The GPIO module is injected: ``RPi.GPIO`` on a Pi 1-4, the ``rpi-lgpio`` shim
+(same API) on a Pi 5, ``hardware.fake_gpio.FakeGPIO`` in tests and in the
+simulator. Channel A, gain 128: every reading is 24 data bits, MSB first, in
+two's complement, plus one extra PD_SCK pulse that keeps gain 128 for the next
+conversion (25 pulses in all).
+
+Timing rules from the datasheet that shape this code:
+
+* DOUT goes low when a conversion is ready (every 1/sample_hz: 12.5 ms at
+  80 SPS). If it stays high for two sample periods the chip is unplugged,
+  unpowered or dead: ``NotReady``, never a hang.
+* PD_SCK high for more than 60 us powers the chip down, and it resets and
+  re-settles (4 sample periods) when PD_SCK goes low again. Under Python a
+  thread switch or a GC pause can stretch a pulse, so every pulse is timed
+  with the injected clock and a reading whose pulses ran over ``max_high_s``
+  (datasheet maximum high time: 50 us) is discarded: ``PulseTooLong``.
+* 0x7FFFFF and 0x800000 are the ADC's clipping codes (overload or a broken
+  bridge wire): ``Saturated``, never a number passed on.
+
+The driver deliberately does *no* median or other filtering: traces must hold
+the raw readings, and the pipeline's excursion rule (station.loadcell) already
+rejects spikes, so a filter here would only delay and blur the onset times.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+#: PD_SCK high for longer than this powers the chip down (datasheet).
+POWER_DOWN_S = 60e-6
+#: Datasheet maximum PD_SCK high time during a readout.
+MAX_HIGH_S = 50e-6
+#: Settling after power-up or reset, in sample periods (50 ms at 80 SPS, 400 ms at 10 SPS).
+SETTLE_PERIODS = 4
+
+_SATURATED = {0x7FFFFF: "0x7FFFFF", 0x800000: "0x800000"}
+
+
+class SensorFault(Exception):
+    """The HX711 gave no trustworthy reading. ``t`` is when it was noticed (the driver's clock)."""
+
+    def __init__(self, detail: str, *, t: float | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.t = t
+
+
+class NotReady(SensorFault):
+    """DOUT never went low within two sample periods (unplugged, unpowered or dead chip)."""
+
+
+class Saturated(SensorFault):
+    """The reading was a clipping code, 0x7FFFFF or 0x800000 (overload or broken wire)."""
+
+    def __init__(self, detail: str, *, counts: int, t: float | None = None) -> None:
+        super().__init__(detail, t=t)
+        self.counts = counts
+
+
+class PulseTooLong(SensorFault):
+    """A PD_SCK high pulse ran over the limit; the reading was discarded."""
+
+    def __init__(self, detail: str, *, high_s: float, t: float | None = None) -> None:
+        super().__init__(detail, t=t)
+        self.high_s = high_s
+
+
+class HX711:
+    """One HX711 on two GPIO pins (BCM numbers), read on channel A at gain 128.
+
+    ``gpio`` is an RPi.GPIO-compatible module. ``clock`` and ``sleep`` are
+    injected so the simulator can run it in virtual time; ``clock`` must be the
+    same monotonic clock the rest of the station stamps with.
+    """
+
+    def __init__(self, gpio: Any, dout: int, pd_sck: int, *, sample_hz: float = 80.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep,
+                 max_high_s: float = MAX_HIGH_S, poll_s: float = 0.001) -> None:
+        if not sample_hz > 0:
+            raise ValueError(f"sample_hz must be positive, not {sample_hz!r}")
+        if not 0 < max_high_s <= POWER_DOWN_S:
+            raise ValueError(f"max_high_s must be in (0, {POWER_DOWN_S}] s, not {max_high_s!r}")
+        if not poll_s > 0:
+            raise ValueError(f"poll_s must be positive, not {poll_s!r}")
+        self.dout = dout
+        self.pd_sck = pd_sck
+        self.sample_hz = float(sample_hz)
+        self.max_high_s = max_high_s
+        self.poll_s = poll_s
+        self._gpio = gpio
+        self._clock = clock
+        self._sleep = sleep
+        self._period = 1.0 / self.sample_hz
+        self._settle_s = SETTLE_PERIODS * self._period
+        mode = gpio.getmode()
+        if mode is None:
+            gpio.setmode(gpio.BCM)
+        elif mode != gpio.BCM:
+            raise ValueError("the GPIO module is in BOARD numbering; HX711 pins are BCM numbers")
+        # HX711 DOUT is push-pull; the pull-up only decides what a cut wire
+        # reads: high, i.e. "never ready" (NotReady) rather than a run of zeros.
+        gpio.setup(dout, gpio.IN, pull_up_down=gpio.PUD_UP)
+        gpio.setup(pd_sck, gpio.OUT, initial=gpio.LOW)
+        # PD_SCK may have been high before (a previous process left the chip
+        # powered down): going low just now woke it, so allow its settling.
+        self._awake_at = clock() + self._settle_s
+        self._down = False
+        self._closed = False
+
+    # --- reading ---------------------------------------------------------
+
+    def is_ready(self) -> bool:
+        """True when a conversion is waiting (DOUT low)."""
+        return self._gpio.input(self.dout) == self._gpio.LOW
+
+    def read(self) -> int:
+        """The next reading in signed counts; raises NotReady, Saturated or PulseTooLong."""
+        return self.read_sample()[1]
+
+    def read_sample(self) -> tuple[float, int]:
+        """``(t, counts)``: ``t`` is ``clock()`` when DOUT was seen low (the conversion's time).
+
+        Waits (polling every ``poll_s``) at most two sample periods, plus the
+        settling time after a wake-up, then clocks out 24 bits and one gain
+        pulse. Raises NotReady, Saturated or PulseTooLong.
+        """
+        if self._closed:
+            raise RuntimeError("HX711 is closed")
+        if self._down:
+            raise RuntimeError("HX711 is powered down: call power_up() first")
+        t = self._wait_ready()
+        raw, longest, end = self._shift_in()
+        if longest > self.max_high_s:
+            # Over 60 us the chip powered down and reset when PD_SCK fell;
+            # nearer the limit it may have. Give it its settling time before
+            # the next read may call it NotReady (waiting longer costs nothing).
+            self._awake_at = end + self._settle_s
+            raise PulseTooLong(
+                f"PD_SCK pulse {longest * 1e6:.0f} us high (limit {self.max_high_s * 1e6:.0f} us): "
+                "reading discarded", high_s=longest, t=t)
+        if raw in _SATURATED:
+            counts = raw - 0x1000000 if raw & 0x800000 else raw
+            raise Saturated(f"saturated reading {_SATURATED[raw]}: load cell overloaded or a wire is broken",
+                            counts=counts, t=t)
+        return t, (raw - 0x1000000 if raw & 0x800000 else raw)
+
+    def _wait_ready(self) -> float:
+        clock, sleep, poll = self._clock, self._sleep, self.poll_s
+        gpio, dout, low = self._gpio, self.dout, self._gpio.LOW
+        now = clock()
+        deadline = max(now, self._awake_at) + 2 * self._period
+        # Bounded by the clock *and* by a poll count, so a clock that does not
+        # move (or a sleep that returns at once) still cannot hang the reader.
+        for _ in range(int((deadline - now) / poll) * 2 + 16):
+            if gpio.input(dout) == low:
+                return clock()
+            now = clock()
+            if now >= deadline:
+                break
+            sleep(min(poll, deadline - now))
+        raise NotReady(f"DOUT stayed high for {2 * self._period * 1e3:.0f} ms (two sample periods): "
+                       "HX711 unplugged, unpowered or dead", t=clock())
+
+    def _shift_in(self) -> tuple[int, float, float]:
+        """Clock out 24 data bits + 1 gain pulse; returns (raw, longest high time, end time)."""
+        out, inp, clock = self._gpio.output, self._gpio.input, self._clock
+        sck, dout, high, low = self.pd_sck, self.dout, self._gpio.HIGH, self._gpio.LOW
+        raw = 0
+        longest = 0.0
+        t1 = 0.0
+        # The data bit is valid from the rising edge until the next one, so it
+        # is read after PD_SCK is low again: the high time is two calls only.
+        # A long pulse does not stop the loop: all 25 pulses are always given,
+        # so a chip that stayed up keeps gain 128 for its next conversion.
+        for _ in range(24):
+            t0 = clock()
+            out(sck, high)
+            out(sck, low)
+            t1 = clock()
+            if t1 - t0 > longest:
+                longest = t1 - t0
+            raw = (raw << 1) | (1 if inp(dout) else 0)
+        t0 = clock()
+        out(sck, high)  # 25th pulse: channel A, gain 128 for the next conversion
+        out(sck, low)
+        t1 = clock()
+        if t1 - t0 > longest:
+            longest = t1 - t0
+        return raw, longest, t1
+
+    # --- power -----------------------------------------------------------
+
+    def power_down(self) -> None:
+        """Hold PD_SCK high: the chip powers down after 60 us."""
+        self._gpio.output(self.pd_sck, self._gpio.LOW)
+        self._gpio.output(self.pd_sck, self._gpio.HIGH)
+        self._down = True
+
+    def power_up(self) -> None:
+        """PD_SCK low: the chip resets to channel A, gain 128, and settles before its first conversion."""
+        self._gpio.output(self.pd_sck, self._gpio.LOW)
+        self._down = False
+        self._awake_at = self._clock() + self._settle_s
+
+    def close(self) -> None:
+        """Release the two pins (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._gpio.cleanup([self.dout, self.pd_sck])
