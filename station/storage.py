@@ -1,0 +1,177 @@
+"""Crash-safe files: atomic replace, and a TinyDB Storage built on it.
+
+TinyDB's JSONStorage rewrites its file in place, so a crash mid-write leaves a
+truncated database. Here every write goes to a temporary file in the same
+directory, which is fsynced, renamed over the old file, and then the directory
+is fsynced so the rename itself survives a power cut. Before each replace the
+previous generation is kept as ``<name>.bak`` (a hard link: no copy, O(1)).
+
+At open, ``AtomicJSONStorage`` checks the file. A corrupt or truncated one is
+moved aside to ``<name>.corrupt-<UTC timestamp>`` (never deleted), the last
+good copy (``.bak``) is restored, and one log line on the ``station.records``
+logger says what happened. ``recovery`` holds that line for callers.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from tinydb.storages import Storage
+
+log = logging.getLogger("station.records")
+
+FILE_MODE = 0o600  # patient records: readable by the station's user only
+
+
+def fsync_dir(directory: str | os.PathLike) -> None:
+    """Make a rename or a new file in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, *, keep_backup: bool = False) -> int:
+    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file.
+
+    With ``keep_backup`` the old file becomes ``<path>.bak`` first. Returns
+    the number of bytes written (what the write cost, for benchmarks and tests).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")  # one fixed name: the store has a single writer
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if keep_backup and path.exists():
+        _link_backup(path)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return len(data)
+
+
+def _link_backup(path: Path) -> None:
+    """Point ``<path>.bak`` at the current file (which was fsynced when written)."""
+    bak = backup_path(path)
+    staging = path.with_name(f".{path.name}.bak.tmp")
+    try:
+        staging.unlink(missing_ok=True)
+        os.link(path, staging)
+    except OSError:  # a filesystem without hard links: copy instead
+        write_atomic(bak, path.read_bytes())
+        return
+    os.replace(staging, bak)
+
+
+def backup_path(path: str | os.PathLike) -> Path:
+    """Where the previous generation of ``path`` is kept."""
+    path = Path(path)
+    return path.with_name(path.name + ".bak")
+
+
+def move_aside(path: str | os.PathLike, now: float | None = None) -> Path:
+    """Rename a bad file to ``<name>.corrupt-<UTC timestamp>`` (never delete it)."""
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    os.replace(path, target)
+    fsync_dir(path.parent)
+    return target
+
+
+class CorruptFile(ValueError):
+    """A file's content is not what was written (truncated, garbled, wrong shape)."""
+
+
+def load_database(path: str | os.PathLike) -> dict[str, dict[str, Any]] | None:
+    """Parse a TinyDB JSON file; None when it is empty. Raises CorruptFile."""
+    raw = Path(path).read_bytes()
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorruptFile(f"not valid JSON ({getattr(e, 'msg', e)}; {len(raw)} bytes)") from None
+    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+        raise CorruptFile("not a TinyDB database (expected an object of tables)")
+    return data
+
+
+class AtomicJSONStorage(Storage):
+    """A TinyDB Storage that writes by atomic replace and recovers from ``.bak``.
+
+    ``TinyDB(path, storage=AtomicJSONStorage)``; pass ``readonly=True`` to read
+    a database another process writes (nothing is moved or written then).
+    """
+
+    def __init__(self, path: str | os.PathLike, readonly: bool = False) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.readonly = readonly
+        self.recovery: str | None = None  # the log line, when the file had to be recovered
+        self.bytes_written = 0  # of the last write
+        data = self._open()
+        # TinyDB mutates what read() returns before it calls write(): hand out a
+        # fresh parse each time, so a failed write never leaves memory ahead of disk
+        self._raw = None if data is None else _dump(data)
+
+    def _open(self) -> dict[str, dict[str, Any]] | None:
+        try:
+            return load_database(self.path)
+        except FileNotFoundError:
+            if not backup_path(self.path).exists():
+                return None  # a new database
+            problem = "missing"
+        except CorruptFile as e:
+            problem = f"corrupt ({e})"
+        return self._recover(problem)
+
+    def _recover(self, problem: str) -> dict[str, dict[str, Any]] | None:
+        bak = backup_path(self.path)
+        moved = None
+        if self.path.exists() and not self.readonly:
+            moved = move_aside(self.path)
+        try:
+            data = load_database(bak)
+            source = f"recovered from the last good copy {bak.name}"
+        except (FileNotFoundError, CorruptFile) as e:
+            data = None
+            source = ("no good copy to recover from "
+                      f"({'none kept' if isinstance(e, FileNotFoundError) else 'the copy is corrupt too'}): "
+                      "starting empty")
+        aside = f"; moved it to {moved.name}" if moved else ""
+        self.recovery = f"{self.path} was {problem}{aside}; {source}"
+        if data is None:
+            log.error("%s", self.recovery)
+        else:
+            log.warning("%s", self.recovery)
+        if data is not None and not self.readonly:
+            write_atomic(self.path, _dump(data))  # the restored copy is the database again
+        return data
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        return None if self._raw is None else json.loads(self._raw)
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        if self.readonly:
+            raise PermissionError(f"{self.path} is open read-only")
+        raw = _dump(data)
+        self.bytes_written = write_atomic(self.path, raw, keep_backup=True)
+        self._raw = raw
+
+
+def _dump(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
