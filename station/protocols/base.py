@@ -3,6 +3,15 @@
 The same object scores a trial live (the daemon feeds it released events and
 calls ``advance`` as time passes) and in replay (events from a trace, then
 ``finish`` at the trace's end). No clock, no I/O.
+
+Live and replay must agree. The pipeline releases an event only once no
+detector can still report an earlier one (a load-cell change is confirmed
+200 ms after its onset), so live, ``advance(now)`` can pass a deadline (the
+cutoff, the timed-pegs window) while an event from *before* the deadline is
+still held. Such a late event is applied as if it had come in time: the
+deadline decision is reopened, the event handled, and the deadline applied
+again (``Protocol.on_event``). In replay events always come before any later
+time, so the result is the same either way.
 """
 from __future__ import annotations
 
@@ -20,7 +29,12 @@ class ProtocolError(UserError, ValueError):
 
 
 class Protocol:
-    """Base class. Subclasses set ``name``, ``options`` (defaults) and the rules."""
+    """Base class. Subclasses set ``name``, ``options`` (defaults) and the rules.
+
+    Subclasses implement ``handle(ev)`` (one event, in time order, after the
+    deadline check) and, when time alone can end the trial, ``on_time(now)``,
+    which ends it through ``end_by_deadline``.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
@@ -34,6 +48,10 @@ class Protocol:
         self.start_t: float | None = None
         self.end_t: float | None = None
         self.last_t: float | None = None
+        #: the latest time ``advance`` has seen
+        self.clock = -math.inf
+        #: set while the status was decided by a deadline at this time (see module doc)
+        self._deadline_t: float | None = None
 
     @classmethod
     def validate_options(cls, options: dict[str, Any]) -> dict[str, Any]:
@@ -64,22 +82,45 @@ class Protocol:
 
     def on_event(self, ev: Event) -> None:
         """Take one released event (events come in time order)."""
+        reopened = False
         if self.done:
-            return
+            if self._deadline_t is None or ev.t >= self._deadline_t:
+                return
+            # An event from before the deadline, released late: it counts.
+            self.status, self.end_t, self._deadline_t = "running", None, None
+            reopened = True
         self.advance(ev.t)
         if self.done:
             return
         self.last_t = ev.t
         self.handle(ev)
+        if reopened:
+            self._apply_time(self.clock)
 
     def handle(self, ev: Event) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def advance(self, now: float) -> None:
         """Time passed with no event: apply cutoffs and windows."""
+        if now > self.clock:
+            self.clock = now
+        self._apply_time(now)
+
+    def _apply_time(self, now: float) -> None:
+        if not self.done:
+            self.on_time(now)
+
+    def on_time(self, now: float) -> None:
+        """Subclasses: end the trial if ``now`` is past a deadline (via ``end_by_deadline``)."""
+
+    def end_by_deadline(self, status: str, t: float) -> None:
+        """End the trial at deadline ``t`` with ``status`` (reopened by an earlier late event)."""
+        self.status, self.end_t, self._deadline_t = status, t, t
 
     def finish(self, now: float | None = None) -> None:
         """The input ended. A trial still running is incomplete (or timed out)."""
+        if now is None and self.clock != -math.inf:
+            now = self.clock  # a late event may have reopened a deadline already passed
         if now is not None:
             self.advance(now)
         if not self.done:
@@ -103,12 +144,11 @@ class Protocol:
 
 
 class CutoffMixin:
-    """Times out ``cutoff_s`` after the start."""
+    """Times out ``cutoff_s`` after the start: a trial must end strictly within the cutoff."""
 
-    def advance(self, now: float) -> None:
-        if self.start_t is not None and not self.done and now - self.start_t > self.opts["cutoff_s"]:
-            self.status = "timeout"
-            self.end_t = self.start_t + self.opts["cutoff_s"]
+    def on_time(self, now: float) -> None:
+        if self.start_t is not None and now - self.start_t >= self.opts["cutoff_s"]:
+            self.end_by_deadline("timeout", self.start_t + self.opts["cutoff_s"])
 
 
 def _fits(value: Any, typ: type) -> bool:

@@ -2,11 +2,14 @@
 
 Starts at the start button press (or, with no press, at the first tray
 change); the placing phase ends when the tray holds ``coins``, the pick-up
-phase when it is back at 0.
+phase when it is back at 0. ``timeout`` after ``cutoff_s``; ``incomplete``
+when the input ends first. The result has ``place_s`` and ``pickup_s`` (the
+two phases) and the metrics of ``station.metrics.coin_drop_metrics``.
 """
 from __future__ import annotations
 
 from ..events import ButtonPress, CellCount, Event
+from ..metrics import coin_drop_metrics
 from .base import CutoffMixin, Protocol
 
 
@@ -44,4 +47,5 @@ class CoinDrop(CutoffMixin, Protocol):
         r["place_s"] = None if self.placed_t is None or self.start_t is None else round(self.placed_t - self.start_t, 6)
         r["pickup_s"] = None if self.end_t is None or self.placed_t is None or self.status != "complete" \
             else round(self.end_t - self.placed_t, 6)
-        return r
+        start = self.start_t if self.start_t is not None else 0.0
+        return r | coin_drop_metrics(self.events, start, self.opts["coins"])

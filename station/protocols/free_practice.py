@@ -1,28 +1,34 @@
-"""Free practice: count insert-then-remove cycles of any hole, no end.
+"""Free practice: count insert-then-remove cycles of any hole.
 
-``reps`` counts completed cycles; ``status`` is complete and ``total_s`` runs
-from the first event to the last.
+``reps`` counts completed cycles: a ``peg_in`` then a ``peg_out`` of the same
+hole. A peg picked up (from the dish or the table) and put back without being
+seated is no cycle, nor is a ``peg_out`` of a hole not seen filled. ``status``
+is complete and ``total_s`` runs from the first event to the last.
+
+With no ``goal`` practice runs until it is stopped (``finish``). With a
+``goal`` it also ends, complete, at the rep that reaches it: the patient sees
+the session end, and events after it are not counted. The result adds
+``goal``, ``goal_reached`` and the pace metrics of
+``station.metrics.free_practice_metrics``.
 """
 from __future__ import annotations
 
 from ..events import Event, PegIn, PegOut
+from ..metrics import free_practice_metrics
 from .base import Protocol
 
 
 class FreePractice(Protocol):
     name = "free-practice"
     description = "Free practice: counted reps"
-    options = {"goal": 0}
+    options = {"goal": 0}  # 0: no goal
 
     def __init__(self, board, **options) -> None:
         super().__init__(board, **options)
         self.reps = 0
+        self.rep_times: list[float] = []
         self.seated: set[int] = set()
         self.events: list[Event] = []
-
-    @property
-    def done(self) -> bool:
-        return False  # practice runs until it is stopped
 
     def handle(self, ev: Event) -> None:
         if self.start_t is None:
@@ -34,6 +40,9 @@ class FreePractice(Protocol):
         elif isinstance(ev, PegOut) and ev.hole in self.seated:
             self.seated.discard(ev.hole)
             self.reps += 1
+            self.rep_times.append(ev.t)
+            if self.opts["goal"] and self.reps >= self.opts["goal"]:
+                self.status = "complete"
 
     def finish(self, now: float | None = None) -> None:
         self.status = "complete"
@@ -41,4 +50,7 @@ class FreePractice(Protocol):
     def result(self) -> dict:
         r = super().result()
         r["reps"] = self.reps
-        return r
+        goal = self.opts["goal"] or None
+        r["goal"] = goal
+        r["goal_reached"] = None if goal is None else self.reps >= goal
+        return r | free_practice_metrics(self.rep_times, self.start_t, self.end_t)

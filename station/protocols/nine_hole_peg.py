@@ -3,11 +3,18 @@
 With a dish cell, timing starts at the first pick-up from the dish (its count
 drops below the start) and stops when the last peg is back in the dish after
 every hole has held a peg and been emptied. Without one, it starts at the
-start button press and stops at the last ``peg_out``.
+start button press and stops at the last ``peg_out``. ``timeout`` when the
+cutoff passes first (``CutoffMixin``); ``incomplete`` when the input ends first.
+
+A peg picked up from the dish and put back without being inserted is not a
+cycle: only holes that have held a peg and been emptied count, and the dish
+must be back at its start count (it is counted in ``returned_to_dish``).
+The result adds the metrics of ``station.metrics.nine_hole_peg_metrics``.
 """
 from __future__ import annotations
 
 from ..events import ButtonPress, CellCount, Event, PegIn, PegOut
+from ..metrics import nine_hole_peg_metrics
 from .base import CutoffMixin, Protocol
 
 
@@ -55,3 +62,10 @@ class NineHolePeg(CutoffMixin, Protocol):
     def _stop(self, t: float) -> None:
         self.end_t = t
         self.status = "complete"
+
+    def result(self) -> dict:
+        r = super().result()
+        if self.start_t is None:
+            return r | nine_hole_peg_metrics([], 0.0, None, self.opts["pegs"], False, self.dish_start)
+        return r | nine_hole_peg_metrics(self.events, self.start_t, self.end_t, self.opts["pegs"],
+                                         self.status == "complete", self.dish_start)

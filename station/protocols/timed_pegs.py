@@ -1,11 +1,15 @@
 """Timed pegs (Purdue-style count): how many pegs are seated in ``duration_s``.
 
 Starts at the start button press; the score ``pegs`` counts ``peg_in`` events
-before start + ``duration_s``. Always complete once the duration has passed.
+before start + ``duration_s`` (a peg seated at or after that moment does not
+count, even if the pipeline releases it late: see ``base``). Always complete
+once the duration has passed; ``incomplete`` if the input ends first. The
+result adds the metrics of ``station.metrics.timed_pegs_metrics``.
 """
 from __future__ import annotations
 
 from ..events import ButtonPress, Event, PegIn
+from ..metrics import timed_pegs_metrics
 from .base import Protocol
 
 
@@ -18,11 +22,11 @@ class TimedPegs(Protocol):
         super().__init__(board, **options)
         self.pegs = 0
         self.events: list[Event] = []
+        self.dish_start = board.cells["dish"].units_at_start if "dish" in board.cells else None
 
-    def advance(self, now: float) -> None:
-        if self.start_t is not None and not self.done and now >= self.start_t + self.opts["duration_s"]:
-            self.end_t = self.start_t + self.opts["duration_s"]
-            self.status = "complete"
+    def on_time(self, now: float) -> None:
+        if self.start_t is not None and now >= self.start_t + self.opts["duration_s"]:
+            self.end_by_deadline("complete", self.start_t + self.opts["duration_s"])
 
     def handle(self, ev: Event) -> None:
         if isinstance(ev, ButtonPress):
@@ -38,4 +42,5 @@ class TimedPegs(Protocol):
     def result(self) -> dict:
         r = super().result()
         r["pegs"] = self.pegs
-        return r
+        start = self.start_t if self.start_t is not None else 0.0
+        return r | timed_pegs_metrics(self.events, start, self.end_t, self.dish_start)
