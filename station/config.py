@@ -65,6 +65,10 @@ SCHEMA: dict[str, dict[str, tuple[Any, bool, Any]]] = {
         "button_colour": (str, False, "green"),
         "ground_colour": (str, False, "black"),
         "power_colour": (str, False, "red"),
+        "dout_colour": (str, False, "blue"),       # HX711 DOUT (DT) wire
+        "pd_sck_colour": (str, False, "white"),    # HX711 PD_SCK (SCK) wire
+        "switch_cable_m": (float, False, 0.6),     # switch to ground bus / header
+        "hx711_cable_m": (float, False, 0.3),      # HX711 board to header
     },
 }
 
