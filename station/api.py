@@ -24,8 +24,8 @@ from .errors import UserError
 
 API_VERSION = 1
 #: Longest request line the daemon accepts (bytes, newline included). A longer
-#: line gets a ``line_too_long`` error and the connection is closed: nothing a
-#: client legitimately sends comes near it.
+#: line is read and discarded and gets a ``line_too_long`` error; the
+#: connection stays open. Nothing a client legitimately sends comes near it.
 MAX_REQUEST_LINE = 64 * 1024
 #: Longest line a client accepts from the daemon (history lists can be long).
 MAX_MESSAGE_LINE = 16 * 1024 * 1024
