@@ -25,6 +25,7 @@ rejects spikes, so a filter here would only delay and blur the onset times.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable
 
@@ -132,6 +133,7 @@ class HX711:
         if self._down:
             raise RuntimeError("HX711 is powered down: call power_up() first")
         t = self._wait_ready()
+        self._awake_at = -math.inf  # it answered: awake and settled
         raw, longest, end = self._shift_in()
         if longest > self.max_high_s:
             # Over 60 us the chip powered down and reset when PD_SCK fell;

@@ -1,0 +1,190 @@
+"""The HX711 driver, run against the fake GPIO's simulated chip in virtual time."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hardware.clock import VirtualClock
+from hardware.fake_gpio import FakeGPIO, FakeHX711
+from hardware.hx711 import HX711, NotReady, PulseTooLong, Saturated, SensorFault
+
+DOUT, SCK = 22, 23
+
+# Every value a load cell can report: the 24-bit range minus the two clipping codes.
+readable = st.integers(min_value=-0x800000 + 1, max_value=0x7FFFFF - 1)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(readable, min_size=1, max_size=5))
+def test_values_round_trip(hx711_rig, values):
+    seq = iter(values)
+    box = {}
+
+    def source(t):
+        # one new value per conversion, whatever time the driver reads it
+        if t not in box:
+            box[t] = next(seq)
+        return box[t]
+
+    rig = hx711_rig(source)
+    assert [rig.driver.read() for _ in values] == values
+
+
+@pytest.mark.parametrize("value", [-0x800000 + 1, -1, 0, 1, 0x7FFFFF - 1, 0x555555, -0x555556])
+def test_extremes_and_sign(hx711_rig, value):
+    assert hx711_rig(lambda t: value).driver.read() == value
+
+
+def test_driver_sets_up_pins_in_bcm_and_keeps_gain_128(hx711_rig):
+    rig = hx711_rig(lambda t: 100)
+    gpio = rig.gpio
+    assert gpio.getmode() == gpio.BCM
+    assert gpio.level_of(SCK) == 0
+    with pytest.raises(RuntimeError):  # DOUT is an input, not an output
+        gpio.output(DOUT, 1)
+    for _ in range(3):
+        assert rig.driver.read() == 100
+        assert rig.chip.gain == 128
+
+
+def test_refuses_board_numbering():
+    gpio = FakeGPIO()
+    gpio.setmode(gpio.BOARD)
+    with pytest.raises(ValueError, match="BCM"):
+        HX711(gpio, DOUT, SCK)
+
+
+@pytest.mark.parametrize("code", [0x7FFFFF, -0x800000])
+def test_saturated_readings_are_faults(hx711_rig, code):
+    rig = hx711_rig(lambda t: code * 4)  # far past the range: the ADC clips
+    with pytest.raises(Saturated) as e:
+        rig.driver.read()
+    assert e.value.counts == code
+    assert "saturated" in e.value.detail
+
+
+def test_saturate_flag_is_a_fault(hx711_rig):
+    rig = hx711_rig(lambda t: 5)
+    rig.chip.saturate = True
+    with pytest.raises(Saturated):
+        rig.driver.read()
+    rig.chip.saturate = False
+    assert rig.driver.read() == 5
+
+
+@pytest.mark.parametrize("sample_hz", [80, 10])
+def test_unplugged_is_not_ready_after_two_sample_periods(hx711_rig, sample_hz):
+    rig = hx711_rig(lambda t: 5, sample_hz=sample_hz)
+    rig.driver.read()  # settled and running
+    rig.chip.unplugged = True
+    start = rig.clock.now()
+    with pytest.raises(NotReady) as e:
+        rig.driver.read()
+    waited = rig.clock.now() - start
+    assert 2 / sample_hz <= waited < 2 / sample_hz + 0.002
+    assert e.value.t == pytest.approx(rig.clock.now())
+    assert isinstance(e.value, SensorFault)
+
+
+def test_not_ready_even_when_time_does_not_move(hx711_rig):
+    # A clock that never advances (zero-cost GPIO, a sleep that returns at
+    # once) must still not hang the driver: the poll count bounds it too.
+    rig = hx711_rig(lambda t: 5, call_cost_s=0.0, sleep=lambda s: None)
+    rig.chip.unplugged = True
+    with pytest.raises(NotReady):
+        rig.driver.read()
+
+
+def test_timestamps_are_when_dout_went_low(hx711_rig):
+    rig = hx711_rig(lambda t: 5)
+    times = []
+    for _ in range(10):
+        t, counts = rig.driver.read_sample()
+        ready = rig.chip.last_conversion_t
+        assert ready <= t <= ready + rig.driver.poll_s + 1e-5
+        times.append(t)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(abs(g - 1 / 80) <= rig.driver.poll_s + 1e-5 for g in gaps)
+
+
+def test_a_stretched_pulse_discards_the_reading_and_the_chip_comes_back(hx711_rig):
+    rig = hx711_rig(lambda t: 4321)
+    rig.driver.read()
+    rig.chip.stretch_next_high(200e-6, skip=11)  # the 12th pulse of the next reading
+    with pytest.raises(PulseTooLong) as e:
+        rig.driver.read()
+    assert e.value.high_s >= 200e-6
+    # Over 60 us the chip powered down and reset: the next read waits out its
+    # settling (50 ms, more than two sample periods) instead of NotReady.
+    before = rig.clock.now()
+    t, counts = rig.driver.read_sample()
+    assert counts == 4321
+    assert t - before >= 0.050
+
+
+def test_a_pulse_between_50_and_60_us_is_discarded_though_the_chip_stays_up(hx711_rig):
+    rig = hx711_rig(lambda t: 4321)
+    rig.chip.stretch_next_high(53e-6, skip=24)  # the gain pulse
+    with pytest.raises(PulseTooLong):
+        rig.driver.read()
+    assert rig.chip.powered
+    before = rig.clock.now()
+    assert rig.driver.read() == 4321
+    assert rig.clock.now() - before < 1 / 80 + 0.002  # the next conversion, no settling
+
+
+def test_max_high_s_is_the_limit(hx711_rig):
+    rig = hx711_rig(lambda t: 9, max_high_s=20e-6)
+    rig.chip.stretch_next_high(25e-6)
+    with pytest.raises(PulseTooLong):
+        rig.driver.read()
+    assert rig.driver.read() == 9
+
+
+def test_power_down_and_up(hx711_rig):
+    rig = hx711_rig(lambda t: 77)
+    rig.driver.read()
+    rig.driver.power_down()
+    rig.clock.advance(1e-3)
+    assert not rig.chip.powered
+    with pytest.raises(RuntimeError, match="power_up"):
+        rig.driver.read()
+    rig.driver.power_up()
+    woke = rig.clock.now()
+    t, counts = rig.driver.read_sample()
+    assert counts == 77
+    assert t - woke >= 0.050
+
+
+def test_first_read_allows_a_chip_that_just_powered_on_to_settle():
+    clock = VirtualClock()
+    gpio = FakeGPIO(clock)
+    FakeHX711(gpio, DOUT, SCK, sample_hz=10, source=lambda t: 3, start_t=clock.now())
+    driver = HX711(gpio, DOUT, SCK, sample_hz=10, clock=clock.now, sleep=clock.sleep)
+    assert driver.read() == 3  # 400 ms settling, longer than two 100 ms periods
+
+
+def test_is_ready_follows_dout(hx711_rig):
+    rig = hx711_rig(lambda t: 1)
+    assert rig.driver.is_ready()
+    rig.driver.read()
+    assert not rig.driver.is_ready()
+    rig.clock.advance(1 / 80)
+    assert rig.driver.is_ready()
+
+
+def test_close_releases_the_pins(hx711_rig):
+    rig = hx711_rig()
+    rig.driver.close()
+    rig.driver.close()
+    with pytest.raises(RuntimeError):
+        rig.gpio.input(DOUT)
+    with pytest.raises(RuntimeError, match="closed"):
+        rig.driver.read()
+
+
+@pytest.mark.parametrize("kw", [{"sample_hz": 0}, {"max_high_s": 70e-6}, {"poll_s": 0}])
+def test_bad_parameters(kw):
+    with pytest.raises(ValueError):
+        HX711(FakeGPIO(), DOUT, SCK, **kw)
