@@ -36,7 +36,7 @@ SYNC_INTERVAL_S = 0.1
 class TrialJournal:
     """Appends one live trial's events durably. Made by ``RecordStore.begin_trial``."""
 
-    def __init__(self, path: str | os.PathLike, trial_id: str, meta: dict[str, Any],
+    def __init__(self, path: str | os.PathLike, trial_id: int, meta: dict[str, Any],
                  clock: Callable[[], float] = time.monotonic,
                  sync_interval: float = SYNC_INTERVAL_S) -> None:
         self.path = Path(path)
@@ -147,7 +147,7 @@ def retire_journal(path: str | os.PathLike) -> None:
 class JournalContents:
     """What a journal on disk holds, as far as it could be read."""
 
-    trial_id: str
+    trial_id: int | str
     meta: dict[str, Any]
     events: list[dict] = field(default_factory=list)
     faults: list[dict] = field(default_factory=list)
@@ -205,4 +205,4 @@ def read_journal(path: str | os.PathLike) -> JournalContents:
 
 def _is_header(obj: Any) -> bool:
     return (isinstance(obj, dict) and obj.get("journal") == FORMAT and obj.get("version") == VERSION
-            and isinstance(obj.get("trial_id"), str) and isinstance(obj.get("meta"), dict))
+            and isinstance(obj.get("trial_id"), (int, str)) and isinstance(obj.get("meta"), dict))

@@ -2,53 +2,58 @@
 
 Layout of the data directory (``[daemon] data_dir``)::
 
-    station.lock               held (fcntl.flock) by the one writer, with its pid
-    patients.json (+ .bak)     TinyDB via AtomicJSONStorage: table "patients"
-    trials/YYYY-MM/<id>.json   one document per finished trial, written atomically
-    tests/YYYY-MM/<id>.json    one document per test (a session of trials)
-    index.jsonl                append-only summaries, one line per create/update
-    journal/<id>.jsonl         the journal of each trial in progress
+    station.lock                 held (fcntl.flock) by the one writer; holds its pid
+    patients.json (+ .bak)       TinyDB via AtomicJSONStorage: table "patients"
+    trials/NNNN/<trial_id>.json  one document per finished trial (NNNN = id // 1000)
+    tests/NNNN/<test_id>.json    one document per test (a clinical session of trials)
+    index.jsonl                  append-only summaries, one line per create/update
+    journal/<trial_id>.jsonl     the journal of each trial in progress
 
 Why not one TinyDB for everything: TinyDB rewrites its whole file on every
 insert, so recording would slow down as years of history pile up. Here
-recording a trial writes one small document and appends one index line: the
-cost does not depend on how many trials are stored (tests/benchmarks/storage.py).
-Patients stay in TinyDB: there are few and they change rarely. The documents
-are the truth; the index is a cache of their summaries, checked against the
-document directories at open (a missing line is rebuilt, a line without a
-document is dropped), so the index needs no fsync of its own.
+recording a trial writes one small document atomically and appends one index
+line: the cost does not depend on how much is stored
+(tests/benchmarks/storage.py). Patients stay in TinyDB: there are few and they
+change rarely. The documents are the truth; the index is a cache of their
+summaries, checked against the document directories at open (a missing line
+is rebuilt, a line without a document dropped), so it needs no fsync.
 
-API (``RecordStore(data_dir)``; ``readonly=True`` for readers such as
-``station export``, which take no lock and write nothing):
+API: ``RecordStore(data_dir)`` takes the writer lock (``RecordsLocked``, a
+UserError, if another process holds it); ``RecordStore(data_dir,
+readonly=True)`` is for readers such as ``station export``: no lock, no
+writes, no recovery. Ids are whole numbers from 1, one sequence for trials
+and one for tests; methods also accept them as digit strings.
 
-* patients: ``add_patient(patient_id, birth_year, sex, dominant_hand)``,
-  ``get_patient(id)``, ``find_patients(prefix="")``,
-  ``update_patient(id, **changes)``, ``patients()``. A patient is
-  ``{"id", "birth_year", "sex", "dominant_hand", "created_at"}``; sex is
-  ``female``/``male``/``other``, hand ``left``/``right``. No names.
-* tests: ``create_test(record) -> test_id`` (record needs ``patient_id``),
-  ``update_test(test_id, changes) -> record``, ``get_test(id)``,
-  ``tests(patient_id=None, since=None) -> [record]``.
-* trials: ``begin_trial(meta) -> TrialJournal`` (meta may hold
-  ``patient_id``, ``test_id``, ``protocol``, ``started_at``...; the journal's
-  ``trial_id`` is the trial's id); the daemon appends events to the journal;
-  ``finish_trial(record, journal=None) -> trial_id`` stores the finished
-  record (journal meta + record; ``events`` default to the journal's) and
-  returns only once it is on disk and fsynced, then retires the journal;
-  ``mark_trial_invalid(trial_id, reason)``; ``get_trial(id)`` (the full
-  document); ``trials(patient_id=None, since=None, test_id=None)`` (index
-  summaries, oldest first: ``id, kind, patient_id, test_id, protocol,
-  started_at, status, valid``).
-* recovery: at open a writable store runs ``recover()``: every journal left by
-  a crash becomes a trial with status ``interrupted`` (its events kept, marked
-  invalid with a reason) and the journal is retired. ``recovered`` lists one
-  log line per thing recovered (journals, a corrupt patients.json);
-  ``interrupted`` lists the recovered trial ids.
-* ``close()`` (or use the store as a context manager).
+* patients: ``add_patient(patient_id, birth_year, sex, dominant_hand,
+  notes=None) -> PATIENT``, ``get_patient(patient_id)``,
+  ``has_patient(patient_id)``, ``find_patients(query="", limit=None)`` (ID
+  substring, case-insensitive, prefix matches first), ``patients()``,
+  ``update_patient(patient_id, **changes)``. ``PATIENT`` is ``{"patient_id",
+  "birth_year", "sex", "dominant_hand", "created_at"[, "notes"]}``; sex is one
+  of ``SEXES``, the hand ``left``/``right``. Pseudonymous: no name field.
+* tests: ``create_test(record) -> test_id`` (needs ``patient_id``),
+  ``update_test(test_id, changes) -> record`` (top-level merge),
+  ``get_test(test_id)``, ``tests(patient_id=None, since=None)`` (full records,
+  oldest first).
+* trials: ``begin_trial(meta) -> TrialJournal`` assigns the ``trial_id``
+  (``journal.trial_id``) and journals the live trial; the daemon appends
+  events (``journal.event``), phases and calls ``journal.tick()`` from its
+  loop. ``finish_trial(record, journal=None) -> trial_id`` stores journal
+  meta + ``record`` (``events``/``faults`` default to the journal's) on disk,
+  fsynced, before it returns, then retires the journal.
+  ``mark_trial_invalid(trial_id, reason) -> record`` sets ``invalid`` to
+  ``{"reason", "at"}`` (the trial is kept). ``get_trial(trial_id)`` is the
+  full document; ``trials(patient_id=None, since=None, test_id=None)`` gives
+  summaries oldest first (``SUMMARY_KEYS``; newest first is ``[::-1]``).
+* recovery: a writable store runs ``recover()`` at open: every journal left
+  by a crash becomes a trial with status ``interrupted`` (its events kept,
+  ``invalid`` set) and is retired. ``recovered`` holds one log line per thing
+  recovered (journals, a corrupt patients.json); ``interrupted`` the ids.
+* ``close()``, or use the store as a context manager.
 
-Stored records are plain dicts; the store adds ``id``, ``started_at`` (if
-absent), ``saved_at``, ``valid`` and, when invalidated, ``invalid_reason``.
-Times are ISO 8601 in UTC. Anything else in a record is kept as given.
+Records are plain dicts, stored as given. The store sets ``trial_id`` /
+``test_id``, ``started_at`` (trials, if absent) or ``created_at`` (tests),
+``saved_at`` and ``invalid`` (default null). Times are ISO 8601, UTC.
 """
 from __future__ import annotations
 
@@ -58,10 +63,9 @@ import json
 import logging
 import os
 import re
-import secrets
 from datetime import date, datetime, time as dtime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from tinydb import Query, TinyDB
 
@@ -71,11 +75,15 @@ from .storage import FILE_MODE, AtomicJSONStorage, CorruptFile, fsync_dir, move_
 
 log = logging.getLogger("station.records")
 
-SEXES = ("female", "male", "other")
+SEXES = ("female", "male", "other", "unknown")
 HANDS = ("left", "right")
 PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
-RECORD_ID = re.compile(r"(\d{4})(\d{2})\d{2}T\d{6}Z-[0-9a-f]{6}")
-SUMMARY_KEYS = ("patient_id", "test_id", "protocol", "started_at", "status", "valid")
+PATIENT_FIELDS = ("birth_year", "sex", "dominant_hand", "notes")
+NOTES_MAX = 500
+SUMMARY_KEYS = ("trial_id", "test_id", "patient_id", "protocol", "hand", "practice",
+                "started_at", "status", "invalid")
+KINDS = ("trial", "test")
+PER_DIR = 1000  # documents per directory
 
 
 class RecordError(UserError):
@@ -99,21 +107,22 @@ class RecordStore:
         self.readonly = readonly
         self._now = now
         self.recovered: list[str] = []
-        self.interrupted: list[str] = []
+        self.interrupted: list[int] = []
         self._lock_fd: int | None = None
         self._index_fd: int | None = None
-        self._live: dict[str, TrialJournal] = {}
-        self._trials: dict[str, dict] = {}
-        self._tests: dict[str, dict] = {}
+        self._db: TinyDB | None = None
+        self._live: dict[int, TrialJournal] = {}
+        self._index: dict[str, dict[int, dict]] = {k: {} for k in KINDS}
+        self._next = {k: 1 for k in KINDS}
         if readonly:
-            if not (self.dir / "patients.json").exists() and not (self.dir / "index.jsonl").exists():
-                raise RecordError(f"no station records in {self.dir}")
+            if not self.dir.is_dir():
+                raise RecordError(f"no station records in {self.dir}: no such directory")
         else:
             try:
                 for sub in ("", "trials", "tests", "journal"):
                     (self.dir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as e:
-                raise RecordError(f"cannot use {self.dir} for records: {e.strerror}") from None
+                raise RecordError(f"cannot keep records in {self.dir}: {e.strerror}") from None
             self._lock()
         try:
             storage = AtomicJSONStorage(self.dir / "patients.json", readonly=readonly)
@@ -131,8 +140,7 @@ class RecordStore:
     # --- lifecycle -----------------------------------------------------------
 
     def _lock(self) -> None:
-        path = self.dir / "station.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        fd = os.open(self.dir / "station.lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -152,7 +160,7 @@ class RecordStore:
         for j in list(self._live.values()):
             j.close()
         self._live.clear()
-        if getattr(self, "_db", None) is not None:
+        if self._db is not None:
             self._db.close()
             self._db = None
         if self._index_fd is not None:
@@ -170,49 +178,53 @@ class RecordStore:
 
     # --- patients ------------------------------------------------------------
 
-    def add_patient(self, patient_id: str, birth_year: Any, sex: str, dominant_hand: str) -> dict:
+    def add_patient(self, patient_id: str, birth_year: Any, sex: str, dominant_hand: str,
+                    notes: str | None = None) -> dict:
         """Register a patient under a pseudonymous ID; returns the stored patient."""
         self._writable()
         patient_id = check_patient_id(patient_id)
-        if self._patients.get(Query().id == patient_id) is not None:
+        if self.has_patient(patient_id):
             raise RecordError(f"patient {patient_id} already exists")
-        p = {"id": patient_id, **self._check_patient_fields(
-            {"birth_year": birth_year, "sex": sex, "dominant_hand": dominant_hand}),
-            "created_at": self._stamp()}
+        fields = {"birth_year": birth_year, "sex": sex, "dominant_hand": dominant_hand}
+        if notes is not None:
+            fields["notes"] = notes
+        p = {"patient_id": patient_id, **self._check_patient_fields(fields), "created_at": self._stamp()}
         self._patients.insert(p)
         return p
 
     def get_patient(self, patient_id: str) -> dict:
         """The patient, or RecordError naming the unknown ID."""
-        p = self._patients.get(Query().id == patient_id) if isinstance(patient_id, str) else None
+        p = self._patients.get(Query().patient_id == patient_id) if isinstance(patient_id, str) else None
         if p is None:
             raise RecordError(f"no patient {patient_id!r}")
         return dict(p)
 
-    def has_patient(self, patient_id: str) -> bool:
-        return isinstance(patient_id, str) and self._patients.contains(Query().id == patient_id)
+    def has_patient(self, patient_id: Any) -> bool:
+        return isinstance(patient_id, str) and self._patients.contains(Query().patient_id == patient_id)
 
-    def find_patients(self, prefix: str = "") -> list[dict]:
-        """Patients whose ID starts with ``prefix`` (case-insensitive), sorted by ID."""
-        pre = prefix.casefold()
-        found = self._patients.search(Query().id.test(lambda v: v.casefold().startswith(pre)))
-        return sorted((dict(p) for p in found), key=lambda p: p["id"])
+    def find_patients(self, query: str = "", limit: int | None = None) -> list[dict]:
+        """Patients whose ID contains ``query`` (case-insensitive); prefix matches first."""
+        q = query.strip().casefold()
+        found = [dict(p) for p in self._patients.all() if q in p["patient_id"].casefold()]
+        found.sort(key=lambda p: (not p["patient_id"].casefold().startswith(q), p["patient_id"]))
+        return found if limit is None else found[:max(0, limit)]
 
     def patients(self) -> list[dict]:
+        """Every patient, sorted by ID."""
         return self.find_patients("")
 
     def update_patient(self, patient_id: str, **changes: Any) -> dict:
-        """Change birth_year, sex or dominant_hand; returns the updated patient."""
+        """Change birth_year, sex, dominant_hand or notes; returns the updated patient."""
         self._writable()
         current = self.get_patient(patient_id)
-        unknown = set(changes) - {"birth_year", "sex", "dominant_hand"}
+        unknown = set(changes) - set(PATIENT_FIELDS)
         if unknown:
             raise RecordError(f"cannot change {', '.join(sorted(unknown))} of a patient "
-                              "(changeable: birth_year, sex, dominant_hand)")
-        fields = {k: current[k] for k in ("birth_year", "sex", "dominant_hand")}
+                              f"(changeable: {', '.join(PATIENT_FIELDS)})")
+        fields = {k: current[k] for k in PATIENT_FIELDS if k in current}
         fields.update(changes)
         fields = self._check_patient_fields(fields)
-        self._patients.update(fields, Query().id == patient_id)
+        self._patients.update(fields, Query().patient_id == patient_id)
         return {**current, **fields}
 
     def _check_patient_fields(self, f: dict) -> dict:
@@ -221,112 +233,129 @@ class RecordStore:
             year = int(year)
         this_year = self._now().year
         if not isinstance(year, int) or isinstance(year, bool) or not 1900 <= year <= this_year:
-            raise RecordError(f"birth year must be a year between 1900 and {this_year}, not {f['birth_year']!r}")
+            raise RecordError(f"birth year must be a year from 1900 to {this_year}, not {f['birth_year']!r}")
         sex = f["sex"].strip().lower() if isinstance(f["sex"], str) else f["sex"]
         if sex not in SEXES:
             raise RecordError(f"sex must be one of {', '.join(SEXES)}, not {f['sex']!r}")
         hand = f["dominant_hand"].strip().lower() if isinstance(f["dominant_hand"], str) else f["dominant_hand"]
         if hand not in HANDS:
             raise RecordError(f"dominant hand must be left or right, not {f['dominant_hand']!r}")
-        return {"birth_year": year, "sex": sex, "dominant_hand": hand}
+        out = {"birth_year": year, "sex": sex, "dominant_hand": hand}
+        notes = f.get("notes")
+        if notes is not None:
+            if not isinstance(notes, str) or len(notes) > NOTES_MAX:
+                raise RecordError(f"notes must be text of at most {NOTES_MAX} characters")
+            out["notes"] = notes
+        return out
 
     # --- tests ---------------------------------------------------------------
 
-    def create_test(self, record: dict) -> str:
+    def create_test(self, record: dict) -> int:
         """Store a new test (a session of trials) for ``record["patient_id"]``; returns its id."""
         self._writable()
-        rec = self._new_record(record, "test")
+        rec = self._new_record("test", record)
         if rec.get("patient_id") is None:
             raise RecordError("a test needs a patient_id")
         self._write_doc("test", rec)
-        return rec["id"]
+        return rec["test_id"]
 
-    def update_test(self, test_id: str, changes: dict) -> dict:
-        """Merge ``changes`` into a test (top-level keys); returns the stored record."""
+    def update_test(self, test_id: int | str, changes: dict) -> dict:
+        """Merge ``changes`` into a test's top-level keys; returns the stored record."""
         self._writable()
         rec = self.get_test(test_id)
-        if "id" in changes and changes["id"] != test_id:
+        if not isinstance(changes, dict):
+            raise RecordError("test changes must be an object")
+        if changes.get("test_id", rec["test_id"]) != rec["test_id"]:
             raise RecordError("a test's id cannot change")
-        if "patient_id" in changes and changes["patient_id"] != rec.get("patient_id"):
+        if changes.get("patient_id", rec.get("patient_id")) != rec.get("patient_id"):
             self._check_patient_ref(changes["patient_id"])
         rec.update(changes)
         rec["updated_at"] = self._stamp()
         self._write_doc("test", rec, replace=True)
         return rec
 
-    def get_test(self, test_id: str) -> dict:
+    def get_test(self, test_id: int | str) -> dict:
+        """The full test record."""
         return self._read_doc("test", test_id)
 
     def tests(self, patient_id: str | None = None, since: date | datetime | None = None) -> list[dict]:
         """Full test records, oldest first."""
-        return [self.get_test(e["id"]) for e in self._select(self._tests, patient_id, since)]
+        return [self.get_test(e["test_id"]) for e in self._select("test", patient_id, since)]
 
     # --- trials --------------------------------------------------------------
 
     def begin_trial(self, meta: dict) -> TrialJournal:
-        """Start journaling a live trial; the journal's ``trial_id`` is the trial's id."""
+        """Start journaling a live trial; ``journal.trial_id`` is the trial's id from now on."""
         self._writable()
-        rec = self._new_record(meta, "trial")
-        path = self.dir / "journal" / f"{rec['id']}.jsonl"
-        j = TrialJournal(path, rec["id"], rec)
-        self._live[rec["id"]] = j
+        rec = self._new_record("trial", meta)
+        j = TrialJournal(self.dir / "journal" / f"{rec['trial_id']}.jsonl", rec["trial_id"], rec)
+        self._live[rec["trial_id"]] = j
         return j
 
-    def finish_trial(self, record: dict, journal: TrialJournal | None = None) -> str:
-        """Store a finished trial; on disk and fsynced when this returns. Returns its id.
+    def finish_trial(self, record: dict, journal: TrialJournal | None = None) -> int:
+        """Store a finished trial; it is on disk and fsynced when this returns. Returns its id.
 
         With ``journal`` (from ``begin_trial``) the trial keeps the journal's id
-        and metadata, takes its events if ``record`` has none, and the journal
-        is retired once the document is durable.
+        and metadata and takes its events and faults unless ``record`` has
+        them; the journal is retired once the document is durable.
         """
         self._writable()
+        if not isinstance(record, dict):
+            raise RecordError("a trial record must be an object")
         if journal is not None:
-            rec = {**journal.meta, **record, "id": journal.trial_id}
+            if record.get("trial_id", journal.trial_id) != journal.trial_id:
+                raise RecordError(f"record trial_id {record['trial_id']!r} is not the journal's "
+                                  f"({journal.trial_id})")
+            rec = {**journal.meta, **record, "trial_id": journal.trial_id}
             rec.setdefault("events", list(journal.events))
-            if journal.faults:
-                rec.setdefault("faults", list(journal.faults))
+            rec.setdefault("faults", list(journal.faults))
+            self._check_refs(rec)
         else:
-            rec = self._new_record(record, "trial")
-        rec.setdefault("valid", True)
-        self._check_patient_ref(rec.get("patient_id"))
-        self._check_test_ref(rec.get("test_id"))
+            rec = self._new_record("trial", record)
+        rec.setdefault("invalid", None)
         rec["saved_at"] = self._stamp()
         self._write_doc("trial", rec)
         if journal is not None:
             self._live.pop(journal.trial_id, None)
             journal.retire()
-        return rec["id"]
+        return rec["trial_id"]
 
-    def mark_trial_invalid(self, trial_id: str, reason: str) -> dict:
-        """Mark a stored trial invalid (kept, never deleted); returns the record."""
+    def mark_trial_invalid(self, trial_id: int | str, reason: str) -> dict:
+        """Flag a stored trial invalid with ``reason`` (it is kept); returns the record."""
         self._writable()
         if not isinstance(reason, str) or not reason.strip():
-            raise RecordError("say why the trial is invalid (a reason is required)")
+            raise RecordError("say why the trial is invalid: a reason is required")
         rec = self.get_trial(trial_id)
-        rec.update(valid=False, invalid_reason=reason.strip(), invalidated_at=self._stamp())
+        rec["invalid"] = {"reason": reason.strip(), "at": self._stamp()}
         self._write_doc("trial", rec, replace=True)
         return rec
 
-    def get_trial(self, trial_id: str) -> dict:
+    def get_trial(self, trial_id: int | str) -> dict:
         """The full stored trial (metadata, result, metrics, events, trace path)."""
         return self._read_doc("trial", trial_id)
 
     def trials(self, patient_id: str | None = None, since: date | datetime | None = None,
-               test_id: str | None = None) -> list[dict]:
+               test_id: int | str | None = None) -> list[dict]:
         """Summaries of stored trials, oldest first (``get_trial`` gives the full record)."""
-        found = self._select(self._trials, patient_id, since)
+        found = self._select("trial", patient_id, since)
         if test_id is not None:
-            found = [e for e in found if e.get("test_id") == test_id]
+            tid = _as_id("test", test_id)
+            found = [e for e in found if e.get("test_id") == tid]
         return found
+
+    @property
+    def live_trials(self) -> list[int]:
+        """Ids of trials begun and not yet finished in this process."""
+        return list(self._live)
 
     # --- recovery ------------------------------------------------------------
 
-    def recover(self) -> list[str]:
+    def recover(self) -> list[int]:
         """Store every journal left by a crash as an interrupted trial; returns their ids."""
         self._writable()
         ids = []
         for path in sorted((self.dir / "journal").glob("*.jsonl")):
-            if path.stem in self._live:
+            if path.stem.isdigit() and int(path.stem) in self._live:
                 continue
             tid = self._recover_journal(path)
             if tid is not None:
@@ -334,27 +363,29 @@ class RecordStore:
         self.interrupted.extend(ids)
         return ids
 
-    def _recover_journal(self, path: Path) -> str | None:
+    def _recover_journal(self, path: Path) -> int | None:
         try:
             j = read_journal(path)
-        except CorruptFile as e:
+            tid = _as_id("trial", j.trial_id)
+        except (CorruptFile, RecordError) as e:
             aside = move_aside(path)
             self._note(f"journal {path.name} is unreadable ({e}); moved it to {aside.name}", error=True)
             return None
-        if self._doc_path("trial", j.trial_id).exists():
-            retire_journal(path)  # stored just before the crash; the journal was not yet retired
+        if tid in self._index["trial"]:
+            retire_journal(path)  # stored just before the crash, not yet retired
             return None
-        rec = {**j.meta, "id": j.trial_id, "status": "interrupted", "events": j.events,
+        rec = {**j.meta, "trial_id": tid, "status": "interrupted", "events": j.events,
                "faults": j.faults, "phases": j.phases, "last_t": j.last_t,
-               "valid": False, "invalid_reason": "interrupted: the station stopped during the trial",
+               "invalid": {"reason": "interrupted: the station stopped during the trial", "at": self._stamp()},
                "recovered_at": self._stamp()}
+        self._next["trial"] = max(self._next["trial"], tid + 1)
         self._write_doc("trial", rec)
         retire_journal(path)
         cut = ", last line cut short" if j.truncated_tail else ""
         bad = f", {len(j.bad_lines)} unreadable line(s) skipped" if j.bad_lines else ""
-        self._note(f"recovered interrupted trial {j.trial_id} from its journal "
+        self._note(f"recovered interrupted trial {tid} from its journal "
                    f"({len(j.events)} events{cut}{bad}); stored with status 'interrupted'")
-        return j.trial_id
+        return tid
 
     def _note(self, line: str, error: bool = False) -> None:
         (log.error if error else log.warning)("%s", line)
@@ -362,73 +393,67 @@ class RecordStore:
 
     # --- documents and the index ---------------------------------------------
 
-    def _new_record(self, given: dict, kind: str) -> dict:
+    def _new_record(self, kind: str, given: dict) -> dict:
         if not isinstance(given, dict):
             raise RecordError(f"a {kind} record must be an object")
+        key = f"{kind}_id"
+        if given.get(key) is not None:
+            raise RecordError(f"{kind} ids are given by the store: drop {key!r} from a new {kind}")
         rec = dict(given)
-        now = self._now()
-        rid = rec.get("id")
-        if rid is None:
-            rid = self._new_id(kind, now)
-        elif not (isinstance(rid, str) and RECORD_ID.fullmatch(rid)):
-            raise RecordError(f"bad {kind} id {rid!r}")
-        rec["id"] = rid
-        rec.setdefault("started_at" if kind == "trial" else "created_at", _iso(now))
-        self._check_patient_ref(rec.get("patient_id"))
-        if kind == "trial":
-            self._check_test_ref(rec.get("test_id"))
+        self._check_refs(rec)
+        rec[key] = self._take_id(kind)
+        rec.setdefault("started_at" if kind == "trial" else "created_at", self._stamp())
         return rec
 
-    def _new_id(self, kind: str, now: datetime) -> str:
-        stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        while True:
-            rid = f"{stamp}-{secrets.token_hex(3)}"
-            if rid not in self._trials and rid not in self._tests and rid not in self._live \
-                    and not self._doc_path(kind, rid).exists():
-                return rid
+    def _take_id(self, kind: str) -> int:
+        rid = self._next[kind]
+        self._next[kind] += 1
+        return rid
+
+    def _check_refs(self, rec: dict) -> None:
+        """A trial's patient and test must exist (a new test has no test_id yet)."""
+        self._check_patient_ref(rec.get("patient_id"))
+        test_id = rec.get("test_id")
+        if test_id is not None and _as_id("test", test_id) not in self._index["test"]:
+            raise RecordError(f"no test {test_id!r}")
 
     def _check_patient_ref(self, patient_id: Any) -> None:
         if patient_id is not None and not self.has_patient(patient_id):
             raise RecordError(f"no patient {patient_id!r}")
 
-    def _check_test_ref(self, test_id: Any) -> None:
-        if test_id is not None and test_id not in self._tests:
-            raise RecordError(f"no test {test_id!r}")
-
-    def _doc_path(self, kind: str, rid: str) -> Path:
-        m = RECORD_ID.fullmatch(rid) if isinstance(rid, str) else None
-        if m is None:
-            raise RecordError(f"no {kind} {rid!r}")
-        return self.dir / f"{kind}s" / f"{m[1]}-{m[2]}" / f"{rid}.json"
+    def _doc_path(self, kind: str, rid: int) -> Path:
+        return self.dir / f"{kind}s" / f"{rid // PER_DIR:04d}" / f"{rid}.json"
 
     def _write_doc(self, kind: str, rec: dict, replace: bool = False) -> None:
-        path = self._doc_path(kind, rec["id"])
+        rid = rec[f"{kind}_id"]
+        path = self._doc_path(kind, rid)
         if not replace and path.exists():
-            raise RecordError(f"{kind} {rec['id']} is already stored")
+            raise RecordError(f"{kind} {rid} is already stored")
         try:
             data = json.dumps(rec, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
         except (TypeError, ValueError) as e:
-            raise ValueError(f"{kind} {rec['id']} cannot be stored as JSON: {e}") from None
+            raise ValueError(f"{kind} {rid} cannot be stored as JSON: {e}") from None
         if not path.parent.exists():
             path.parent.mkdir(mode=0o700)
             fsync_dir(path.parent.parent)
         write_atomic(path, data)
         entry = _summary(kind, rec)
-        (self._trials if kind == "trial" else self._tests)[rec["id"]] = entry
+        self._index[kind][rid] = entry
         self._append_index(entry)
 
-    def _read_doc(self, kind: str, rid: str) -> dict:
+    def _read_doc(self, kind: str, rid: Any) -> dict:
+        rid = _as_id(kind, rid)
         path = self._doc_path(kind, rid)
         try:
             rec = json.loads(path.read_bytes())
         except FileNotFoundError:
-            raise RecordError(f"no {kind} {rid!r}") from None
+            raise RecordError(f"no {kind} {rid}") from None
         except (ValueError, UnicodeDecodeError):
             rec = None
         if not isinstance(rec, dict):
             where = path.name if self.readonly else move_aside(path).name
-            self._note(f"{kind} document {path.name} is corrupt; kept as {where}", error=True)
-            (self._trials if kind == "trial" else self._tests).pop(rid, None)
+            self._note(f"{kind} document {path} is corrupt; kept as {where}", error=True)
+            self._index[kind].pop(rid, None)
             raise RecordError(f"{kind} {rid} is damaged on disk (kept as {where})")
         return rec
 
@@ -436,10 +461,14 @@ class RecordStore:
         # no fsync: the document is already durable and the index is rebuilt from documents at open
         self._append_raw((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
 
+    def _append_raw(self, data: bytes) -> None:
+        if self._index_fd is None:
+            self._index_fd = os.open(self.dir / "index.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        os.write(self._index_fd, data)
+
     def _load_index(self) -> None:
-        path = self.dir / "index.jsonl"
         try:
-            raw = path.read_bytes()
+            raw = (self.dir / "index.jsonl").read_bytes()
         except FileNotFoundError:
             raw = b""
         for line in raw.split(b"\n"):
@@ -447,55 +476,56 @@ class RecordStore:
                 e = json.loads(line)
             except (ValueError, UnicodeDecodeError):
                 continue  # a line cut by a crash; the documents fill the gap below
-            if isinstance(e, dict) and e.get("kind") in ("trial", "test") and isinstance(e.get("id"), str):
-                (self._trials if e["kind"] == "trial" else self._tests)[e["id"]] = e
+            kind = e.get("kind") if isinstance(e, dict) else None
+            if kind in KINDS and type(e.get(f"{kind}_id")) is int:
+                self._index[kind][e[f"{kind}_id"]] = e  # a later line is a newer version
         if raw and not raw.endswith(b"\n") and not self.readonly:
             self._append_raw(b"\n")  # so the next line does not join a cut one
-        self._reconcile("test", self._tests)
-        self._reconcile("trial", self._trials)
+        for kind in KINDS:
+            self._reconcile(kind)
+        journals = [int(p.stem) for p in (self.dir / "journal").glob("*.jsonl") if p.stem.isdigit()]
+        for kind in KINDS:
+            self._next[kind] = max([0, *self._index[kind], *(journals if kind == "trial" else [])]) + 1
 
-    def _append_raw(self, data: bytes) -> None:
-        if self._index_fd is None:
-            self._index_fd = os.open(self.dir / "index.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
-        os.write(self._index_fd, data)
-
-    def _reconcile(self, kind: str, entries: dict[str, dict]) -> None:
-        """Make the index match the documents (which are the truth)."""
+    def _reconcile(self, kind: str) -> None:
+        """Make the index match the documents, which are the truth."""
+        entries = self._index[kind]
+        on_disk: set[int] = set()
         root = self.dir / f"{kind}s"
-        on_disk: set[str] = set()
         if root.is_dir():
-            for month in os.scandir(root):
-                if month.is_dir():
-                    on_disk.update(n[:-5] for n in os.listdir(month.path)
-                                   if n.endswith(".json") and RECORD_ID.fullmatch(n[:-5]))
+            for sub in os.scandir(root):
+                if sub.is_dir():
+                    on_disk.update(int(n[:-5]) for n in os.listdir(sub.path)
+                                   if n.endswith(".json") and n[:-5].isdigit())
         for rid in [r for r in entries if r not in on_disk]:
             del entries[rid]
-            self._note(f"index entry for {kind} {rid} has no document; dropped it", error=True)
+            self._note(f"the index lists {kind} {rid} but its document is missing; dropped the entry",
+                       error=True)
         for rid in sorted(on_disk - entries.keys()):
             try:
                 rec = json.loads(self._doc_path(kind, rid).read_bytes())
             except (ValueError, UnicodeDecodeError):
                 rec = None
             if not isinstance(rec, dict):
-                continue  # reported when it is read
+                continue  # reported (and moved aside) when it is read
             entries[rid] = _summary(kind, rec)
             if not self.readonly:
                 self._append_index(entries[rid])
-        # keep time order: documents found late go where their ids sort
-        ordered = sorted(entries.items(), key=lambda kv: kv[0])
+        ordered = sorted(entries.items())
         entries.clear()
         entries.update(ordered)
 
-    def _select(self, entries: dict[str, dict], patient_id: str | None,
-                since: date | datetime | None) -> list[dict]:
-        cutoff = _as_utc(since) if since is not None else None
+    def _select(self, kind: str, patient_id: str | None, since: date | datetime | None) -> list[dict]:
+        cutoff = as_utc(since) if since is not None else None
         out = []
-        for e in entries.values():
+        for e in self._index[kind].values():
             if patient_id is not None and e.get("patient_id") != patient_id:
                 continue
-            if cutoff is not None and (_parse_iso(e.get("started_at")) or _id_time(e["id"])) < cutoff:
-                continue
-            out.append(dict(e))
+            if cutoff is not None:
+                t = parse_iso(e.get("started_at"))
+                if t is None or t < cutoff:
+                    continue
+            out.append({k: v for k, v in e.items() if k != "kind"})
         return out
 
     def _writable(self) -> None:
@@ -503,16 +533,16 @@ class RecordStore:
             raise RecordError(f"the records in {self.dir} are open read-only")
 
     def _stamp(self) -> str:
-        return _iso(self._now())
+        return iso(self._now())
 
 
 class _Given:
     """Hands TinyDB an already-built storage (TinyDB wants a class to instantiate)."""
 
-    def __init__(self, storage) -> None:
+    def __init__(self, storage: AtomicJSONStorage) -> None:
         self.storage = storage
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> AtomicJSONStorage:
         return self.storage
 
 
@@ -524,21 +554,31 @@ def check_patient_id(patient_id: Any) -> str:
     return patient_id.strip()
 
 
+def _as_id(kind: str, rid: Any) -> int:
+    if isinstance(rid, str) and rid.strip().isdigit():
+        rid = int(rid)
+    if type(rid) is not int or rid < 1:
+        raise RecordError(f"no {kind} {rid!r}")
+    return rid
+
+
 def _summary(kind: str, rec: dict) -> dict:
-    e = {"kind": kind, "id": rec["id"]}
+    e = {"kind": kind}
     for k in SUMMARY_KEYS:
         if k in rec:
             e[k] = rec[k]
     if kind == "test":
-        e.setdefault("started_at", rec.get("created_at"))
+        e["started_at"] = rec.get("created_at")
     return e
 
 
-def _iso(t: datetime) -> str:
+def iso(t: datetime) -> str:
+    """ISO 8601 in UTC, to the millisecond."""
     return t.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _parse_iso(s: Any) -> datetime | None:
+def parse_iso(s: Any) -> datetime | None:
+    """An aware datetime from ISO 8601 text (naive means UTC); None if it is not one."""
     if not isinstance(s, str):
         return None
     try:
@@ -548,23 +588,10 @@ def _parse_iso(s: Any) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
-def _id_time(rid: str) -> datetime:
-    return datetime.strptime(rid[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-
-
-def _as_utc(since: date | datetime) -> datetime:
+def as_utc(since: date | datetime) -> datetime:
     """A date means local midnight; a naive datetime is local time."""
     if not isinstance(since, datetime):
         since = datetime.combine(since, dtime())
     if since.tzinfo is None:
         since = since.astimezone()  # local
     return since.astimezone(timezone.utc)
-
-
-def iter_full_trials(store: RecordStore, summaries: Iterable[dict]) -> Iterable[dict]:
-    """Full records for index summaries, skipping (and reporting) damaged documents."""
-    for e in summaries:
-        try:
-            yield store.get_trial(e["id"])
-        except RecordError as err:
-            log.error("%s", err)
