@@ -1,0 +1,144 @@
+"""The cell reader loop: samples stamped by the driver, faults once, recovery; on the fake chip."""
+from __future__ import annotations
+
+import queue
+import threading
+
+import pytest
+
+from hardware.cell_reader import CellReader
+from station.events import CellFault, Sample
+
+
+def reader_for(rig, records, **kw):
+    return CellReader("tray", rig.driver, records.append, clock=rig.clock.now, **kw)
+
+
+def test_step_reports_a_sample_stamped_with_the_driver_time(hx711_rig):
+    rig = hx711_rig(lambda t: -4242)
+    records = []
+    reader = reader_for(rig, records)
+    rec = reader.step()
+    assert records == [rec]
+    assert isinstance(rec, Sample) and rec.cell == "tray" and rec.counts == -4242
+    ready = rig.chip.last_conversion_t
+    assert ready <= rec.t <= ready + rig.driver.poll_s + 1e-5
+
+
+def test_a_fault_is_reported_once_and_the_cell_recovers_when_plugged_back(hx711_rig):
+    rig = hx711_rig(lambda t: 100)
+    records = []
+    reader = reader_for(rig, records)
+    reader.step()
+    rig.chip.unplugged = True
+    unplugged = rig.clock.now()
+    for _ in range(10):
+        reader.step()
+    faults = [r for r in records if isinstance(r, CellFault)]
+    assert len(faults) == 1
+    assert faults[0].cell == "tray" and "DOUT" in faults[0].detail
+    assert unplugged < faults[0].t <= unplugged + 2 / 80 + 0.002
+    assert reader.faulted
+    rig.chip.unplugged = False
+    n = len(records)
+    for _ in range(5):  # the chip settles 50 ms after power-on: a silent NotReady or two first
+        reader.step()
+    after = records[n:]
+    assert len(after) >= 3 and all(isinstance(r, Sample) and r.counts == 100 for r in after)
+    assert not reader.faulted
+    rig.chip.unplugged = True
+    reader.step()
+    assert isinstance(records[-1], CellFault)  # a new fault after recovery is reported again
+
+
+def test_saturation_is_a_fault_not_a_number(hx711_rig):
+    rig = hx711_rig(lambda t: 1)
+    records = []
+    reader = reader_for(rig, records)
+    rig.chip.saturate = True
+    for _ in range(5):
+        reader.step()
+    assert len(records) == 1 and isinstance(records[0], CellFault)
+    assert "saturated" in records[0].detail
+    rig.chip.saturate = False
+    reader.step()
+    assert records[-1].counts == 1
+
+
+def test_long_pulses_are_retried_silently_then_fault(hx711_rig):
+    rig = hx711_rig(lambda t: 7)
+    records = []
+    reader = reader_for(rig, records, pulse_retries=3)
+    for _ in range(3):
+        rig.chip.stretch_next_high(100e-6)
+        assert reader.step() is None
+    assert records == []
+    assert reader.step().counts == 7  # the fourth attempt reads fine: no fault
+    for _ in range(4):
+        rig.chip.stretch_next_high(100e-6)
+        reader.step()
+    assert len(records) == 2 and isinstance(records[1], CellFault)
+    assert "PD_SCK" in records[1].detail and "4 readings in a row" in records[1].detail
+
+
+def test_thread_reads_until_stopped_and_recovers_from_an_unplugged_cell(hx711_rig):
+    # The fake is single-threaded, so faults are injected from on_record,
+    # which runs on the reader's own thread.
+    rig = hx711_rig(lambda t: 55)
+    out: queue.Queue = queue.Queue()
+    seen = {"samples": 0}
+
+    def on_record(rec):
+        if isinstance(rec, Sample):
+            seen["samples"] += 1
+            if seen["samples"] == 5:
+                rig.chip.unplugged = True
+        else:
+            rig.chip.unplugged = False
+        out.put(rec)
+
+    reader = CellReader("dish", rig.driver, on_record, clock=rig.clock.now)
+    thread = reader.start()
+    assert thread.daemon
+    got = [out.get(timeout=10) for _ in range(10)]
+    assert reader.stop(timeout=10)
+    assert not reader.running
+    kinds = [type(r).__name__ for r in got]
+    assert kinds == ["Sample"] * 5 + ["CellFault"] + ["Sample"] * 4
+    times = [r.t for r in got]
+    assert times == sorted(times)
+    assert reader.error is None
+
+
+def test_a_shared_stop_event_stops_several_readers(hx711_rig):
+    stop = threading.Event()
+    readers = [CellReader(n, hx711_rig(lambda t: 1).driver, lambda r: None, stop_event=stop)
+               for n in ("dish", "tray")]
+    for r in readers:
+        r.start()
+    stop.set()
+    for r in readers:
+        assert r.stop(timeout=10)
+
+
+def test_a_bug_is_reported_and_ends_the_thread(hx711_rig):
+    rig = hx711_rig()
+    rig.driver.close()  # reading a closed driver is a programming error
+    records = []
+    reader = reader_for(rig, records)
+    thread = reader.start()
+    thread.join(10)  # not stopped: the error ends it
+    assert not thread.is_alive()
+    assert isinstance(reader.error, RuntimeError)
+    assert len(records) == 1 and "reader stopped" in records[0].detail
+
+
+def test_start_twice_is_refused(hx711_rig):
+    stop = threading.Event()
+    reader = CellReader("dish", hx711_rig().driver, lambda r: None, stop_event=stop)
+    reader.start()
+    try:
+        with pytest.raises(RuntimeError, match="already running"):
+            reader.start()
+    finally:
+        reader.stop(timeout=10)
