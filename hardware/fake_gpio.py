@@ -139,6 +139,12 @@ class FakeGPIO:
 
     def output(self, channel, value) -> None:
         self._tick()
+        if type(channel) is int:  # the common case, kept short: the simulator clocks 50 edges a reading
+            pin = self._pins.get(self._bcm(channel))
+            if pin is None or pin.direction != self.OUT:
+                raise RuntimeError("The GPIO channel has not been set up as an OUTPUT")
+            self._drive(self._bcm(channel), 1 if value else 0)
+            return
         chans = self._channels(channel)
         values = list(value) if isinstance(value, (list, tuple)) else [value] * len(chans)
         if len(values) != len(chans):
@@ -165,18 +171,22 @@ class FakeGPIO:
         self.clock.advance(self.call_cost_s)
 
     def _drive(self, bcm: int, level: int) -> None:
-        pin = self._pins[bcm]
-        pin.level = level
+        self._pins[bcm].level = level
         if self._levels.get(bcm, 0) != level:
             self._levels[bcm] = level
-            for listener in self._listeners.get(bcm, ()):
-                listener(self.clock.now(), level)
+            listeners = self._listeners.get(bcm)
+            if listeners:
+                t = self.clock.now()
+                for listener in listeners:
+                    listener(t, level)
 
     @staticmethod
     def _channels(channel) -> list:
         return list(channel) if isinstance(channel, (list, tuple)) else [channel]
 
     def _bcm(self, channel) -> int:
+        if self._mode == self.BCM and type(channel) is int and 0 <= channel <= 27:
+            return channel
         if self._mode is None:
             raise RuntimeError("Please set pin numbering mode using GPIO.setmode(GPIO.BOARD) or GPIO.setmode(GPIO.BCM)")
         if not isinstance(channel, int) or isinstance(channel, bool):
