@@ -125,8 +125,9 @@ class HX711:
         """``(t, counts)``: ``t`` is ``clock()`` when DOUT was seen low (the conversion's time).
 
         Waits (polling every ``poll_s``) at most two sample periods, plus the
-        settling time after a wake-up, then clocks out 24 bits and one gain
-        pulse. Raises NotReady, Saturated or PulseTooLong.
+        settling time after a wake-up or a fault (the chip may have reset),
+        then clocks out 24 bits and one gain pulse. Raises NotReady,
+        Saturated or PulseTooLong.
         """
         if self._closed:
             raise RuntimeError("HX711 is closed")
@@ -152,7 +153,7 @@ class HX711:
     def _wait_ready(self) -> float:
         clock, sleep, poll = self._clock, self._sleep, self.poll_s
         gpio, dout, low = self._gpio, self.dout, self._gpio.LOW
-        now = clock()
+        now = start = clock()
         deadline = max(now, self._awake_at) + 2 * self._period
         # Bounded by the clock *and* by a poll count, so a clock that does not
         # move (or a sleep that returns at once) still cannot hang the reader.
@@ -163,8 +164,12 @@ class HX711:
             if now >= deadline:
                 break
             sleep(min(poll, deadline - now))
-        raise NotReady(f"DOUT stayed high for {2 * self._period * 1e3:.0f} ms (two sample periods): "
-                       "HX711 unplugged, unpowered or dead", t=clock())
+        end = clock()
+        # A chip that did not answer may be powering up (plugged back in):
+        # let the next read allow for its settling too.
+        self._awake_at = end + self._settle_s
+        raise NotReady(f"DOUT stayed high for {(end - start) * 1e3:.0f} ms (over two sample periods): "
+                       "HX711 unplugged, unpowered or dead", t=end)
 
     def _shift_in(self) -> tuple[int, float, float]:
         """Clock out 24 data bits + 1 gain pulse; returns (raw, longest high time, end time)."""
