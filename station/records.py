@@ -15,8 +15,11 @@ recording a trial writes one small document atomically and appends one index
 line: the cost does not depend on how much is stored
 (tests/benchmarks/storage.py). Patients stay in TinyDB: there are few and they
 change rarely. The documents are the truth; the index is a cache of their
-summaries, checked against the document directories at open (a missing line
-is rebuilt, a line without a document dropped), so it needs no fsync.
+summaries. Each line carries its document's file identity (inode, size,
+mtime); at open the index is checked against the document directories (one
+stat per document): a line that is missing or stale (a crash or power cut cut
+the append) is rebuilt from the document, a line without a document is
+dropped. So the index needs no fsync of its own.
 
 API: ``RecordStore(data_dir)`` takes the writer lock (``RecordsLocked``, a
 UserError, if another process holds it); ``RecordStore(data_dir,
@@ -437,7 +440,7 @@ class RecordStore:
             path.parent.mkdir(mode=0o700)
             fsync_dir(path.parent.parent)
         write_atomic(path, data)
-        entry = _summary(kind, rec)
+        entry = _summary(kind, rec, _identity(os.stat(path)))
         self._index[kind][rid] = entry
         self._append_index(entry)
 
@@ -490,25 +493,29 @@ class RecordStore:
     def _reconcile(self, kind: str) -> None:
         """Make the index match the documents, which are the truth."""
         entries = self._index[kind]
-        on_disk: set[int] = set()
+        on_disk: dict[int, os.DirEntry] = {}
         root = self.dir / f"{kind}s"
         if root.is_dir():
             for sub in os.scandir(root):
                 if sub.is_dir():
-                    on_disk.update(int(n[:-5]) for n in os.listdir(sub.path)
-                                   if n.endswith(".json") and n[:-5].isdigit())
+                    on_disk.update((int(d.name[:-5]), d) for d in os.scandir(sub.path)
+                                   if d.name.endswith(".json") and d.name[:-5].isdigit())
         for rid in [r for r in entries if r not in on_disk]:
             del entries[rid]
             self._note(f"the index lists {kind} {rid} but its document is missing; dropped the entry",
                        error=True)
-        for rid in sorted(on_disk - entries.keys()):
-            try:
-                rec = json.loads(self._doc_path(kind, rid).read_bytes())
+        for rid, d in sorted(on_disk.items()):
+            ident = _identity(d.stat())
+            if rid in entries and entries[rid].get("file") == ident:
+                continue
+            try:  # not indexed, or changed after its last index line
+                rec = json.loads(Path(d.path).read_bytes())
             except (ValueError, UnicodeDecodeError):
                 rec = None
             if not isinstance(rec, dict):
+                entries.pop(rid, None)
                 continue  # reported (and moved aside) when it is read
-            entries[rid] = _summary(kind, rec)
+            entries[rid] = _summary(kind, rec, ident)
             if not self.readonly:
                 self._append_index(entries[rid])
         ordered = sorted(entries.items())
@@ -525,7 +532,7 @@ class RecordStore:
                 t = parse_iso(e.get("started_at"))
                 if t is None or t < cutoff:
                     continue
-            out.append({k: v for k, v in e.items() if k != "kind"})
+            out.append({k: v for k, v in e.items() if k not in ("kind", "file")})
         return out
 
     def _writable(self) -> None:
@@ -562,8 +569,13 @@ def _as_id(kind: str, rid: Any) -> int:
     return rid
 
 
-def _summary(kind: str, rec: dict) -> dict:
-    e = {"kind": kind}
+def _identity(st: os.stat_result) -> list[int]:
+    """What changes whenever a document is rewritten (atomic replace makes a new inode)."""
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _summary(kind: str, rec: dict, file: list[int]) -> dict:
+    e = {"kind": kind, "file": file}
     for k in SUMMARY_KEYS:
         if k in rec:
             e[k] = rec[k]
