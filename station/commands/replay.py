@@ -28,7 +28,7 @@ def run(args) -> int:
 
 
 def format_replay(out: dict) -> str:
-    """A therapist-readable summary of a replay."""
+    """A therapist-readable summary of a replay: events, faults and the full result."""
     lines = [f"protocol: {out['protocol']}"]
     events = out["events"]
     t0 = events[0]["t"] if events else 0.0
@@ -39,8 +39,28 @@ def format_replay(out: dict) -> str:
     for f in out["faults"]:
         t = "" if f["t"] is None else f"{f['t'] - t0:9.3f} s  "
         lines.append(f"  FAULT {t}{f['kind']} {f['source']}: {f['detail']}")
-    r = out["result"]
-    extra = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("status", "total_s") and not isinstance(v, (list, dict)))
-    total = "-" if r.get("total_s") is None else f"{r['total_s']:.3f} s"
-    lines.append(f"result: {r['status']}, total {total}" + (f", {extra}" if extra else ""))
+    lines += format_result(out["result"])
     return "\n".join(lines)
+
+
+def format_result(r: dict) -> list[str]:
+    """Every key of a protocol result, one per line (lists of numbers on one line)."""
+    total = "-" if r.get("total_s") is None else f"{r['total_s']:.3f} s"
+    lines = [f"result: {r['status']}, total {total}"]
+    for key, value in r.items():
+        if key in ("status", "total_s"):
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append(f"  {key}:")
+            lines += ["    " + " ".join(f"{k}={_num(v)}" for k, v in item.items()) for item in value]
+        elif isinstance(value, list):
+            lines.append(f"  {key}: " + (", ".join(_num(v) for v in value) if value else "(none)"))
+        else:
+            lines.append(f"  {key}: {_num(value)}")
+    return lines
+
+
+def _num(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
