@@ -76,7 +76,7 @@ class ApiError(UserError):
 Spec = dict[str, tuple[Any, bool]]
 
 HANDS = ("dominant", "non-dominant", "left", "right")
-SEXES = ("female", "male", "other", "unknown")
+SEXES = ("female", "male", "other", "unknown")  # as station.records.SEXES
 SIDES = ("left", "right")
 
 COMMANDS: dict[str, Spec] = {

@@ -1,0 +1,95 @@
+"""Run ``station daemon --simulate`` in a subprocess (tests and benchmarks share this)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class DaemonProcess:
+    """``station daemon --simulate`` on ``data_dir`` and ``socket``; ``start``/``kill``/``stop``."""
+
+    def __init__(self, data_dir: str | os.PathLike, socket: str | os.PathLike, *, speed: float = 20.0,
+                 seed: int = 1, extra: list[str] | None = None, env: dict | None = None) -> None:
+        self.data_dir = str(data_dir)
+        self.socket = str(socket)
+        self.speed = speed
+        self.seed = seed
+        self.extra = extra or []
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+        self.log_path = Path(self.data_dir).parent / f"daemon-{Path(self.data_dir).name}.log"
+
+    def start(self, timeout: float = 20.0) -> "DaemonProcess":
+        cmd = [sys.executable, "-m", "station", "daemon", "--simulate", "--data", self.data_dir,
+               "--socket", self.socket, "--speed", str(self.speed), "--seed", str(self.seed), *self.extra]
+        env = {**os.environ, **(self.env or {})}
+        env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=self._log, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
+            if self._answers():
+                return self
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"daemon did not start listening within {timeout} s:\n{self.log()}")
+
+    def _answers(self) -> bool:
+        import socket as s
+        if not os.path.exists(self.socket):
+            return False
+        c = s.socket(s.AF_UNIX)
+        try:
+            c.settimeout(1)
+            c.connect(self.socket)
+            return c.recv(1) != b""
+        except OSError:
+            return False
+        finally:
+            c.close()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up (a crash, a power cut of the process)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self._close_log()
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM and wait: a clean shutdown. Returns the exit status."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close_log()
+        return self.proc.returncode
+
+    def _close_log(self) -> None:
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+            self._log = None
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
