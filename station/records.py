@@ -136,6 +136,10 @@ class RecordStore:
             self._load_index()
             if not readonly:
                 self.recover()
+        except PermissionError as e:
+            self.close()
+            raise RecordError(f"cannot read the records in {self.dir}: permission denied ({e.filename}); "
+                              "run as the station's user") from None
         except BaseException:
             self.close()
             raise

@@ -1,0 +1,61 @@
+"""``station export --format csv|json [--patient ID] [--since DATE] [--out FILE]``: export records."""
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="export trials as CSV (spreadsheet) or JSON (everything)",
+                       description="Export stored trials: CSV gives one row per trial for a spreadsheet, "
+                                   "JSON the full records (patients, tests, trials with events). Files are "
+                                   "created readable by you only (mode 0600). Safe while the daemon runs.")
+    p.add_argument("--format", choices=("csv", "json"), default="csv", help="csv (default) or json")
+    p.add_argument("--patient", metavar="ID", help="only this patient")
+    p.add_argument("--since", metavar="DATE", help="only trials on or after this date (YYYY-MM-DD, local time)")
+    p.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--data", metavar="DIR", help="the records directory (default: [daemon] data_dir of the config)")
+    p.add_argument("--config", metavar="FILE", help="station.toml (default: the shipped default)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..errors import UserError
+    from ..export import PrivateFile, export
+    from ..records import RecordStore
+
+    since = parse_since(args.since) if args.since is not None else None
+    data = args.data
+    if data is None:
+        from ..config import load_config
+        data = load_config(args.config).section("daemon")["data_dir"]
+    with RecordStore(data, readonly=True) as store:  # no lock: the daemon may be writing
+        if args.patient is not None:
+            store.get_patient(args.patient)  # unknown patient: one message, nothing written
+        if args.out in (None, "-"):
+            n = export(store, args.format, sys.stdout, args.patient, since)
+        else:
+            out = PrivateFile(args.out, replace=args.force)
+            try:
+                n = export(store, args.format, out.file, args.patient, since)
+            except BaseException:
+                out.abort()
+                raise
+            out.commit()
+    if args.out not in (None, "-"):
+        print(f"exported {n} trial{'s' if n != 1 else ''} to {args.out}", file=sys.stderr)
+    return 0
+
+
+def parse_since(text: str) -> datetime:
+    """--since: a date (local midnight) or a local date and time, ISO 8601."""
+    from ..errors import UserError
+
+    try:
+        if len(text.strip()) == 10:
+            d = date.fromisoformat(text.strip())
+            return datetime(d.year, d.month, d.day)
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UserError(f"--since {text!r} is not a date: use YYYY-MM-DD (e.g. 2025-01-31)") from None
