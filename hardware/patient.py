@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from station.config import Config
+from station.errors import UserError
 
 PROTOCOL_NAMES = ("nine-hole-peg", "coin-drop", "timed-pegs", "free-practice")
 
@@ -30,6 +31,10 @@ CELL_QUIET_S = 0.36
 #: No glitch within this long of a real edge on the same switch (it would
 #: merge with that edge's bounce burst).
 GLITCH_CLEARANCE_S = 0.05
+
+
+class PatientError(UserError, ValueError):
+    """The virtual patient cannot do what was asked (unknown profile, no tray for coin drop...)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ class Plan:
     events: list[dict] = field(default_factory=list)  # true events, spec output shape
     result: dict = field(default_factory=dict)
     notes: list[tuple[float, str]] = field(default_factory=list)  # what the patient did, for people
+    glitches: list[tuple[float, int]] = field(default_factory=list)  # (t, gpio) of short pulses: no event
 
     def truth(self) -> dict:
         """The ground truth in the shape of ``station replay --json`` (and shared/traces/*.truth.json)."""
@@ -160,7 +166,7 @@ class Patient:
                  rng: random.Random | None = None) -> None:
         if isinstance(profile, str):
             if profile not in PROFILES:
-                raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+                raise PatientError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
             profile = PROFILES[profile]
         self.config = config
         self.profile = profile
@@ -193,7 +199,7 @@ class Patient:
         elif protocol == "free-practice":
             self._free_practice(options)
         else:
-            raise ValueError(f"the virtual patient does not know protocol {protocol!r}")
+            raise PatientError(f"the virtual patient does not know protocol {protocol!r}")
         plan.end_t = max(self._t, max((t for t, _, _ in plan.edges), default=start_t))
         self._glitches(plan)
         plan.edges.sort()
@@ -229,12 +235,14 @@ class Patient:
             end = self._drop_in_dish() if has_dish else t_out
         start = first_pick if has_dish else press_t
         self._result_timed(start, end, cutoff)
+        if int(opts.get("pegs", 9)) > len(self.config.holes):
+            self._plan.result = {"status": "incomplete", "total_s": None}  # more pegs than holes
 
     def _coin_drop(self, opts: dict) -> None:
         coins = int(opts.get("coins", 8))
         cutoff = float(opts.get("cutoff_s", 300.0))
         if "tray" not in self.config.cells:
-            raise ValueError("coin-drop needs a 'tray' cell")
+            raise PatientError("coin-drop needs a 'tray' load cell in the config")
         start = self._press_start()
         placed = None
         for _ in range(coins):
@@ -262,7 +270,7 @@ class Patient:
         duration = float(opts.get("duration_s", 30.0))
         start = self._press_start()
         if start is None:
-            raise ValueError("timed-pegs needs a start button")
+            raise PatientError("timed-pegs needs a 'start' button in the config")
         stop = start + duration
         holes = list(range(1, len(self.config.holes) + 1))
         n_in = 0
@@ -403,8 +411,8 @@ class Patient:
         load = self.loads[cell]
         load.step(t, 1.0, 0.004)
         amp = self.rng.uniform(1.8, 3.5)
-        tau = self.rng.uniform(0.008, 0.016)
-        load.transient(t, t + 10 * tau, _ring(t, amp, tau, self.rng.uniform(25, 45)))
+        tau = self.rng.uniform(0.01, 0.02)
+        load.transient(t, t + 10 * tau, _impact(t, amp, tau, self.rng.uniform(15, 30)))
         n = self._count(cell, +1)
         self._event(t, cell, count=n)
         self._note(what, t)
@@ -478,6 +486,7 @@ class Patient:
             width = min(0.3 * self.settle_s, max(50e-6, math.exp(self.rng.gauss(math.log(5e-4), 0.8))))
             plan.edges.append((t, gpio, 1 - level))
             plan.edges.append((t + width, gpio, level))
+            plan.glitches.append((t, gpio))
             bisect.insort(near, t)
             self._pin_edges[gpio] = near
 
@@ -535,12 +544,15 @@ def _press(t0: float, dur: float, amp: float, wobble_hz: float) -> Callable[[flo
     return f
 
 
-def _ring(t0: float, amp: float, tau: float, hz: float) -> Callable[[float], float]:
-    """An impact: a spike that rings down in a few tens of ms."""
+def _impact(t0: float, amp: float, tau: float, hz: float) -> Callable[[float], float]:
+    """An item landing: a spike that decays in a few tens of ms, with a little ringing."""
 
     def f(t: float) -> float:
         x = t - t0
-        return amp * math.exp(-x / tau) * math.cos(2 * math.pi * hz * x) if x >= 0 else 0.0
+        if x < 0:
+            return 0.0
+        decay = math.exp(-x / tau)
+        return amp * decay * (1.0 + 0.3 * math.sin(2 * math.pi * hz * x))
 
     return f
 
