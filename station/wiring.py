@@ -356,6 +356,10 @@ def generate(config: Config, out_dir: str | Path, *, render: bool = True) -> lis
 
     The SVG is drawn only when ``render`` and graphviz's ``dot`` is present.
     """
+    try:
+        import wireviz  # noqa: F401  (and PyYAML, its dependency)
+    except ImportError:
+        raise WiringError("the wiring docs need WireViz: pip install 'station[wiring]'") from None
     p = plan(config)
     out = Path(out_dir)
     try:
