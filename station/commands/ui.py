@@ -1,0 +1,56 @@
+"""``station ui [--socket PATH] [--config FILE] [--kiosk|--no-kiosk] [--ascii]``: the Textual UI.
+
+Attaches to a running ``station daemon``. In kiosk mode (the default on
+/dev/tty1, where systemd starts it) Ctrl+C, Ctrl+Z and Ctrl+\\ do not leave:
+the keys are bound to nothing and SIGTSTP/SIGQUIT are ignored; staff leave
+from the technician screen, behind its PIN.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("ui", help="the station's screens (attach to a running daemon)",
+                       description="The patient, therapist and technician screens; a client of `station daemon`.")
+    p.add_argument("--socket", metavar="PATH", help="the daemon's socket (default: the config's [daemon] socket)")
+    p.add_argument("--config", metavar="FILE",
+                   help="station.toml with the staff PINs (default: $STATION_CONFIG, else the shipped default)")
+    kiosk = p.add_mutually_exclusive_group()
+    kiosk.add_argument("--kiosk", action="store_true", default=None,
+                       help="keys that would leave do nothing (default on /dev/tty1)")
+    kiosk.add_argument("--no-kiosk", dest="kiosk", action="store_false")
+    p.add_argument("--ascii", action="store_true", default=None,
+                   help="plain ASCII digits and borders (default when TERM=linux)")
+    p.set_defaults(run=run)
+
+
+def on_console_tty1() -> bool:
+    """Standard input is the first virtual console (where the kiosk runs)."""
+    try:
+        return os.ttyname(sys.stdin.fileno()) == "/dev/tty1"
+    except (OSError, ValueError):
+        return False
+
+
+def run(args) -> int:
+    from ..config import load_config
+    from ..ui.app import StaffPins, create_app, wants_ascii
+
+    path = args.config or os.environ.get("STATION_CONFIG") or None
+    config = load_config(path)
+    staff = config.section("staff")
+    socket = args.socket or config.section("daemon").get("socket") or "/run/station/station.sock"
+    kiosk = on_console_tty1() if args.kiosk is None else args.kiosk
+    ascii = wants_ascii() if args.ascii is None else args.ascii
+    if kiosk:
+        # The terminal is in raw mode while the app runs, so these keys arrive as keys;
+        # ignoring the signals also covers the moments before and after.
+        signal.signal(signal.SIGTSTP, signal.SIG_IGN)
+        signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+    pins = StaffPins(staff.get("therapist_pin", ""), staff.get("technician_pin", ""), config.path and path)
+    app = create_app(socket, pins=pins, kiosk=kiosk, ascii=ascii)
+    app.run()
+    return 0

@@ -1,0 +1,96 @@
+"""Staff PINs: hashed with PBKDF2-SHA256, checked in constant time.
+
+A stored PIN is one string, ``pbkdf2_sha256$ITERATIONS$SALT_HEX$HASH_HEX``,
+so the iteration count can grow later without breaking stored PINs. An empty
+string means no PIN is set: the screen it guards stays locked.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+from .errors import UserError
+
+SCHEME = "pbkdf2_sha256"
+#: About a fifth of a second on a Raspberry Pi 4 per check; a PIN has few
+#: digits, so the hash's cost and the kiosk's lack of an offline copy are
+#: what protect it, and a staff member should not wait seconds to log in.
+ITERATIONS = 200_000
+ROLES = ("therapist", "technician")
+MIN_LENGTH = 4
+
+
+class PinError(UserError, ValueError):
+    """A PIN that cannot be used or a stored hash that cannot be read."""
+
+
+def hash_pin(pin: str, *, iterations: int = ITERATIONS, salt: bytes | None = None) -> str:
+    """The string to store for ``pin``."""
+    check_new_pin(pin)
+    salt = os.urandom(16) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode("utf-8"), salt, iterations)
+    return f"{SCHEME}${iterations}${salt.hex()}${digest.hex()}"
+
+
+def check_new_pin(pin: str) -> None:
+    """Raise PinError unless ``pin`` is at least MIN_LENGTH digits."""
+    if not pin.isdigit() or not pin.isascii():
+        raise PinError("a PIN is digits only (the kiosk may have only a number pad)")
+    if len(pin) < MIN_LENGTH:
+        raise PinError(f"a PIN needs at least {MIN_LENGTH} digits")
+
+
+def is_set(stored: str | None) -> bool:
+    """A PIN has been stored (an empty string locks the screen)."""
+    return bool(stored and stored.strip())
+
+
+def verify_pin(pin: str, stored: str) -> bool:
+    """Whether ``pin`` matches ``stored``. False when no PIN is set; PinError if ``stored`` is malformed."""
+    if not is_set(stored):
+        return False
+    try:
+        scheme, iterations, salt_hex, digest_hex = stored.strip().split("$")
+        if scheme != SCHEME:
+            raise ValueError(scheme)
+        iterations_n = int(iterations)
+        salt, expected = bytes.fromhex(salt_hex), bytes.fromhex(digest_hex)
+        if iterations_n < 1 or not salt or not expected:
+            raise ValueError(stored)
+    except ValueError:
+        raise PinError(f"the stored PIN is not a {SCHEME} hash; set it again with `station set-pin`") from None
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode("utf-8"), salt, iterations_n)
+    return hmac.compare_digest(digest, expected)
+
+
+def write_pin(config_path: str | os.PathLike, role: str, stored: str) -> None:
+    """Store ``stored`` as ``[staff] <role>_pin`` in the config file, keeping its comments."""
+    import tomlkit
+
+    if role not in ROLES:
+        raise PinError(f"no such role {role!r} (roles: {', '.join(ROLES)})")
+    path = os.fspath(config_path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = tomlkit.parse(f.read())
+    except FileNotFoundError:
+        raise PinError(f"{path}: no such file") from None
+    except OSError as e:
+        raise PinError(f"{path}: cannot read ({e.strerror})") from None
+    except tomlkit.exceptions.ParseError as e:
+        raise PinError(f"{path}: not valid TOML: {e}") from None
+    if "staff" not in doc:
+        doc["staff"] = tomlkit.table()
+    doc["staff"][f"{role}_pin"] = stored
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(tomlkit.dumps(doc))
+            f.flush()
+            os.fsync(f.fileno())
+        # Keep the original's mode (the config may be readable by the daemon's group only).
+        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise PinError(f"{path}: cannot write ({e.strerror})") from None

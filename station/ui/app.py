@@ -1,0 +1,300 @@
+"""The station's Textual app: a client of the daemon's socket API.
+
+Build it with ``create_app`` (``station ui`` and the tests share it). A worker
+holds the connection (``station.client.StationClient`` with reconnect) and
+only posts messages; the app turns them into reactives (``state``, ``board``,
+``connected``, ``last_result``) that the screens watch ("attributes down,
+messages up"). Screens send commands with ``await app.request(...)``.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+
+from ..api import DEFAULT_TOPICS, ApiError
+from ..client import StationClient
+from . import messages as m
+from .model import BoardSnapshot, History, LiveCount, apply_event, board_from_state, result_message
+
+RETRY_S = (0.2, 2.0)  # first connection attempts: quick at first, then every 2 s
+
+
+@dataclass
+class StaffPins:
+    """The stored PIN hashes (``[staff]`` in station.toml); empty = locked."""
+
+    therapist: str = ""
+    technician: str = ""
+    config_path: str | None = None
+
+    def stored(self, role: str) -> str:
+        return getattr(self, role, "") or ""
+
+
+@dataclass
+class LastResult:
+    """The trial that just finished and the sentence the patient reads."""
+
+    trial: dict
+    message: str
+    history: list[dict] = field(default_factory=list)
+
+
+class StationApp(App):
+    """Patient screen first; therapist and technician screens behind PINs."""
+
+    CSS_PATH = "station.tcss"
+    TITLE = "Station"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("f2", "staff('therapist')", "Therapist", show=False),
+        Binding("f3", "staff('technician')", "Technician", show=False),
+    ]
+
+    state: reactive[dict | None] = reactive(None, always_update=True)
+    board: reactive[BoardSnapshot] = reactive(BoardSnapshot)
+    connected: reactive[bool] = reactive(False)
+    last_result: reactive[LastResult | None] = reactive(None)
+    sensors: reactive[dict | None] = reactive(None, always_update=True)
+    history: reactive[History] = reactive(History, always_update=True)
+    disconnect_reason: reactive[str] = reactive("connecting to the station daemon")
+
+    def __init__(self, socket_path: str, *, pins: StaffPins | None = None, kiosk: bool = False,
+                 ascii: bool = False, client_factory: Callable[[str], StationClient] | None = None) -> None:
+        super().__init__()
+        self.socket_path = socket_path
+        self.pins = pins or StaffPins()
+        self.kiosk = kiosk
+        self.ascii = ascii
+        self.client: StationClient | None = None
+        self._client_factory = client_factory or (lambda p: StationClient(p, reconnect=True, name="station ui"))
+        self.state_received_at = time.monotonic()
+        self.faults: list[dict] = []
+        self.live = LiveCount()  # pegs placed and reps of the armed trial
+        self._run_id: str | None = None
+        self._want_sensors = 0
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from .screens.patient import PatientScreen
+        from .screens.reconnecting import ReconnectingScreen
+
+        if self.ascii:
+            self.add_class("-ascii")
+            self.theme = "textual-ansi"
+        self.push_screen(PatientScreen())
+        self.push_screen(ReconnectingScreen())
+        self._connect()
+
+    def watch_connected(self, connected: bool) -> None:
+        from .screens.reconnecting import ReconnectingScreen
+
+        if not connected and not any(isinstance(s, ReconnectingScreen) for s in self.screen_stack):
+            self.push_screen(ReconnectingScreen())
+
+    @work(exclusive=True, group="daemon", exit_on_error=False)
+    async def _connect(self) -> None:
+        """Hold the connection; post one message per pushed message. Touches no widget."""
+        delay = RETRY_S[0]
+        while True:
+            client = self._client_factory(self.socket_path)
+            try:
+                await client.connect(timeout=5.0)
+            except (OSError, ConnectionError, asyncio.TimeoutError, ApiError) as e:
+                self.post_message(m.Disconnected(f"no answer from the station daemon at {self.socket_path} ({_why(e)})"))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_S[1])
+                continue
+            break
+        self.client = client
+        async for msg in client.messages():
+            kind = msg.get("type")
+            if kind == "hello":
+                self.post_message(m.Connected(msg))
+            elif kind == "state" and isinstance(msg.get("state"), dict):
+                self.post_message(m.StateChanged(msg["state"]))
+            elif kind == "event" and isinstance(msg.get("event"), dict):
+                self.post_message(m.StationEvent(msg["event"]))
+            elif kind == "fault" and isinstance(msg.get("fault"), dict):
+                self.post_message(m.StationFault(msg["fault"]))
+            elif kind == "trial_finished" and isinstance(msg.get("trial"), dict):
+                self.post_message(m.TrialFinished(msg["trial"], bool(msg.get("saved")), msg.get("error")))
+            elif kind == "sensors":
+                self.post_message(m.SensorsUpdate(msg))
+            elif kind == "bye":
+                self.post_message(m.Disconnected("the station daemon is restarting"))
+            elif kind == "disconnected":
+                self.post_message(m.Disconnected("the connection to the station daemon was lost"))
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+
+    # --- messages up ----------------------------------------------------------
+
+    def on_connected(self, msg: m.Connected) -> None:
+        self.connected = True
+        state = msg.hello.get("state")
+        self._take_state(state if isinstance(state, dict) else None)
+        if self._want_sensors:
+            self._subscribe(True)
+        self.refresh_history()
+
+    def on_disconnected(self, msg: m.Disconnected) -> None:
+        self.disconnect_reason = msg.reason
+        self.connected = False
+
+    def on_state_changed(self, msg: m.StateChanged) -> None:
+        old = self.state or {}
+        self._take_state(msg.state)
+        if ((old.get("patient") or {}).get("patient_id") != (msg.state.get("patient") or {}).get("patient_id")):
+            self.refresh_history()
+        if msg.state.get("trial") and not old.get("trial"):
+            self.last_result = None  # a new trial is armed: the old result steps aside
+
+    def on_station_event(self, msg: m.StationEvent) -> None:
+        if self._run_id is not None:
+            self.live.apply(msg.event)
+        self.board = apply_event(self.board, msg.event)
+
+    def on_station_fault(self, msg: m.StationFault) -> None:
+        self.faults = (self.faults + [msg.fault])[-50:]
+
+    def on_sensors_update(self, msg: m.SensorsUpdate) -> None:
+        self.sensors = msg.sensors
+
+    async def on_trial_finished(self, msg: m.TrialFinished) -> None:
+        if not msg.saved:
+            self.notify(f"The trial could not be saved: {msg.error or 'unknown error'}", severity="error",
+                        timeout=30)
+        history = await self._load_history(msg.trial.get("patient_id"))
+        trials = history.trials if history else []
+        self.last_result = LastResult(msg.trial, result_message(msg.trial, trials), trials)
+
+    def _take_state(self, state: dict | None) -> None:
+        self.state_received_at = time.monotonic()
+        run_id = ((state or {}).get("trial") or {}).get("run_id")
+        if run_id != self._run_id:
+            self._run_id = run_id
+            if run_id is not None:
+                self.live = LiveCount()
+        self.state = state
+        self.board = board_from_state(state, self.board)
+
+    # --- commands down to the daemon -------------------------------------------
+
+    async def request(self, cmd: str, *, quiet: bool = False, **fields: Any) -> dict | None:
+        """Send a command; the result, or None after telling the user what went wrong."""
+        client = self.client
+        try:
+            if client is None:
+                raise ConnectionError("not connected to the station daemon")
+            return await client.request(cmd, timeout=30.0, **fields)
+        except ApiError as e:
+            if not quiet:
+                self.notify(e.message, title=cmd.replace("_", " "), severity="error", timeout=8)
+        except (ConnectionError, asyncio.TimeoutError) as e:
+            if not quiet:
+                self.notify(f"The station daemon did not answer ({_why(e)}).", severity="error", timeout=8)
+        return None
+
+    def refresh_history(self) -> None:
+        self._refresh_history()
+
+    @work(exclusive=True, group="history", exit_on_error=False)
+    async def _refresh_history(self) -> None:
+        patient = (self.state or {}).get("patient")
+        if not patient:
+            self.history = History()
+            return
+        history = await self._load_history(patient.get("patient_id"))
+        if history is not None:
+            self.history = history
+
+    async def _load_history(self, patient_id: str | None) -> History | None:
+        if not patient_id:
+            return None
+        res = await self.request("results", quiet=True, patient_id=patient_id, limit=500)
+        if res is None:
+            return None
+        return History(res.get("patient"), list(res.get("tests") or []), list(res.get("trials") or []))
+
+    def want_sensors(self, on: bool) -> None:
+        """The technician screen asks for (or stops needing) the 5 Hz sensors topic."""
+        self._want_sensors += 1 if on else -1
+        self._subscribe(self._want_sensors > 0)
+
+    @work(group="subscribe", exit_on_error=False)
+    async def _subscribe(self, sensors: bool) -> None:
+        topics = sorted(DEFAULT_TOPICS | ({"sensors"} if sensors else set()))
+        if self.client is not None:
+            self.client.topics = topics  # re-sent by the client after a reconnect
+        await self.request("subscribe", quiet=True, topics=topics)
+
+    # --- actions ----------------------------------------------------------------
+
+    def action_staff(self, role: str) -> None:
+        """Open the therapist or technician screen after its PIN."""
+        from .screens.pin import PinDialog
+        from .screens.technician import TechnicianScreen
+        from .screens.therapist import TherapistScreen
+
+        screens = {"therapist": TherapistScreen, "technician": TechnicianScreen}
+        if any(isinstance(s, screens[role]) for s in self.screen_stack):
+            return
+
+        def opened(ok: bool | None) -> None:
+            if ok:
+                self.push_screen(screens[role]())
+
+        self.push_screen(PinDialog(role, self.pins.stored(role), self.pins.config_path), opened)
+
+    def action_noop(self) -> None:
+        """Kiosk: swallow keys that would leave the kiosk."""
+
+    async def action_leave(self) -> None:
+        """Leave the UI (staff only: the technician screen offers it)."""
+        self.exit()
+
+
+class KioskApp(StationApp):
+    """The kiosk: Ctrl+C, Ctrl+Q, Ctrl+Z and Ctrl+\\ do nothing (staff leave from the technician screen)."""
+
+    BINDINGS = StationApp.BINDINGS + [
+        Binding("ctrl+c", "noop", show=False, priority=True, system=True),
+        Binding("ctrl+q", "noop", show=False, priority=True, system=True),
+        Binding("ctrl+z", "noop", show=False, priority=True, system=True),
+        Binding("ctrl+backslash", "noop", show=False, priority=True, system=True),
+    ]
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(e, FileNotFoundError):
+        return "no socket there"
+    if isinstance(e, ConnectionRefusedError):
+        return "refused"
+    return getattr(e, "strerror", None) or str(e) or e.__class__.__name__
+
+
+def wants_ascii(term: str | None = None) -> bool:
+    """The Linux console (TERM=linux) lacks box-drawing glyphs: draw in ASCII there."""
+    term = os.environ.get("TERM", "") if term is None else term
+    return term == "linux"
+
+
+def create_app(socket_path: str, *, pins: StaffPins | None = None, kiosk: bool = False, ascii: bool = False,
+               client_factory: Callable[[str], StationClient] | None = None) -> StationApp:
+    """The app (a kiosk when ``kiosk``), attached to the daemon at ``socket_path``."""
+    cls = KioskApp if kiosk else StationApp
+    return cls(socket_path, pins=pins, kiosk=kiosk, ascii=ascii, client_factory=client_factory)

@@ -1,0 +1,2 @@
+"""The station's screens: patient (the default), therapist and technician (behind PINs),
+the PIN dialog and the reconnecting overlay."""

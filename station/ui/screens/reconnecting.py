@@ -1,0 +1,28 @@
+"""Shown over everything while the daemon is away; goes when it is back."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+class ReconnectingScreen(ModalScreen[None]):
+    """"Connecting to the station...", with the reason; dismissed on reconnection."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="reconnecting-box", classes="dialog"):
+            yield Static("Connecting to the station...", id="reconnecting-title")
+            yield Static("", id="reconnecting-reason", markup=False)
+            yield Static("This screen carries on by itself when the station is back.", classes="hint")
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "disconnect_reason", self._show_reason)
+        self.watch(self.app, "connected", self._on_connected)
+
+    def _show_reason(self, reason: str) -> None:
+        self.query_one("#reconnecting-reason", Static).update(reason)
+
+    def _on_connected(self, connected: bool) -> None:
+        if connected and self.is_current:
+            self.dismiss()

@@ -1,0 +1,42 @@
+"""What the therapist and technician screens share: a title, a row of tabs, panes."""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Button, ContentSwitcher, Static
+
+
+class StaffScreen(Screen):
+    """Tabs ``PANES`` switch a ContentSwitcher of ``<pane>-pane`` children; Esc goes back."""
+
+    PANES: ClassVar[tuple[str, ...]] = ()
+    TITLE_TEXT: ClassVar[str] = ""
+    BINDINGS = [("escape", "back", "Patient view")]
+
+    def compose_header(self, *extra: Button) -> ComposeResult:
+        yield Static(self.TITLE_TEXT, id="staff-title", classes="staff-title", markup=False)
+        with Horizontal(classes="tabs"):
+            for pane in self.PANES:
+                yield Button(pane.capitalize(), id=f"tab-{pane}", compact=True)
+            yield Button("Back (Esc)", id="back", compact=True)
+            yield from extra
+
+    def show_pane(self, pane: str) -> None:
+        self.query_one(ContentSwitcher).current = f"{pane}-pane"
+        for p in self.PANES:
+            self.query_one(f"#tab-{p}", Button).set_class(p == pane, "-active")
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    @on(Button.Pressed, ".tabs Button")
+    def _tab(self, event: Button.Pressed) -> None:
+        bid = event.button.id or ""
+        if bid == "back":
+            self.action_back()
+        elif bid.startswith("tab-"):
+            self.show_pane(bid.removeprefix("tab-"))

@@ -1,0 +1,1 @@
+"""Widgets of the station screens: the board, the big timer and its ASCII font."""
