@@ -177,6 +177,8 @@ class StationApp(App):
             self.notify(f"The trial could not be saved: {msg.error or 'unknown error'}", severity="error",
                         timeout=30)
         history = await self._load_history(msg.trial.get("patient_id"))
+        if history is not None:
+            self.history = history
         trials = history.trials if history else []
         self.last_result = LastResult(msg.trial, result_message(msg.trial, trials), trials)
 

@@ -1,0 +1,42 @@
+"""Shared by the UI tests: a patient, saved history, PINs, and waiting on the app."""
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from station.pins import hash_pin
+from station.ui.app import StaffPins
+
+PATIENT = {"patient_id": "P-0042", "birth_year": 1958, "sex": "female", "dominant_hand": "right"}
+THERAPIST_PIN, TECHNICIAN_PIN = "2468", "1357"
+# Few iterations: the tests check the flow, not the hash's cost (tests/ui/test_pins.py checks that).
+PINS = StaffPins(hash_pin(THERAPIST_PIN, iterations=1000), hash_pin(TECHNICIAN_PIN, iterations=1000))
+
+
+def nhpt_trial(total_s: float, *, side: str = "right", started_at: str = "2024-05-01T10:00:00Z",
+               test_id=None, pegs_every_s: float = 1.0) -> dict:
+    """A saved 9HPT TRIAL_RECORD with peg_in events every ``pegs_every_s``."""
+    events = [{"t": 100.0 + i * pegs_every_s, "kind": "peg_in", "hole": i} for i in range(1, 10)]
+    return {"patient_id": PATIENT["patient_id"], "test_id": test_id, "protocol": "nine-hole-peg",
+            "options": {"pegs": 9, "cutoff_s": 300.0}, "hand": "dominant", "side": side, "practice": False,
+            "status": "complete", "result": {"status": "complete", "total_s": total_s}, "events": events,
+            "faults": [], "trace": None, "started_at": started_at, "invalid": None}
+
+
+async def wait_until(pilot, predicate: Callable[[], bool], what: str, limit_s: float = 10.0) -> None:
+    """Let the app run until ``predicate()`` holds; fail naming ``what`` if it never does.
+
+    The limit only stops a broken test from hanging; nothing here asserts speed.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit_s
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError(f"the UI never showed {what}")
+        await pilot.pause(0.02)
+
+
+def text_of(widget) -> str:
+    """What a widget draws, as plain text."""
+    r = widget.render()
+    return str(getattr(r, "plain", r))

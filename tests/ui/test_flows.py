@@ -1,0 +1,275 @@
+"""Pilot tests of the UI's flows against a daemon stand-in on a real Unix socket."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from station.ui.app import create_app
+from station.ui.screens.patient import PatientScreen
+from station.ui.screens.pin import PinDialog
+from station.ui.screens.reconnecting import ReconnectingScreen
+from station.ui.screens.technician import TechnicianScreen
+from station.ui.screens.therapist import TherapistScreen
+from station.ui.widgets.board import BoardView
+from tests.ui.fake_daemon import FakeDaemon
+from tests.ui.pilot_support import PATIENT, PINS, TECHNICIAN_PIN, THERAPIST_PIN, nhpt_trial, text_of, wait_until
+
+
+@pytest.fixture
+def fake(tmp_path):
+    with FakeDaemon(tmp_path / "station.sock") as d:
+        yield d
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def prompt(app) -> str:
+    return text_of(app.screen.query_one("#prompt", Static))
+
+
+async def attach(app, pilot):
+    await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "the patient screen")
+
+
+async def enter_pin(pilot, pin: str) -> None:
+    for digit in pin:
+        await pilot.press(digit)
+    await pilot.press("enter")
+
+
+def test_a_trial_started_by_the_start_button_counts_down_shows_pegs_and_the_result(fake):
+    fake.setup(patient=PATIENT, test="nine-hole-peg", history=[nhpt_trial(19.5, started_at="2024-05-01T10:00:00Z")])
+
+    async def go():
+        app = create_app(fake.path, pins=PINS)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await attach(app, pilot)
+            assert "trial 1 of 4" in text_of(app.screen.query_one("#headline"))
+            assert "start button" in prompt(app)
+            fake.press_start()  # the daemon arms the test's next trial on the button
+            await wait_until(pilot, lambda: prompt(app) == "Ready", "Ready")
+            assert "right hand" in text_of(app.screen.query_one("#headline"))
+            fake.advance(1.0)
+            await wait_until(pilot, lambda: prompt(app) == "Set", "Set")
+            fake.advance(1.0)
+            await wait_until(pilot, lambda: prompt(app).startswith("Go!"), "Go!")
+            fake.dish(8)
+            fake.peg_in(1)
+            fake.peg_in(4)
+            board = app.screen.query_one(BoardView)
+            await wait_until(pilot, lambda: board.board.occupied == {1, 4}, "pegs in holes 1 and 4")
+            lines = text_of(board).splitlines()
+            assert "1(●)" in lines[0] and "2( )" in lines[0] and "4(●)" in lines[1]
+            assert "Dish: 8 pegs" in text_of(board)
+            fake.finish(18.4)
+            await wait_until(pilot, lambda: "Done" in prompt(app), "the result")
+            assert prompt(app).startswith("Done: 18.4 seconds with your right hand.")
+            assert "19.5 seconds" in prompt(app) and "new best" in prompt(app)
+    run(go())
+
+
+def test_a_slower_result_is_worded_calmly_next_to_the_best(fake):
+    fake.setup(patient=PATIENT, test="nine-hole-peg", history=[nhpt_trial(17.0)])
+
+    async def go():
+        app = create_app(fake.path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await attach(app, pilot)
+            fake.press_start()
+            fake.dish(8)
+            fake.finish(21.3)
+            await wait_until(pilot, lambda: "Done" in prompt(app), "the result")
+            assert "Your best so far is 17.0 seconds" in prompt(app)
+            assert "worse" not in prompt(app) and "slower" not in prompt(app)
+    run(go())
+
+
+@pytest.mark.parametrize("role,pin,screen", [("therapist", THERAPIST_PIN, TherapistScreen),
+                                             ("technician", TECHNICIAN_PIN, TechnicianScreen)])
+def test_the_pin_gates_the_staff_screens(fake, role, pin, screen):
+    key = "f2" if role == "therapist" else "f3"
+
+    async def go():
+        app = create_app(fake.path, pins=PINS)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await attach(app, pilot)
+            await pilot.press(key)
+            await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
+            await enter_pin(pilot, "0000")
+            await wait_until(pilot, lambda: "Wrong PIN" in text_of(app.screen.query_one("#pin-error")), "Wrong PIN")
+            assert not any(isinstance(s, screen) for s in app.screen_stack)
+            await enter_pin(pilot, pin)
+            await wait_until(pilot, lambda: isinstance(app.screen, screen), f"the {role} screen")
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
+    run(go())
+
+
+def test_a_staff_screen_without_a_pin_is_locked_and_says_how_to_set_one(fake):
+    async def go():
+        app = create_app(fake.path)  # no PINs in the config
+        async with app.run_test(size=(80, 24)) as pilot:
+            await attach(app, pilot)
+            await pilot.press("f3")
+            await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
+            assert not app.screen.query(Input)
+            text = " ".join(text_of(w) for w in app.screen.query(Static))
+            assert "no technician PIN is set" in text and "station set-pin technician" in text
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
+    run(go())
+
+
+def test_marking_a_trial_invalid_updates_the_summary(fake):
+    fake.setup(patient=PATIENT, test="nine-hole-peg")
+
+    async def go():
+        app = create_app(fake.path, pins=PINS)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await attach(app, pilot)
+            fake.press_start()
+            fake.dish(8)
+            fake.finish(18.4)
+            await wait_until(pilot, lambda: app.last_result is not None, "the result")
+            await pilot.press("f2")
+            await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
+            await enter_pin(pilot, THERAPIST_PIN)
+            await wait_until(pilot, lambda: isinstance(app.screen, TherapistScreen), "the therapist screen")
+            screen = app.screen
+            await pilot.click("#tab-test")
+            table = screen.query_one("#trials", DataTable)
+            await wait_until(pilot, lambda: table.row_count == 1, "the trial in the table")
+            assert table.get_row_at(0)[3:5] == ["complete", "18.4"]
+            screen.query_one("#invalid-reason", Input).value = "dropped a peg on the floor"
+            await pilot.click("#mark-invalid")
+            await wait_until(pilot, lambda: "invalid" in str(table.get_row_at(0)[5]), "the trial marked invalid")
+            assert table.get_row_at(0)[5] == "invalid: dropped a peg on the floor"
+            assert ("mark_invalid", {"trial_id": 1, "reason": "dropped a peg on the floor", "repeat": True}) \
+                in fake.requests
+            # repeat: the test runs that trial again next
+            assert "next trial 2 of 5, dominant hand" in text_of(screen.query_one("#test-status"))
+            await pilot.click("#tab-results")
+            await wait_until(pilot, lambda: "(invalid)" in text_of(screen.query_one("#results-text")),
+                             "the summary with the trial invalid")
+    run(go())
+
+
+def test_the_daemon_going_away_and_coming_back(fake):
+    fake.setup(patient=PATIENT, test="nine-hole-peg")
+
+    async def go():
+        app = create_app(fake.path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await attach(app, pilot)
+            fake.stop()
+            await wait_until(pilot, lambda: isinstance(app.screen, ReconnectingScreen), "the reconnecting overlay")
+            assert "restarting" in text_of(app.screen.query_one("#reconnecting-reason")) \
+                or "lost" in text_of(app.screen.query_one("#reconnecting-reason"))
+            fake.start()
+            await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
+            fake.press_start()
+            await wait_until(pilot, lambda: prompt(app) == "Ready", "a trial armed after reconnecting")
+        assert app.return_code in (0, None)
+    run(go())
+
+
+def test_no_daemon_at_start_shows_connecting_then_attaches(tmp_path):
+    path = tmp_path / "later.sock"
+
+    async def go():
+        app = create_app(str(path))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: "no socket there" in text_of(app.screen.query_one("#reconnecting-reason")),
+                             "why it is not connected")
+            with FakeDaemon(path) as fake:
+                fake.setup(patient=PATIENT)
+                await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen")
+    run(go())
+
+
+@pytest.mark.parametrize("key", ["ctrl+c", "ctrl+q", "ctrl+z", "ctrl+backslash"])
+def test_the_kiosk_does_not_quit_on_control_keys(fake, key):
+    async def go():
+        app = create_app(fake.path, kiosk=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await attach(app, pilot)
+            await pilot.press(key)
+            await pilot.pause(0.1)
+            assert app.is_running and isinstance(app.screen, PatientScreen)
+    run(go())
+
+
+def test_outside_the_kiosk_ctrl_q_quits(fake):
+    async def go():
+        app = create_app(fake.path, kiosk=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await attach(app, pilot)
+            await pilot.press("ctrl+q")
+            await wait_until(pilot, lambda: not app.is_running, "the app quitting")
+    run(go())
+
+
+def test_the_technician_sees_switches_flash_and_cells_live(fake):
+    def sensors(closed: set[int]) -> dict:
+        return {"switches": [{"name": f"hole {i}", "gpio": i, "raw": 0 if i in closed else 1, "closed": i in closed}
+                             for i in range(1, 10)],
+                "cells": {"dish": {"counts": 55780, "grams": 9.01, "units": 8.19, "count": 8, "noise_g": 0.041,
+                                   "fault": None},
+                          "tray": {"counts": 8388607, "grams": None, "units": None, "count": 0, "noise_g": None,
+                                   "fault": "saturated or disconnected"}}}
+
+    async def go():
+        app = create_app(fake.path, pins=PINS)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await attach(app, pilot)
+            await pilot.press("f3")
+            await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
+            await enter_pin(pilot, TECHNICIAN_PIN)
+            await wait_until(pilot, lambda: isinstance(app.screen, TechnicianScreen), "the technician screen")
+            await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "a sensors subscription")
+            fake.push_sensors(sensors(set()))
+            screen = app.screen
+            await wait_until(pilot, lambda: screen.query("#sw-hole-3"), "the switches")
+            sw = screen.query_one("#sw-hole-3", Static)
+            assert not sw.has_class("-closed") and not sw.has_class("-flash")
+            fake.push_sensors(sensors({3}))
+            await wait_until(pilot, lambda: sw.has_class("-closed"), "hole 3 closed")
+            assert sw.has_class("-flash")  # an edge flashes...
+            await wait_until(pilot, lambda: not sw.has_class("-flash"), "the flash ending")  # ...briefly
+            cells = text_of(screen.query_one("#cells"))
+            assert "dish" in cells and "9.01" in cells and "55780" in cells and "0.041" in cells
+            assert "saturated or disconnected" in text_of(screen.query_one("#faults"))
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: fake.subscribers("sensors") == 0, "the sensors unsubscribed")
+    run(go())
+
+
+def test_the_self_test_walk_ticks_steps_off_and_says_what_is_wrong(fake):
+    def sensors(closed: set[int], dish: int = 9) -> dict:
+        return {"switches": [{"name": f"hole {i}", "gpio": i, "raw": 1, "closed": i in closed} for i in range(1, 10)],
+                "cells": {"dish": {"counts": 0, "grams": 0.0, "units": 0.0, "count": dish, "noise_g": 0.01,
+                                   "fault": None}}}
+
+    async def go():
+        app = create_app(fake.path, pins=PINS)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await attach(app, pilot)
+            app.push_screen(TechnicianScreen())
+            await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "a sensors subscription")
+            screen = app.screen
+            await pilot.click("#tab-self-test")
+            await pilot.click("#start-self-test")
+            hint = screen.query_one("#self-test-hint", Static)
+            await wait_until(pilot, lambda: "hole 1" in text_of(hint), "the first hands-on step")
+            fake.push_sensors(sensors(set()))
+            fake.push_sensors(sensors({2}))
+            await wait_until(pilot, lambda: "hole 2 closed instead" in text_of(hint), "the wrong hole named")
+            fake.push_sensors(sensors({1, 2}))
+            await wait_until(pilot, lambda: "hole 2" in text_of(hint) and "Now" in text_of(hint), "step 2")
+            steps = [text_of(w) for w in screen.query(".step")]
+            assert any(s.startswith("[x] seat a peg in hole 1") for s in steps)
+    run(go())
