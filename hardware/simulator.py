@@ -75,6 +75,7 @@ class Simulation:
                             clock=self.clock.now, sleep=self.clock.sleep, hold_s=hold_s)
         self._edges: list[tuple[float, int, int, int]] = []  # heap of (t, seq, gpio, level)
         self._seq = count()
+        self._gave_up: set[str] = set()  # cells whose chip is off: not read until it is back
         self.plans: list[Plan] = []
         self.busy_until = self.clock.now()
 
@@ -134,8 +135,17 @@ class Simulation:
             t_cell, due = math.inf, None
             for chip, reader in chips:
                 ready = chip.next_ready_t()
-                if ready is None:  # powered down or unplugged: the reader finds out by trying
+                if ready is None:
+                    # Powered down or unplugged: the reader finds out by trying
+                    # (and reports a fault), once. Live, its thread would keep
+                    # trying in vain; here every attempt would hold up the whole
+                    # single-threaded board for two sample periods, so the
+                    # next attempt waits until the chip is back.
+                    if reader.name in self._gave_up:
+                        continue
                     ready = clock.now()
+                else:
+                    self._gave_up.discard(reader.name)
                 if ready < t_cell:
                     t_cell, due = ready, reader
             if min(t_edge, t_cell) > t:
@@ -148,10 +158,21 @@ class Simulation:
                 pins.pin(gpio).drive(level, t_edge)
             else:
                 clock.set(t_cell)
+                if self.chips[due.name].next_ready_t() is None:
+                    self._gave_up.add(due.name)
                 due.step()
-            self.io.release(clock.now())
+            self._release(clock.now())
         clock.set(t)
-        self.io.release(clock.now())
+        self._release(t)
+
+    def _release(self, now: float) -> None:
+        # Never release past an edge still to be played: a read attempt on an
+        # unplugged HX711 waits two sample periods (25 ms, longer than the
+        # merger's hold), and edges stamped inside that wait must not arrive
+        # after later records were delivered.
+        if self._edges:
+            now = min(now, self._edges[0][0] + self.io.merger.hold_s)
+        self.io.release(now)
 
     def run(self, until: float, *, tick_s: float = 0.05,
             on_tick: Callable[[float], None] | None = None) -> None:

@@ -263,3 +263,49 @@ def test_station_io_needs_a_gpio_module_for_its_cells(config):
     # the switches it had opened were closed again: the pins can be opened anew
     StationIO(Config(config.holes, config.buttons), factory, None, on_record=lambda r: None).close()
     factory.reset()
+
+
+def test_an_unplugged_cell_is_a_sensor_fault_and_the_switches_keep_their_order(config):
+    board = config.board()
+    trial = Trial(board, make_protocol("free-practice", board, {}))
+    delivered = []
+
+    def record(rec):
+        delivered.append(rec)
+        trial.record(rec)
+
+    with Simulation(config, seed=81, profile=_profile(glitch_per_s=2.0), on_record=record) as sim:
+        plan = sim.perform("free-practice", {"goal": 2})
+        sim.advance_to(plan.start_t + 1.5)
+        sim.chips["tray"].unplugged = True
+        sim.run(sim.busy_until, on_tick=trial.advance)
+        sim.io.flush()
+        late = sim.io.merger.late
+    trial.finish(sim.now)
+    faults = [f for f in trial.faults]
+    assert [(f.kind, f.source) for f in faults] == [("sensor", "tray")]
+    assert sum(isinstance(r, CellFault) for r in delivered) == 1  # reported once, not per attempt
+    assert late == 0 and [r.t for r in delivered] == sorted(r.t for r in delivered)
+    edges = sorted((r.t, r.gpio, r.level) for r in delivered if isinstance(r, Edge))
+    assert edges == sorted(plan.edges)
+    assert trial.protocol.reps == 2
+
+
+def test_a_cell_plugged_back_in_reads_again(config):
+    got = []
+    with Simulation(config, seed=82, on_record=got.append, start_t=10.0) as sim:
+        sim.advance_to(10.5)
+        sim.chips["dish"].unplugged = True
+        sim.advance_to(11.0)
+        sim.chips["dish"].unplugged = False
+        sim.advance_to(11.5)
+        sim.io.flush()
+    dish = [r for r in got if getattr(r, "cell", None) == "dish"]
+    faults = [r for r in dish if isinstance(r, CellFault)]
+    assert len(faults) == 1 and 10.5 <= faults[0].t <= 10.6
+    after = [r.t for r in dish if isinstance(r, Sample) and r.t > 11.0]
+    # back after the chip's settling (four sample periods), then at the sample rate
+    assert after and after[0] - 11.0 == pytest.approx(0.05, abs=0.015)
+    assert len(after) == pytest.approx((11.5 - after[0]) * 80, abs=2)
+    tray = [r.t for r in got if isinstance(r, Sample) and r.cell == "tray"]
+    assert len(tray) == pytest.approx(1.5 * 80, abs=2)  # the other cell kept its rate throughout
