@@ -29,7 +29,7 @@ FORMAT = "station-export"
 VERSION = 1
 METRIC_COLUMNS = ("total_s", "pegs", "reps", "place_s", "remove_s", "pickup_s")
 CSV_COLUMNS = ("trial_id", "patient_id", "date", "time", "protocol", "hand", "side", "trial_number",
-               "practice", "status", *METRIC_COLUMNS, "valid", "invalid_reason", "test_id")
+               "practice", "status", *METRIC_COLUMNS, "valid", "invalid_reason", "repeat_of", "test_id")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run these as formulas
 
 
@@ -52,6 +52,8 @@ def csv_row(trial: dict) -> dict[str, Any]:
     when = parse_iso(trial.get("started_at"))
     local = when.astimezone() if when else None
     invalid = trial.get("invalid")
+    reason = invalid.get("reason") if isinstance(invalid, dict) else (invalid or trial.get("invalid_reason"))
+    valid = not invalid and trial.get("valid") is not False
     row = {
         "trial_id": trial.get("trial_id"),
         "patient_id": trial.get("patient_id"),
@@ -63,8 +65,9 @@ def csv_row(trial: dict) -> dict[str, Any]:
         "trial_number": _first(trial, "trial_number", "index", "k"),
         "practice": _yes_no(trial.get("practice")),
         "status": trial.get("status") or (trial.get("result") or {}).get("status"),
-        "valid": "no" if invalid else "yes",
-        "invalid_reason": invalid.get("reason") if isinstance(invalid, dict) else (invalid or None),
+        "valid": "yes" if valid else "no",
+        "invalid_reason": None if valid else reason,
+        "repeat_of": trial.get("repeat_of"),
         "test_id": trial.get("test_id"),
     }
     for key in METRIC_COLUMNS:

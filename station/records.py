@@ -42,7 +42,8 @@ and one for tests; methods also accept them as digit strings.
   (``journal.trial_id``) and journals the live trial; the daemon appends
   events (``journal.event``), phases and calls ``journal.tick()`` from its
   loop. ``finish_trial(record, journal=None) -> trial_id`` stores journal
-  meta + ``record`` (``events``/``faults`` default to the journal's) on disk,
+  meta + ``record`` (a null in ``record`` does not erase a journal value;
+  ``events``/``faults`` default to the journal's) on disk,
   fsynced, before it returns, then retires the journal.
   ``mark_trial_invalid(trial_id, reason) -> record`` sets ``invalid`` to
   ``{"reason", "at"}`` (the trial is kept). ``get_trial(trial_id)`` is the
@@ -56,7 +57,11 @@ and one for tests; methods also accept them as digit strings.
 
 Records are plain dicts, stored as given. The store sets ``trial_id`` /
 ``test_id``, ``started_at`` (trials, if absent) or ``created_at`` (tests),
-``saved_at`` and ``invalid`` (default null). Times are ISO 8601, UTC.
+``saved_at`` and ``invalid`` (null, or ``{"reason", "at"}``; set from
+``valid``/``invalid_reason`` when a record in the ``station.trial/1`` schema of
+station/results.py has them, and both are updated by ``mark_trial_invalid``).
+Times are ISO 8601, UTC. ``finish_trial`` raises OSError if the disk fails
+(the journal is then kept, so the trial is recovered at the next start).
 """
 from __future__ import annotations
 
@@ -313,13 +318,17 @@ class RecordStore:
             if record.get("trial_id", journal.trial_id) != journal.trial_id:
                 raise RecordError(f"record trial_id {record['trial_id']!r} is not the journal's "
                                   f"({journal.trial_id})")
-            rec = {**journal.meta, **record, "trial_id": journal.trial_id}
+            # a null in the record means "not known here": it does not erase what the journal knew
+            rec = dict(journal.meta)
+            rec.update((k, v) for k, v in record.items() if v is not None or k not in rec)
+            rec["trial_id"] = journal.trial_id
             rec.setdefault("events", list(journal.events))
             rec.setdefault("faults", list(journal.faults))
             self._check_refs(rec)
         else:
             rec = self._new_record("trial", record)
-        rec.setdefault("invalid", None)
+        if "invalid" not in rec:  # records in the results schema say it with valid/invalid_reason
+            rec["invalid"] = {"reason": rec.get("invalid_reason")} if rec.get("valid") is False else None
         rec["saved_at"] = self._stamp()
         self._write_doc("trial", rec)
         if journal is not None:
@@ -334,6 +343,8 @@ class RecordStore:
             raise RecordError("say why the trial is invalid: a reason is required")
         rec = self.get_trial(trial_id)
         rec["invalid"] = {"reason": reason.strip(), "at": self._stamp()}
+        if "valid" in rec:  # keep a results-schema record (station.trial/1) consistent
+            rec.update(valid=False, invalid_reason=reason.strip())
         self._write_doc("trial", rec, replace=True)
         return rec
 
@@ -409,7 +420,9 @@ class RecordStore:
         rec = dict(given)
         self._check_refs(rec)
         rec[key] = self._take_id(kind)
-        rec.setdefault("started_at" if kind == "trial" else "created_at", self._stamp())
+        when = "started_at" if kind == "trial" else "created_at"
+        if rec.get(when) is None:
+            rec[when] = self._stamp()
         return rec
 
     def _take_id(self, kind: str) -> int:

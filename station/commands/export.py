@@ -21,7 +21,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..errors import UserError
     from ..export import PrivateFile, export
     from ..records import RecordStore
 

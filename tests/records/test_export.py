@@ -134,3 +134,15 @@ def test_export_runs_while_the_daemon_holds_the_lock(data, capsys):
         writer.finish_trial({"patient_id": "P-1", "protocol": "coin-drop", "status": "complete"})
         assert run_export(data) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 5
+
+
+def test_results_schema_validity_is_exported(tmp_path, capsys):
+    from station.results import trial_record as results_trial
+
+    with RecordStore(tmp_path / "d") as s:
+        s.add_patient("P-1", 1958, "female", "right")
+        s.finish_trial(results_trial({"status": "incomplete", "total_s": None}, protocol="coin-drop",
+                                     patient_id="P-1"))
+    assert run_export(tmp_path / "d") == 0
+    [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["valid"] == "no" and "incomplete" in row["invalid_reason"] and row["date"]

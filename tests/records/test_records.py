@@ -1,7 +1,6 @@
 """RecordStore: patients, tests, trials, durability, recovery, flat cost, the writer lock."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -292,3 +291,23 @@ def test_records_are_private_files(store, tmp_path):
     for p in data.rglob("*"):
         if p.is_file():
             assert p.stat().st_mode & 0o777 == 0o600, p
+
+
+def test_records_in_the_results_schema(store):
+    from station.administration import TrialSlot
+    from station.results import trial_record as results_trial
+
+    test_id = store.create_test({"patient_id": "P-001", "protocol": "nine-hole-peg"})
+    journal = store.begin_trial({"patient_id": "P-001", "test_id": test_id, "protocol": "nine-hole-peg"})
+    incomplete = results_trial({"status": "incomplete", "total_s": None}, protocol="nine-hole-peg",
+                               slot=TrialSlot("dominant", 1), events=[{"t": 1.0, "kind": "peg_in", "hole": 1}])
+    assert incomplete["test_id"] is None and incomplete["started_at"] is None  # not known to results.py
+    tid = store.finish_trial(incomplete, journal)
+    got = store.get_trial(tid)
+    assert got["test_id"] == test_id and got["started_at"] is not None  # the journal's, not erased
+    assert got["valid"] is False and got["invalid"]["reason"] == incomplete["invalid_reason"]
+    ok = store.finish_trial(results_trial({"status": "complete", "total_s": 17.0}, protocol="nine-hole-peg",
+                                          patient_id="P-001"))
+    assert store.get_trial(ok)["invalid"] is None and store.get_trial(ok)["started_at"] is not None
+    marked = store.mark_trial_invalid(ok, "wrong technique")
+    assert marked["valid"] is False and marked["invalid_reason"] == "wrong technique"
