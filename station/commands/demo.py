@@ -1,9 +1,14 @@
-"""``station demo``: a simulated trial, printed live in the terminal.
+"""``station demo``: the whole station on simulated hardware, in this terminal.
 
-Interim, until the Textual UI exists: a virtual patient performs a protocol
-(the Nine Hole Peg Test by default) on simulated hardware, through the real
-drivers and pipeline, and each event the station accepts is printed as it is
-released, at real-time pace (``--speed`` scales it), then the result.
+Starts ``station daemon --simulate`` (a virtual board and a virtual patient)
+on a private socket, then the Textual UI attached to it; a demo driver arms
+trial after trial of a Nine Hole Peg Test so it plays by itself. The staff
+PINs of the demo are printed (therapist 1234, technician 4321). Quitting the
+UI (Ctrl+Q) stops the daemon. Records stay in ``--data`` (default
+~/.local/share/station-demo) so the progress plot grows from run to run.
+
+``--text``: the earlier text-only view: one simulated trial, each event the
+station accepts printed as it is released, then the result.
 """
 from __future__ import annotations
 
@@ -17,9 +22,11 @@ from .simulate import PROFILES, parse_options, run_simulated_trial
 def register(sub) -> None:
     from ..protocols import PROTOCOLS
 
-    p = sub.add_parser("demo", help="watch a simulated trial live in this terminal",
-                       description="Run a simulated trial (a virtual patient on simulated hardware, "
-                                   "read by the real drivers) and print what the station sees as it happens.")
+    p = sub.add_parser("demo", help="the station on simulated hardware, with its UI, in this terminal",
+                       description="Start a simulated station daemon (a virtual patient on simulated hardware, "
+                                   "read by the real drivers) and the station's UI attached to it; the virtual "
+                                   "patient performs test after test. Ctrl+Q quits and stops the daemon. "
+                                   "With --text: print one simulated trial's events instead.")
     p.add_argument("--protocol", metavar="NAME", default="nine-hole-peg",
                    help=f"the protocol ({', '.join(PROTOCOLS)}; default nine-hole-peg)")
     p.add_argument("--profile", choices=PROFILES, default="healthy", help="how the patient moves")
@@ -30,10 +37,24 @@ def register(sub) -> None:
     p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                    help="a protocol option, e.g. -o pegs=5 (repeatable)")
     p.add_argument("--trace", metavar="FILE", help="also record the trial's trace to FILE")
+    p.add_argument("--text", action="store_true", help="no UI: print one simulated trial's events (above options)")
+    p.add_argument("--data", metavar="DIR", help="the demo's records (default ~/.local/share/station-demo)")
+    p.add_argument("--ascii", action="store_true", default=None, help="UI: plain ASCII (default when TERM=linux)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    if args.text:
+        return run_text(args)
+    from ..ui.demo import run_demo
+
+    if args.speed <= 0 or args.speed != args.speed:
+        from ..errors import UserError
+        raise UserError("--speed must be a positive number with the UI")
+    return run_demo(args)
+
+
+def run_text(args) -> int:
     from ..config import load_config
     from ..errors import UserError
     from ..protocols import make_protocol

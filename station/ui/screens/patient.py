@@ -37,6 +37,7 @@ class PatientScreen(Screen):
             yield board
         yield Static("", id="prompt", markup=False)
         with Horizontal(id="staff-bar"):
+            yield Static(self.app.sub_title, id="demo-hint", markup=False)
             yield Button("Therapist (F2)", id="open-therapist", compact=True)
             yield Button("Technician (F3)", id="open-technician", compact=True)
 
