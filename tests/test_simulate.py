@@ -81,9 +81,18 @@ def test_truth_path_and_option_parsing(tmp_path):
     assert parse_options(["pegs=5", "cutoff_s=60.5", "name=x"]) == {"pegs": 5, "cutoff_s": 60.5, "name": "x"}
 
 
+def _demo_text() -> list[str]:
+    """``station demo`` in its text-only form (``--text`` once the demo also has a UI)."""
+    from station.cli import build_parser
+
+    sub = next(a for a in build_parser()._subparsers._group_actions if a.choices)
+    has_text = any("--text" in a.option_strings for a in sub.choices["demo"]._actions)
+    return ["demo", "--text"] if has_text else ["demo"]
+
+
 def test_demo_prints_events_then_the_result(tmp_path, capsys):
     trace = tmp_path / "demo.trace.jsonl"
-    rc = main(["demo", "--speed", "0", "--seed", "4", "-o", "pegs=2", "--trace", str(trace)])
+    rc = main([*_demo_text(), "--speed", "0", "--seed", "4", "-o", "pegs=2", "--trace", str(trace)])
     assert rc == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
@@ -95,5 +104,5 @@ def test_demo_prints_events_then_the_result(tmp_path, capsys):
 
 
 def test_demo_rejects_a_bad_speed(capsys):
-    assert main(["demo", "--speed", "-1"]) == 2
+    assert main([*_demo_text(), "--speed", "-1"]) == 2
     assert "--speed" in capsys.readouterr().err
