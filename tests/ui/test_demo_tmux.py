@@ -1,0 +1,89 @@
+"""End to end: `station demo` in a real terminal (tmux), driven with keys, read from the screen.
+
+A real simulated daemon in a subprocess, the real UI, a virtual patient doing a
+Nine Hole Peg Test. Slow (seconds), kept in the suite; skipped only where tmux
+is not installed (.ci/run installs it).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (.ci/run installs it)")]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Tmux:
+    """One private tmux server (-L) with one 100x30 session."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True, check=True).stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "demo")
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", "demo", *keys)
+
+    def wait_for(self, text: str, limit_s: float = 40.0) -> str:
+        """Poll the screen until ``text`` is on it (the limit only stops a hang)."""
+        end = time.monotonic() + limit_s
+        while time.monotonic() < end:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
+
+
+def daemons_using(data: Path) -> list[str]:
+    """Command lines of running processes that mention ``data`` (the demo's daemon)."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "daemon" in cmd and str(data) in cmd:
+                out.append(cmd)
+    return out
+
+
+def test_station_demo_in_a_terminal(tmp_path):
+    data = tmp_path / "demo-data"
+    tmux = Tmux(f"station-e2e-{os.getpid()}")
+    cmd = f"cd {ROOT} && {sys.executable} -m station demo --data {data} --speed 4 --seed 11; echo DEMO-EXITED $?; sleep 60"
+    tmux.run("new-session", "-d", "-s", "demo", "-x", "100", "-y", "30", cmd)
+    try:
+        screen = tmux.wait_for("Nine Hole Peg Test (9HPT) · trial 1 of 4 · right hand")
+        assert "Therapist (F2)" in screen and "Dish:" in screen
+        screen = tmux.wait_for("Done:")  # the virtual patient finished the first trial
+        assert "seconds with your right hand" in screen
+        tmux.keys("F2")
+        tmux.wait_for("Enter the PIN")
+        tmux.keys("9999", "Enter")
+        tmux.wait_for("Wrong PIN")
+        tmux.keys("1234", "Enter")
+        screen = tmux.wait_for("Therapist · patient DEMO-1")
+        tmux.keys("Escape")
+        tmux.wait_for("Technician (F3)")
+        tmux.keys("C-q")
+        screen = tmux.wait_for("DEMO-EXITED 0")
+        assert "Traceback" not in screen
+        assert "Demo stopped" in screen
+        assert daemons_using(data) == []  # the demo stopped its daemon
+        assert (data / "records").is_dir()
+    finally:
+        subprocess.run(["tmux", "-L", tmux.name, "kill-server"], capture_output=True)
