@@ -208,7 +208,9 @@ class Patient:
         return plan
 
     def _nine_hole_peg(self, opts: dict) -> None:
-        pegs = min(int(opts.get("pegs", 9)), len(self.config.holes))
+        wanted = int(opts.get("pegs", 9))
+        # A patient cannot seat more pegs than there are holes, or than the dish holds.
+        pegs = min(wanted, len(self.config.holes), max(self.state.dish, 0))
         cutoff = float(opts.get("cutoff_s", 300.0))
         has_dish = "dish" in self.config.cells
         press_t = self._press_start()
@@ -235,8 +237,8 @@ class Patient:
             end = self._drop_in_dish() if has_dish else t_out
         start = first_pick if has_dish else press_t
         self._result_timed(start, end, cutoff)
-        if int(opts.get("pegs", 9)) > len(self.config.holes):
-            self._plan.result = {"status": "incomplete", "total_s": None}  # more pegs than holes
+        if pegs < wanted:
+            self._plan.result = {"status": "incomplete", "total_s": None}
 
     def _coin_drop(self, opts: dict) -> None:
         coins = int(opts.get("coins", 8))
@@ -355,6 +357,9 @@ class Patient:
 
     def _pick_from_dish(self) -> float:
         self._wait(self._dur(REACH_DISH))
+        if self.state.dish <= 0:
+            self._note("took a peg from the table (the dish is empty)")
+            return self._t
         if "dish" not in self.config.cells:
             self.state.dish -= 1
             return self._t

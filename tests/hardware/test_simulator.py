@@ -309,3 +309,13 @@ def test_a_cell_plugged_back_in_reads_again(config):
     assert len(after) == pytest.approx((11.5 - after[0]) * 80, abs=2)
     tray = [r.t for r in got if isinstance(r, Sample) and r.cell == "tray"]
     assert len(tray) == pytest.approx(1.5 * 80, abs=2)  # the other cell kept its rate throughout
+
+
+def test_a_dish_short_of_pegs_leaves_the_9hpt_incomplete(config, tmp_path):
+    cells = dict(config.cells, dish=dataclasses.replace(config.cells["dish"], items=2))
+    short = dataclasses.replace(config, cells=cells)
+    trace, plan, live, _ = record_run(short, tmp_path, "nine-hole-peg", {}, seed=91)
+    assert plan.result == {"status": "incomplete", "total_s": None}
+    assert sum(e["kind"] == "peg_in" for e in plan.events) == 2
+    assert_replay_matches_truth(trace, plan, tmp_path)
+    assert live["status"] == "incomplete"
