@@ -90,7 +90,9 @@ class StationApp(App):
 
         if self.ascii:
             self.add_class("-ascii")
-            self.theme = "textual-ansi"
+            # The console's own 16 colours, not approximations of a 24-bit palette.
+            if "ansi-dark" in self.available_themes:
+                self.theme = "ansi-dark"
         self.push_screen(PatientScreen())
         self.push_screen(ReconnectingScreen())
         self._connect()

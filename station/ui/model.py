@@ -246,9 +246,13 @@ def result_message(record: dict, history: list[dict]) -> str:
 def peg_splits(record: dict) -> list[tuple[str, float]]:
     """Seconds from each seated peg to the next (the first from the trial's start).
 
-    Uses the record's event list (``peg_in`` times); label ``"1"`` is the first
-    peg seated, in order, whichever hole it went into.
+    The protocol's own ``place_intervals_s`` when the result has them (see
+    station/results.py), else the record's ``peg_in`` event times; label ``"1"``
+    is the first peg seated, whichever hole it went into.
     """
+    intervals = (record.get("result") or {}).get("place_intervals_s")
+    if isinstance(intervals, list) and intervals and all(isinstance(x, (int, float)) for x in intervals):
+        return [(str(i), round(float(x), 3)) for i, x in enumerate(intervals, 1)]
     events = [e for e in record.get("events") or [] if isinstance(e, dict) and isinstance(e.get("t"), (int, float))]
     ins = [e["t"] for e in events if e.get("kind") == "peg_in"]
     if not ins:

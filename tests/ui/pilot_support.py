@@ -13,10 +13,16 @@ THERAPIST_PIN, TECHNICIAN_PIN = "2468", "1357"
 PINS = StaffPins(hash_pin(THERAPIST_PIN, iterations=1000), hash_pin(TECHNICIAN_PIN, iterations=1000))
 
 
+SPLITS_S = (1.2, 0.9, 1.5, 1.1, 0.8, 1.3, 1.0, 1.7, 1.1)  # seconds between seated pegs
+
+
 def nhpt_trial(total_s: float, *, side: str = "right", started_at: str = "2024-05-01T10:00:00Z",
                test_id=None, pegs_every_s: float = 1.0) -> dict:
-    """A saved 9HPT TRIAL_RECORD with peg_in events every ``pegs_every_s``."""
-    events = [{"t": 100.0 + i * pegs_every_s, "kind": "peg_in", "hole": i} for i in range(1, 10)]
+    """A saved 9HPT TRIAL_RECORD whose peg_in events are SPLITS_S x ``pegs_every_s`` apart."""
+    events, t = [], 100.0
+    for hole, split in enumerate(SPLITS_S, 1):
+        t += split * pegs_every_s
+        events.append({"t": round(t, 3), "kind": "peg_in", "hole": hole})
     return {"patient_id": PATIENT["patient_id"], "test_id": test_id, "protocol": "nine-hole-peg",
             "options": {"pegs": 9, "cutoff_s": 300.0}, "hand": "dominant", "side": side, "practice": False,
             "status": "complete", "result": {"status": "complete", "total_s": total_s}, "events": events,

@@ -166,7 +166,7 @@ class TherapistScreen(StaffScreen):
         latest = next((t for t in history.trials if peg_splits(t)), None)
         if latest is not None:
             labels, values = zip(*peg_splits(latest))
-            plt.bar(list(labels), list(values), marker="#" if marker == "*" else "sd")
+            plt.bar(list(labels), list(values), marker="#" if marker == "*" else "sd", width=0.5)
             plt.title(f"Per-peg splits, trial {latest.get('trial_id')} (s)")
         else:
             plt.title("Per-peg splits: no trial with pegs yet")

@@ -1,0 +1,169 @@
+"""Snapshots of every screen at 80x24 and 100x30 (and the Linux console's ASCII look).
+
+The app runs against the daemon stand-in (tests/ui/fake_daemon.py) with fixed
+state, so each picture is deterministic. Update with
+``pytest tests/ui/test_snapshots.py --snapshot-update`` and look at the SVGs in
+tests/ui/__snapshots__/ before committing them.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from station.ui.app import create_app
+from station.ui.screens.patient import PatientScreen
+from station.ui.screens.pin import PinDialog
+from station.ui.screens.reconnecting import ReconnectingScreen
+from station.ui.screens.technician import TechnicianScreen
+from station.ui.screens.therapist import TherapistScreen
+from tests.ui.fake_daemon import FakeDaemon
+from tests.ui.pilot_support import PATIENT, PINS, nhpt_trial, wait_until
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((100, 30), id="100x30")]
+# A path where no daemon ever listens, the same in every run (it shows on the overlay).
+NOWHERE = "/nonexistent/station/station.sock"
+
+SENSORS = {"switches": [{"name": f"hole {i}", "gpio": g, "raw": 0 if i in (2, 5) else 1, "closed": i in (2, 5)}
+                        for i, g in enumerate([5, 6, 13, 19, 26, 12, 16, 20, 21], 1)]
+           + [{"name": "button start", "gpio": 17, "raw": 1, "closed": False}],
+           "cells": {"dish": {"counts": 55780, "grams": 7.7, "units": 7.0, "count": 7, "noise_g": 0.031, "fault": None},
+                     "tray": {"counts": -13000, "grams": 0.0, "units": 0.0, "count": 0, "noise_g": 0.028,
+                              "fault": None}}}
+
+
+@pytest.fixture
+def fake(tmp_path):
+    with FakeDaemon(tmp_path / "station.sock") as d:
+        d.setup(patient=PATIENT, test="nine-hole-peg",
+                history=[nhpt_trial(21.0, started_at="2024-04-01T10:00:00Z"),
+                         nhpt_trial(19.5, started_at="2024-05-01T10:00:00Z", pegs_every_s=1.3)])
+        yield d
+
+
+async def _attached(pilot) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "the patient screen")
+    await wait_until(pilot, lambda: app.history.trials, "the patient's history")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_patient_screen_during_a_trial(snap_compare, fake, size):
+    async def before(pilot):
+        await _attached(pilot)
+        fake.press_start()
+        fake.advance(1.2)  # "Set"
+        fake.peg_in(1)
+        fake.peg_in(3)
+        fake.dish(7)
+        await wait_until(pilot, lambda: len(pilot.app.board.occupied) == 2 and pilot.app.board.count("dish") == 7,
+                         "the board")
+        await pilot.pause()
+    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_patient_screen_with_a_result(snap_compare, fake, size):
+    async def before(pilot):
+        await _attached(pilot)
+        fake.press_start()
+        fake.dish(8)
+        fake.finish(18.4)
+        await wait_until(pilot, lambda: pilot.app.last_result is not None, "the result")
+        await pilot.pause()
+    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+
+
+def test_patient_screen_on_the_linux_console(snap_compare, fake):
+    """ASCII digits and borders (TERM=linux)."""
+    async def before(pilot):
+        await _attached(pilot)
+        fake.press_start()
+        fake.dish(8)
+        fake.finish(18.4)
+        await wait_until(pilot, lambda: pilot.app.last_result is not None, "the result")
+        await pilot.pause()
+    assert snap_compare(create_app(fake.path, pins=PINS, ascii=True), terminal_size=(80, 24), run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pin_dialog(snap_compare, fake, size):
+    async def before(pilot):
+        await _attached(pilot)
+        await pilot.press("f2", "1", "2")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, PinDialog), "the PIN dialog")
+    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_therapist_screen_test_pane(snap_compare, fake, size):
+    async def before(pilot):
+        await _attached(pilot)
+        fake.press_start()
+        fake.dish(8)
+        fake.finish(18.4)
+        await wait_until(pilot, lambda: pilot.app.last_result is not None, "the result")
+        pilot.app.push_screen(TherapistScreen())  # the PIN is tested in test_flows
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, TherapistScreen)
+                         and pilot.app.screen.query("#tab-test"), "the therapist screen")
+        await pilot.click("#tab-test")
+        await wait_until(pilot, lambda: pilot.app.screen.query_one("#trials").row_count == 1, "the trial")
+        await pilot.pause()
+    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_therapist_screen_progress_pane(snap_compare, fake, size):
+    async def before(pilot):
+        await _attached(pilot)
+        pilot.app.push_screen(TherapistScreen())
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, TherapistScreen)
+                         and pilot.app.screen.query("#tab-test"), "the therapist screen")
+        await pilot.click("#tab-progress")
+        await pilot.pause()
+    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_technician_screen(snap_compare, fake, size):
+    async def before(pilot):
+        await _attached(pilot)
+        pilot.app.push_screen(TechnicianScreen())
+        await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "the sensors subscription")
+        fake.push_sensors(SENSORS)
+        await wait_until(pilot, lambda: pilot.app.sensors is not None, "the sensors")
+        await wait_until(pilot, lambda: not pilot.app.screen.query(".-flash"), "no flash")
+        await pilot.pause()
+    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_technician_self_test(snap_compare, fake, size):
+    async def before(pilot):
+        await _attached(pilot)
+        pilot.app.push_screen(TechnicianScreen())
+        await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "the sensors subscription")
+        await pilot.click("#tab-self-test")
+        await pilot.click("#start-self-test")
+        await wait_until(pilot, lambda: "hole 1" in str(pilot.app.screen.query_one("#self-test-hint").render()),
+                         "the walk")
+        empty = dict(SENSORS, switches=[dict(s, closed=False) for s in SENSORS["switches"]])
+        fake.push_sensors(empty)
+        fake.push_sensors(dict(empty, switches=[dict(s, closed=s["name"] == "hole 1") for s in empty["switches"]]))
+        await wait_until(pilot, lambda: "hole 2" in str(pilot.app.screen.query_one("#self-test-hint").render()),
+                         "step 2")
+        await wait_until(pilot, lambda: not pilot.app.screen.query(".-flash"), "no flash")
+        await pilot.pause()
+    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reconnecting_overlay(snap_compare, size):
+    assert not os.path.exists(NOWHERE)
+
+    async def before(pilot):
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ReconnectingScreen)
+                         and "no answer" in str(pilot.app.screen.query_one("#reconnecting-reason").render()),
+                         "the overlay with its reason")
+        await pilot.pause()
+    assert snap_compare(create_app(NOWHERE), terminal_size=size, run_before=before)
