@@ -240,6 +240,9 @@ def test_the_technician_sees_switches_flash_and_cells_live(fake):
             await wait_until(pilot, lambda: sw.has_class("-closed"), "hole 3 closed")
             assert sw.has_class("-flash")  # an edge flashes...
             await wait_until(pilot, lambda: not sw.has_class("-flash"), "the flash ending")  # ...briefly
+            hole7 = screen.query_one("#sw-hole-7", Static)
+            fake.peg_in(7)  # a live event flashes at once, before the next snapshot
+            await wait_until(pilot, lambda: hole7.has_class("-flash") and hole7.has_class("-closed"), "hole 7 flash")
             cells = text_of(screen.query_one("#cells"))
             assert "dish" in cells and "9.01" in cells and "55780" in cells and "0.041" in cells
             assert "saturated or disconnected" in text_of(screen.query_one("#faults"))

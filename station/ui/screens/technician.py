@@ -28,6 +28,7 @@ class TechnicianScreen(StaffScreen):
         super().__init__()
         self._switch_closed: dict[str, bool] = {}
         self.walk: SelfTestWalk | None = None
+        self._occupied: frozenset[int] | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header(Button("Exit UI", id="exit-ui", compact=True, variant="error"))
@@ -100,12 +101,14 @@ class TechnicianScreen(StaffScreen):
             self.set_timer(FLASH_S, lambda: w.remove_class("-flash"))
 
     def _on_board(self, board) -> None:
-        # Live events arrive at once (snapshots only 5 times a second): flash holes from them.
-        for hole in range(1, board.holes + 1):
-            name = f"hole {hole}"
-            closed = hole in board.occupied
-            if name in self._switch_closed and self._switch_closed[name] != closed:
-                self._set_switch(name, closed)
+        # Live events arrive at once (snapshots only 5 times a second): flash the holes
+        # whose peg came or went since the last board, and leave the others alone.
+        before = self._occupied
+        self._occupied = board.occupied
+        if before is None:
+            return
+        for hole in before ^ board.occupied:
+            self._set_switch(f"hole {hole}", hole in board.occupied)
 
     def _on_sensors(self, sensors: dict | None) -> None:
         if not sensors:
