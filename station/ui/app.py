@@ -86,7 +86,6 @@ class StationApp(App):
 
     def on_mount(self) -> None:
         from .screens.patient import PatientScreen
-        from .screens.reconnecting import ReconnectingScreen
 
         if self.ascii:
             self.add_class("-ascii")
@@ -94,13 +93,14 @@ class StationApp(App):
             if "ansi-dark" in self.available_themes:
                 self.theme = "ansi-dark"
         self.push_screen(PatientScreen())
-        self.push_screen(ReconnectingScreen())
+        # The overlay comes with the first failed attempt, not before: the usual
+        # start (daemon already up) draws its first frame without it.
         self._connect()
 
-    def watch_connected(self, connected: bool) -> None:
+    def _show_overlay(self) -> None:
         from .screens.reconnecting import ReconnectingScreen
 
-        if not connected and not any(isinstance(s, ReconnectingScreen) for s in self.screen_stack):
+        if not any(isinstance(s, ReconnectingScreen) for s in self.screen_stack):
             self.push_screen(ReconnectingScreen())
 
     @work(exclusive=True, group="daemon", exit_on_error=False)
@@ -154,6 +154,7 @@ class StationApp(App):
     def on_disconnected(self, msg: m.Disconnected) -> None:
         self.disconnect_reason = msg.reason
         self.connected = False
+        self._show_overlay()
 
     def on_state_changed(self, msg: m.StateChanged) -> None:
         old = self.state or {}

@@ -11,6 +11,9 @@ Prints one JSON object:
   headless here, attached over the socket; the time is taken when the board
   widget renders the new state for a frame. It includes the 10 ms settle
   time: a switch change is only confirmed when the level has held that long.
+* ``event_to_screen_ms``: the UI's share of it, from the daemon's event line
+  reaching this process to the frame (the rest is the daemon's debounce,
+  record merging and tick cadence).
 * ``startup``: seconds from spawning ``python -m station ui`` in a pseudo
   terminal (80x24) to its first frame on that terminal, the same for a bare
   Textual app with one Static, medians of 5 alternating runs, and their ratio.
@@ -84,11 +87,20 @@ def daemon_main(socket_path: str, data_dir: str) -> None:
 # --- edge to screen ---------------------------------------------------------------
 
 async def edge_latencies(socket_path: str, ctl, holes: list[int], closed_level: int, n: int) -> list[float]:
+    from station.client import StationClient
     from station.ui.app import create_app
     from station.ui.widgets.board import BoardView
 
     drawn: dict[str, float | asyncio.Event | frozenset] = {}
     original = BoardView.render
+    original_put = StationClient._put
+
+    def put(self, msg):  # when the daemon's event line reaches this process
+        if isinstance(msg, dict) and msg.get("type") == "event" and "arrived" not in drawn:
+            drawn["arrived"] = time.perf_counter()
+        return original_put(self, msg)
+
+    StationClient._put = put
 
     def render(self):
         out = original(self)
@@ -101,6 +113,7 @@ async def edge_latencies(socket_path: str, ctl, holes: list[int], closed_level: 
     BoardView.render = render
     app = create_app(socket_path)
     out: list[float] = []
+    in_ui: list[float] = []
     async with app.run_test(size=(80, 24)) as pilot:
         while not app.connected:
             await pilot.pause(0.05)
@@ -119,9 +132,11 @@ async def edge_latencies(socket_path: str, ctl, holes: list[int], closed_level: 
             ctl.flush()
             await asyncio.wait_for(drawn["event"].wait(), 5.0)  # type: ignore[union-attr]
             out.append((drawn["t"] - t0) * 1000)  # type: ignore[operator]
+            in_ui.append((drawn["t"] - drawn.get("arrived", t0)) * 1000)  # type: ignore[operator]
             await asyncio.sleep(0.03)  # let the switch rest between edges (no chatter)
     BoardView.render = original
-    return out
+    StationClient._put = original_put
+    return out, in_ui
 
 
 # --- startup to first frame ----------------------------------------------------
@@ -197,7 +212,7 @@ def main() -> None:
                 time.sleep(0.05)
             time.sleep(0.5)
             closed = 0 if config.active_low else 1
-            lat = asyncio.run(edge_latencies(sock, daemon.stdin, list(config.holes), closed, args.edges))
+            lat, in_ui = asyncio.run(edge_latencies(sock, daemon.stdin, list(config.holes), closed, args.edges))
             start = startup(sock, args.runs, tmp)
         finally:
             daemon.stdin.close()
@@ -209,6 +224,9 @@ def main() -> None:
     print(json.dumps({
         "edge_to_screen_ms": {"edges": len(lat), "p50": round(statistics.median(lat), 1), "p90": round(q[89], 1),
                               "p99": round(q[98], 1), "max": round(max(lat), 1), "goal_p99": 50},
+        # the UI's share: from the event's line reaching this process to the frame
+        "event_to_screen_ms": {"p50": round(statistics.median(in_ui), 1),
+                               "p99": round(statistics.quantiles(in_ui, n=100, method="inclusive")[98], 1)},
         "startup": {**start, "goal_ratio": 1.5},
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
     }))
