@@ -15,18 +15,30 @@ from . import commands
 from .errors import UserError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_modules() -> list[str]:
+    """Names of the command modules (``check_config`` is the command ``check-config``)."""
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``only``, just that command's module is imported.
+
+    Importing one module instead of all keeps `station ui` (the kiosk) quick to
+    start: some commands pull in asyncio, Textual or the hardware layer.
+    """
     parser = argparse.ArgumentParser(
         prog="station", description="Instrumented dexterity station: kiosk daemon, UI and tools.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        module.register(sub)
+    for name in command_modules():
+        if only is None or name == only:
+            importlib.import_module(f"{commands.__name__}.{name}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    first = argv[0].replace("-", "_") if argv and not argv[0].startswith("-") else None
+    parser = build_parser(first if first in command_modules() else None)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
