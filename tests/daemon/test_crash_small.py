@@ -15,5 +15,7 @@ def test_kill_9_a_few_times_loses_no_finished_trial(tmp_path):
     assert r["journals_left_unrecovered"] == 0
     # every trial armed when the daemon died is on record, recovered (or saved just in time)
     assert r["armed_trials_missing"] == 0
-    assert r["interrupted_trials_recovered"] <= r["kills_with_a_trial_armed"]
+    # a kill interrupts at most one trial; the driver may not yet have seen
+    # a trial the daemon armed just before the kill, so compare with kills
+    assert 0 < r["interrupted_trials_recovered"] <= r["kills"]
     assert r["trials_stored"] >= r["finished_trials_saved"] + r["interrupted_trials_recovered"]
