@@ -1,8 +1,6 @@
 """``station selftest [--config FILE] [--simulate [--stuck-hole N] [--unplug-cell NAME]]``."""
 from __future__ import annotations
 
-import sys
-
 from ..errors import UserError
 
 
@@ -23,6 +21,16 @@ def _say(result) -> None:
     print(result.line(), flush=True)
 
 
+def _verdict(results) -> int:
+    """The last line (on stdout with the rest, so a saved report carries it); the exit status."""
+    from .. import selftest
+
+    ok = selftest.passed(results)
+    print(f"{'all checks passed' if ok else 'SELFTEST FAILED'} ({sum(r.ok for r in results)} of "
+          f"{len(results)} passed)", flush=True)
+    return 0 if ok else 1
+
+
 def run(args) -> int:
     from ..config import ConfigError, load_config
     from .. import selftest
@@ -32,34 +40,33 @@ def run(args) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as e:
-        _say(selftest.Result("config", False, str(e)))
-        return 1
+        result = selftest.Result("config", False, str(e))
+        _say(result)
+        return _verdict([result])
     if args.stuck_hole is not None and not 1 <= args.stuck_hole <= len(config.holes):
         raise UserError(f"--stuck-hole must be a hole number from 1 to {len(config.holes)}")
     if args.unplug_cell is not None and args.unplug_cell not in config.cells:
         raise UserError(f"--unplug-cell: no cell {args.unplug_cell!r} (cells: {', '.join(config.cells) or 'none'})")
-    _say(selftest.Result("config", True, f"{config.path}: {len(config.holes)} holes, "
-                                         f"{len(config.buttons)} button(s), {len(config.cells)} load cell(s)"))
+    results = [selftest.Result("config", True, f"{config.path}: {len(config.holes)} holes, "
+                                               f"{len(config.buttons)} button(s), {len(config.cells)} load cell(s)")]
+    _say(results[0])
     error = None
     io = None
     try:
         io = _open_simulated(config, args) if args.simulate else _open_live(config)
     except Exception as e:  # lgpio's "GPIO busy", a missing RPi.GPIO, ...: reported, not a traceback
         error = e
-    results = [selftest.pins_result(config, error)]
-    _say(results[0])
+    results.append(selftest.pins_result(config, error))
+    _say(results[-1])
     if io is None:
-        return 1
+        return _verdict(results)
     try:
         for result in selftest.run_checks(config, io):
             _say(result)
             results.append(result)
     finally:
         io.close()
-    ok = selftest.passed(results)
-    print(f"{'all checks passed' if ok else 'SELFTEST FAILED'} ({sum(r.ok for r in results)} of {len(results)} passed)",
-          file=sys.stdout if ok else sys.stderr)
-    return 0 if ok else 1
+    return _verdict(results)
 
 
 def _open_live(config):

@@ -31,7 +31,9 @@ def test_stuck_switch_fails_with_one_clear_line(capsys):
     fails = [l for l in out if l.startswith("FAIL")]
     assert len(fails) == 1, out
     assert fails[0].startswith("FAIL hole 4: GPIO19, header pin 35") and "stuck closed" in fails[0]
-    assert "SELFTEST FAILED" in err
+    # 14 items: config, pins, 9 holes, the button, 2 cells; the verdict is on stdout with the report
+    assert out[-1] == "SELFTEST FAILED (13 of 14 passed)"
+    assert err == ""
 
 
 def test_unplugged_load_cell_fails_with_one_clear_line(capsys):
@@ -50,6 +52,7 @@ def test_invalid_config_is_a_fail_line_not_a_traceback(tmp_path, capsys):
     assert main(["selftest", "--simulate", "--config", str(bad)]) == 1
     out, err = lines(capsys)
     assert out[0].startswith("FAIL config:") and "already used" in out[0]
+    assert out[1:] == ["SELFTEST FAILED (0 of 1 passed)"]
     assert "Traceback" not in err
 
 
@@ -107,4 +110,5 @@ def test_live_pins_that_cannot_be_opened_are_one_fail_line(capsys):
     assert main(["selftest"]) == 1
     out, err = lines(capsys)
     assert out[1].startswith("FAIL pins: cannot open them")
+    assert out[2:] == ["SELFTEST FAILED (1 of 2 passed)"]
     assert "Traceback" not in err
