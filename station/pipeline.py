@@ -53,12 +53,8 @@ class Pipeline:
 
     def edge(self, t: float, gpio: int, level: int) -> None:
         """A raw pin edge at ``t`` (the pin factory's tick)."""
-        if t < self.now:
-            self.record_fault(t, f"gpio {gpio}", f"edge at {t:.6f} is older than the last record at {self.now:.6f}")
+        if not self._move_to(t, "edge", f"gpio {gpio}"):
             return
-        if t >= self._next_deadline:
-            self._settle_due(t)
-        self.now = t
         sw = self._switches.get(gpio)
         if sw is None:
             self.record_fault(t, f"gpio {gpio}", f"gpio {gpio} is not a switch of this station")
@@ -80,12 +76,8 @@ class Pipeline:
 
     def sample(self, t: float, cell: str, counts: int) -> None:
         """One load-cell reading at ``t``."""
-        if t < self.now:
-            self.record_fault(t, cell, f"sample at {t:.6f} is older than the last record at {self.now:.6f}")
+        if not self._move_to(t, "sample", cell):
             return
-        if t >= self._next_deadline:
-            self._settle_due(t)
-        self.now = t
         counter = self.cells.get(cell)
         if counter is None:
             self.record_fault(t, f"cell {cell}", f"cell {cell!r} is not on this station")
@@ -157,6 +149,16 @@ class Pipeline:
         raise KeyError(hole_or_button)
 
     # --- internals -------------------------------------------------------
+
+    def _move_to(self, t: float, what: str, source: str) -> bool:
+        """Bring the clock to a record's ``t``, settling switches due by then; False (a fault) if it is older."""
+        if t < self.now:
+            self.record_fault(t, source, f"{what} at {t:.6f} is older than the last record at {self.now:.6f}")
+            return False
+        if t >= self._next_deadline:
+            self._settle_due(t)
+        self.now = t
+        return True
 
     def _accept(self, sw: tuple, change: tuple[float, int]) -> None:
         _, _, is_button, key = sw
