@@ -6,11 +6,10 @@ or from a trace header (``BoardSpec.from_header``).
 """
 from __future__ import annotations
 
-from .errors import UserError
-
 import math
 from dataclasses import dataclass, field
 
+from .errors import UserError
 from .loadcell import Calibration
 
 

@@ -6,8 +6,6 @@ stops at a bad record: it becomes a ``record`` fault. A bad header is a
 """
 from __future__ import annotations
 
-from .errors import UserError
-
 import json
 import math
 import os
@@ -15,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Iterator
 
 from .board import BoardSpec, SpecError
+from .errors import UserError
 from .events import CellFault, Edge, RawRecord, Sample
 
 FORMAT = "station-trace"

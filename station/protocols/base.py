@@ -15,12 +15,11 @@ time, so the result is the same either way.
 """
 from __future__ import annotations
 
-from ..errors import UserError
-
 import math
 from typing import Any, ClassVar
 
 from ..board import BoardSpec
+from ..errors import UserError
 from ..events import Event
 
 
