@@ -9,7 +9,7 @@ from typing import Any
 from .events import CellFault, Edge, Sample
 from .pipeline import Pipeline
 from .protocols import make_protocol
-from .trace import COUNTS_MAX, COUNTS_MIN, open_trace, record_from_obj
+from .trace import COUNTS_MAX, COUNTS_MIN, not_json_reason, open_trace, record_from_obj
 
 
 def replay(path: str | os.PathLike, protocol: str | None = None,
@@ -41,8 +41,7 @@ def replay(path: str | os.PathLike, protocol: str | None = None,
                 r = loads(line)
             except ValueError as e:
                 if line.strip():
-                    pipe.record_fault(_last_t(pipe), f"line {lineno}",
-                                      f"line {lineno}: not JSON ({getattr(e, 'msg', e)})")
+                    pipe.record_fault(_last_t(pipe), f"line {lineno}", f"line {lineno}: {not_json_reason(line, e)}")
                 continue
             if type(r) is dict:
                 t = r.get("t")

@@ -81,8 +81,19 @@ def parse_record(line: bytes | str) -> RawRecord | str:
     try:
         r = json.loads(line)
     except ValueError as e:
-        return f"not JSON ({e.msg})"
+        return not_json_reason(line, e)
     return record_from_obj(r)
+
+
+def not_json_reason(line: bytes | str, e: ValueError) -> str:
+    """Why a record line did not parse. Checked here, not before parsing: json.loads
+    takes bytes in any UTF, and most lines are fine."""
+    if isinstance(line, bytes):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return "not UTF-8 text"
+    return f"not JSON ({getattr(e, 'msg', e)})"
 
 
 def record_from_obj(r: object) -> RawRecord | str:

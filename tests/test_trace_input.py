@@ -94,3 +94,11 @@ def test_cli_exit_status_and_one_line_message(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "empty" in err[0]
     assert main(["replay", str(TRACES / "coin-drop.trace.jsonl"), "--protocol", "nope"]) == 2
+
+
+def test_a_binary_line_is_a_record_fault_that_says_not_utf8(tmp_path):
+    p = tmp_path / "t.jsonl"
+    p.write_bytes(json.dumps(HEADER).encode() + b"\n\xff\xfe\x00junk\n\xc3\x28\n" + b'{"t": 1.0, "gpio": 5, "level": 0}\n')
+    out = replay(p)
+    assert [f["detail"] for f in out["faults"]] == ["line 2: not UTF-8 text", "line 3: not UTF-8 text"]
+    assert [e["kind"] for e in out["events"]] == ["peg_in"]
