@@ -56,6 +56,9 @@ SCHEMA: dict[str, dict[str, tuple[Any, bool, Any]]] = {
         "socket": (str, False, "/run/station/station.sock"),
         "trace_dir": (str, False, ""),
     },
+    "scoring": {
+        "norms": (str, False, ""),  # a norm set CSV; "" = the shipped default (station.norms)
+    },
     "staff": {
         "therapist_pin": (str, False, ""),
         "technician_pin": (str, False, ""),

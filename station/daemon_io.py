@@ -7,10 +7,23 @@ and RPi.GPIO (or the rpi-lgpio shim on a Pi 5). ``SimulatedHardware`` runs
 ``hardware.simulator.Simulation`` (fake pins and HX711 chips under the real
 drivers, a virtual patient) on a thread that keeps its virtual clock in step
 with the real one (times ``speed``: tests run faster than real time), and
-starts the patient on each trial the daemon arms.
+starts the patient on each trial the daemon arms. When a test's next trial
+waits for the start button, the virtual patient steps up after
+``STEP_UP_S`` and presses it (``waiting_for_start``), so a simulated test
+runs hands-free through the button, as a real patient runs it.
+
+Delivery latency (a switch edge until the daemon can confirm it): the
+records are held ``hold_s`` to merge sources into time order. Live that is
+``hardware.station_io.HOLD_S`` (20 ms: the HX711 readers deliver from their
+own threads, late by up to a scheduling slice) plus the releaser's 5 ms
+period. Simulated, one thread plays every source in time order, so the only
+disorder is an edge stamped during an HX711 read (well under 1 ms): 5 ms is
+ample. The simulator steps every 10 ms, and the daemon's ``sync`` plays the
+board up to now when it wants a settle confirmed sooner.
 """
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -21,6 +34,14 @@ from .errors import UserError
 from .events import RawRecord
 
 log = logging.getLogger("station.hardware")
+
+SIM_HOLD_S = 0.005  # the simulator's merge hold (see the module docstring)
+SIM_STEP_S = 0.01  # how often the simulator thread plays the board up to the clock
+STEP_UP_S = 3.0  # simulated seconds before the virtual patient presses start for a waiting test
+LIVE_RELEASE_S = 0.005  # StationIO.start's release period
+#: protocols the virtual patient (hardware.patient) starts by pressing the start button
+#: itself; for the others the simulated hardware presses it before the patient begins
+PATIENT_PRESSES_START = ("nine-hole-peg", "coin-drop", "timed-pegs")
 
 
 class HardwareError(UserError):
@@ -48,13 +69,16 @@ class LiveHardware:
                                     "(Pi 5) or RPi.GPIO") from None
             gpio.setmode(gpio.BCM)
             gpio.setwarnings(False)
-        from hardware.station_io import StationIO
+        from hardware.station_io import HOLD_S, StationIO
         self.io = StationIO(config, factory, gpio, on_record=lambda rec: None)
         self.clock = time.monotonic
+        self.speed = 1.0
+        #: a record is delivered at most this long after its time (merge hold + release period)
+        self.latency_s = HOLD_S + LIVE_RELEASE_S
 
     def start(self, on_record: Callable[[RawRecord], None]) -> None:
         self.io.on_record = on_record
-        self.io.start()
+        self.io.start(release_every_s=LIVE_RELEASE_S)
 
     def complete_to(self) -> float:
         return self.io.complete_to
@@ -80,17 +104,25 @@ class SimulatedHardware:
     simulated = True
 
     def __init__(self, config: Config, *, speed: float = 1.0, seed: int | None = None,
-                 profile: str = "healthy", step_s: float = 0.02, respond: bool = True) -> None:
+                 profile: str = "healthy", step_s: float = SIM_STEP_S, respond: bool = True,
+                 hold_s: float = SIM_HOLD_S, step_up_s: float = STEP_UP_S) -> None:
         from hardware.simulator import Simulation
         if speed <= 0:
             raise HardwareError("--speed must be positive")
         self.speed = speed
         self.step_s = step_s
         self.respond = respond
+        self.step_up_s = step_up_s
+        self.latency_s = hold_s
         self._t0_real = time.monotonic()
         self.sim = Simulation(config, seed=seed if seed is not None else int(self._t0_real * 1000) % 2**31,
-                              profile=profile, start_t=self._t0_real)
+                              profile=profile, start_t=self._t0_real, hold_s=hold_s)
         self._t0_virtual = self.sim.now
+        self._start_gpio = config.buttons.get("start")
+        self._closed = 0 if config.active_low else 1
+        self._script: list[tuple[float, int, int]] = []  # (t, gpio, level): presses the hardware makes
+        self._step_up: tuple[float, str, dict] | None = None  # (when, protocol, options)
+        self._performing_until = -float("inf")  # the end of a plan started by the patient's own press
         self._lock = threading.Lock()  # the simulation is stepped on its thread, told of trials on the loop's
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,11 +139,45 @@ class SimulatedHardware:
     def _run(self) -> None:
         try:
             while not self._stop.wait(self.step_s):
-                with self._lock:
-                    self.sim.advance_to(max(self.sim.now, self.clock()))
+                self.sync()
         except BaseException as e:  # a bug in the simulator: say so, stop feeding
             self.error = e
             log.exception("the simulated board stopped")
+
+    def sync(self) -> None:
+        """Play the board up to now (the daemon calls this when a switch can be confirmed)."""
+        with self._lock:
+            target = max(self.sim.now, self.clock())
+            if self._step_up is not None and self._step_up[0] <= target:
+                self._press_and_perform(*self._step_up)
+                self._step_up = None
+            while self._script and self._script[0][0] <= target:
+                t, gpio, level = heapq.heappop(self._script)
+                self.sim.advance_to(max(self.sim.now, t))
+                self.sim.pin_factory.pin(gpio).drive(level, t)
+            self.sim.advance_to(target)
+
+    def _press_and_perform(self, when: float, protocol: str, options: dict) -> None:
+        # the caller holds the lock
+        start = max(when, self.sim.now)
+        if protocol not in PATIENT_PRESSES_START and self._start_gpio is not None:
+            press = max(start, self.sim.busy_until)
+            heapq.heappush(self._script, (press, self._start_gpio, self._closed))
+            heapq.heappush(self._script, (press + 0.15, self._start_gpio, 1 - self._closed))
+            start = press + 0.4
+        plan = self.sim.perform(protocol, options, start_t=start)
+        self._performing_until = plan.end_t
+        log.info("virtual patient: steps up for %s at %.3f (presses start)", protocol, plan.start_t)
+
+    def waiting_for_start(self, protocol: str | None, options: dict, side: str | None) -> None:
+        """A test's next trial waits for the start button (None: no longer): the patient steps up."""
+        if not self.respond:
+            return
+        with self._lock:
+            if protocol is None:
+                self._step_up = None
+            else:
+                self._step_up = (self.clock() + self.step_up_s, protocol, dict(options))
 
     def complete_to(self) -> float:
         return self.sim.io.complete_to
@@ -126,6 +192,9 @@ class SimulatedHardware:
         if not self.respond:
             return
         with self._lock:
+            self._step_up = None
+            if self.sim.now < self._performing_until:
+                return  # the patient pressed start for this trial and is performing it
             plan = self.sim.perform(protocol, options)
         log.info("virtual patient: %s starts at %.3f, done by %.3f", protocol, plan.start_t, plan.end_t)
 

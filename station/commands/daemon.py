@@ -47,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
         hardware = SimulatedHardware(config, speed=args.speed, seed=args.seed, profile=args.profile)
     else:
         hardware = LiveHardware(config)
-    daemon = Daemon(config, data_dir, socket_path, hardware)
+    daemon = Daemon(config, data_dir, socket_path, hardware, config_path=args.config)
     asyncio.run(daemon.run())
     return 0

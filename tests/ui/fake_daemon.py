@@ -43,6 +43,7 @@ class FakeDaemon:
         self.trials: list[dict] = []  # TRIAL_RECORDs, oldest first
         self.trial: dict | None = None  # the armed trial's state
         self.counts = {"dish": 9, "tray": 0}
+        self.occupied: set[int] = set()  # holes holding a peg, for state["board"]
         self.requests: list[tuple[str, dict]] = []
         self.sensors_subscribers = 0
         self._next_trial_id = 1
@@ -126,10 +127,16 @@ class FakeDaemon:
         self.run(do)
 
     def peg_in(self, hole: int) -> None:
-        self.run(lambda: self._event({"t": self.now, "kind": "peg_in", "hole": hole}))
+        def do():
+            self.occupied.add(hole)
+            self._event({"t": self.now, "kind": "peg_in", "hole": hole})
+        self.run(do)
 
     def peg_out(self, hole: int) -> None:
-        self.run(lambda: self._event({"t": self.now, "kind": "peg_out", "hole": hole}))
+        def do():
+            self.occupied.discard(hole)
+            self._event({"t": self.now, "kind": "peg_out", "hole": hole})
+        self.run(do)
 
     def dish(self, count: int) -> None:
         def do():
@@ -188,7 +195,8 @@ class FakeDaemon:
             "station": {"name": "Station", "simulated": True, "holes": self.holes, "buttons": ["start"],
                         "cells": {"dish": {"unit_g": 1.1, "items": 9}, "tray": {"unit_g": 5.67, "items": 0}},
                         "protocols": PROTOCOLS},
-            "patient": self.patient, "test": self._test_snapshot(), "trial": trial, "clock": self.clock()})
+            "patient": self.patient, "test": self._test_snapshot(), "trial": trial,
+            "board": {"occupied": sorted(self.occupied), "counts": dict(self.counts)}, "clock": self.clock()})
 
     # --- connections --------------------------------------------------------------------
 
@@ -235,7 +243,7 @@ class FakeDaemon:
         self._broadcast(api.event_message(ev, self._run_id()), "events")
 
     def _run_id(self) -> Any:
-        return None if self.trial is None else self.trial["run_id"]
+        return None if self.trial is None else self.trial["trial_id"]
 
     # --- commands (docs/api.md, "Commands") ------------------------------------------------
 
@@ -310,6 +318,11 @@ class FakeDaemon:
         if self.trial is None:
             raise api.ApiError(api.NO_TRIAL, "no trial is running")
         return {"trial": self._finish("aborted", {"status": "aborted", "total_s": None})}
+
+    def _cmd_finish_trial(self, a: dict) -> dict:
+        if self.trial is None:
+            raise api.ApiError(api.NO_TRIAL, "no trial is running")
+        return {"trial": self._finish("incomplete", {"status": "incomplete", "total_s": None})}
 
     def _cmd_abort_test(self, a: dict) -> dict:
         if self.test is None:
@@ -406,7 +419,9 @@ class FakeDaemon:
                 raise api.ApiError(api.BAD_VALUE, "start_trial: no protocol and no test with a next trial")
             protocol, options, hand, practice = self.test["protocol"], self.test["options"], slot["hand"], slot["practice"]
         opts = dict(PROTOCOLS[protocol]["options"], **options)
-        self.trial = {"run_id": f"r-{self.now:.6f}", "test_id": self.test["test_id"] if slot else None,
+        trial_id = self._next_trial_id  # assigned when armed, the id of the saved record
+        self._next_trial_id += 1
+        self.trial = {"trial_id": trial_id, "test_id": self.test["test_id"] if slot else None,
                       "protocol": protocol, "options": opts, "hand": hand or "dominant",
                       "side": self._side(hand), "practice": practice,
                       "k": slot["k"] if slot else None, "n": slot["n"] if slot else None,
@@ -419,7 +434,7 @@ class FakeDaemon:
 
     def _finish(self, status: str, result: dict) -> dict:
         trial, self.trial = self.trial, None
-        rec = {"trial_id": None, "test_id": trial["test_id"], "patient_id": self.patient["patient_id"],
+        rec = {"trial_id": trial["trial_id"], "test_id": trial["test_id"], "patient_id": self.patient["patient_id"],
                "protocol": trial["protocol"], "options": trial["options"], "hand": trial["hand"],
                "side": trial["side"], "practice": trial["practice"], "status": status, "result": result,
                "events": self._run_events, "faults": [], "trace": None,
@@ -440,6 +455,7 @@ class FakeDaemon:
     def _store_trial(self, rec: dict) -> None:
         rec.setdefault("invalid", None)
         rec.setdefault("status", (rec.get("result") or {}).get("status", "complete"))
-        rec["trial_id"] = self._next_trial_id
-        self._next_trial_id += 1
+        if rec.get("trial_id") is None:
+            rec["trial_id"] = self._next_trial_id
+            self._next_trial_id += 1
         self.trials.append(rec)

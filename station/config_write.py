@@ -1,0 +1,70 @@
+"""Write values back into a station.toml, keeping its comments, atomically.
+
+The calibration wizard (``tare``/``calibrate`` on the daemon) saves a cell's
+``offset`` and ``counts_per_gram`` into the config the daemon was started
+with. tomlkit keeps the file's comments and layout; the new text is checked
+with ``parse_config`` before it replaces the old file; the replacement is a
+temporary file in the same directory, fsynced, renamed over the original
+(keeping its mode), and the directory fsynced: a crash or a power cut leaves
+the old file or the new one, never half of each.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, parse_config
+from .errors import UserError
+from .storage import fsync_dir
+
+
+class ConfigWriteError(UserError):
+    """The config file cannot be read or replaced; the message says which file and why."""
+
+
+def update_config(path: str | os.PathLike, values: dict[tuple[str, ...], Any]) -> None:
+    """Set each ``(table, ..., key) -> value`` in the TOML file at ``path`` (tables must exist)."""
+    import tomlkit
+
+    p = Path(path)
+    try:
+        doc = tomlkit.parse(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigWriteError(f"cannot read {p} ({e.strerror or e})") from None
+    except tomlkit.exceptions.ParseError as e:
+        raise ConfigWriteError(f"{p} is not valid TOML ({e})") from None
+    for keys, value in values.items():
+        table: Any = doc
+        for k in keys[:-1]:
+            if k not in table:
+                raise ConfigWriteError(f"{p} has no [{'.'.join(keys[:-1])}] table")
+            table = table[k]
+        table[keys[-1]] = value
+    text = tomlkit.dumps(doc)
+    try:
+        parse_config(text, str(p))
+    except ConfigError as e:  # never write a config the station could not start with
+        raise ConfigWriteError(f"the new values would make {p} invalid: {e}") from None
+    tmp = p.with_name(f".{p.name}.tmp")
+    try:
+        mode = os.stat(p).st_mode & 0o7777
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            data = memoryview(text.encode("utf-8"))
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, mode)  # the config may be readable by the daemon's group only
+        os.replace(tmp, p)
+        fsync_dir(p.parent)
+    except OSError as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        why = "permission denied" if isinstance(e, PermissionError) else (e.strerror or str(e))
+        raise ConfigWriteError(f"cannot write {p} ({why}): the daemon's user needs write access to "
+                               f"{p.parent}") from None
