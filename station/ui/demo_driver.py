@@ -1,8 +1,8 @@
 """The demo's therapist: keeps a virtual patient busy so ``station demo`` plays by itself.
 
-Creates (or selects) the demo patient, starts a test (the Nine Hole Peg Test unless told), and arms
-each next trial a few seconds after the last one ends; the simulated daemon's
-virtual patient performs it. Runs on its own thread and event loop with its
+Creates (or selects) the demo patient and starts a test (the Nine Hole Peg Test unless told), a new
+one a few seconds after the last ends; the simulated daemon's virtual patient
+presses the start button for each trial and performs it. Runs on its own thread and event loop with its
 own connection, like a second UI attached to the daemon.
 """
 from __future__ import annotations
@@ -71,5 +71,6 @@ class DemoDriver:
                 await asyncio.sleep(self.pause_s)
                 if test is None or test.get("next") is None:
                     await c.request("start_test", protocol=self.protocol)
-                await c.request("start_trial")
+                # no start_trial: the simulated daemon's virtual patient presses the
+                # start button for the test's next trial (docs/api.md, "The start button")
             await c.next_message("trial_finished", timeout=None)
