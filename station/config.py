@@ -54,7 +54,6 @@ SCHEMA: dict[str, dict[str, tuple[Any, bool, Any]]] = {
     "daemon": {
         "data_dir": (str, False, "/var/lib/station"),
         "socket": (str, False, "/run/station/station.sock"),
-        "trace_dir": (str, False, ""),
     },
     "scoring": {
         "norms": (str, False, ""),  # a norm set CSV; "" = the shipped default (station.norms)
