@@ -289,9 +289,7 @@ class Daemon:
         """Open the records and hardware, serve until ``stop()``, then shut down cleanly."""
         loop = self._loop = asyncio.get_running_loop()
         self.notifier.status("opening records")
-        self.store = RecordStore(self.data_dir)
-        for line in self.store.recovered:
-            log.warning("recovery: %s", line)
+        self.store = RecordStore(self.data_dir)  # logs one line per thing it recovered
         self.hardware.start(self._on_record)
         try:
             await self.server.start(self.socket_path)

@@ -122,6 +122,7 @@ class RecordStore:
         self._live: dict[int, TrialJournal] = {}
         self._index: dict[str, dict[int, dict]] = {k: {} for k in KINDS}
         self._next = {k: 1 for k in KINDS}
+        self._damaged: dict[str, set[int]] = {k: set() for k in KINDS}  # corrupt documents moved aside
         if readonly:
             if not self.dir.is_dir():
                 raise RecordError(f"no station records in {self.dir}: no such directory")
@@ -474,6 +475,7 @@ class RecordStore:
             where = path.name if self.readonly else move_aside(path).name
             self._note(f"{kind} document {path} is corrupt; kept as {where}", error=True)
             self._index[kind].pop(rid, None)
+            self._damaged[kind].add(rid)
             raise RecordError(f"{kind} {rid} is damaged on disk (kept as {where})")
         return rec
 
@@ -505,7 +507,8 @@ class RecordStore:
             self._reconcile(kind)
         journals = [int(p.stem) for p in (self.dir / "journal").glob("*.jsonl") if p.stem.isdigit()]
         for kind in KINDS:
-            self._next[kind] = max([0, *self._index[kind], *(journals if kind == "trial" else [])]) + 1
+            self._next[kind] = max([0, *self._index[kind], *self._damaged[kind],
+                                    *(journals if kind == "trial" else [])]) + 1
 
     def _reconcile(self, kind: str) -> None:
         """Make the index match the documents, which are the truth."""
@@ -514,11 +517,20 @@ class RecordStore:
         root = self.dir / f"{kind}s"
         if root.is_dir():
             for sub in os.scandir(root):
-                if sub.is_dir():
-                    on_disk.update((int(d.name[:-5]), d) for d in os.scandir(sub.path)
-                                   if d.name.endswith(".json") and d.name[:-5].isdigit())
+                if not sub.is_dir():
+                    continue
+                for d in os.scandir(sub.path):
+                    stem, ext, rest = d.name.partition(".json")
+                    if not stem.isdigit() or not ext:
+                        continue
+                    if not rest:
+                        on_disk[int(stem)] = d
+                    elif rest.startswith(".corrupt-"):  # moved aside earlier: its id stays taken
+                        self._damaged[kind].add(int(stem))
         for rid in [r for r in entries if r not in on_disk]:
             del entries[rid]
+            if rid in self._damaged[kind]:
+                continue  # moved aside as corrupt: said when it was found
             self._note(f"the index lists {kind} {rid} but its document is missing; dropped the entry",
                        error=True)
         for rid, d in sorted(on_disk.items()):
@@ -531,7 +543,11 @@ class RecordStore:
                 rec = None
             if not isinstance(rec, dict):
                 entries.pop(rid, None)
-                continue  # reported (and moved aside) when it is read
+                self._damaged[kind].add(rid)  # its id is never given again
+                where = d.name if self.readonly else move_aside(d.path).name
+                self._note(f"{kind} document {d.path} is corrupt; kept as {where} (left out of the records)",
+                           error=True)
+                continue
             entries[rid] = _summary(kind, rec, ident)
             if not self.readonly:
                 self._append_index(entries[rid])

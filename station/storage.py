@@ -3,8 +3,13 @@
 TinyDB's JSONStorage rewrites its file in place, so a crash mid-write leaves a
 truncated database. Here every write goes to a temporary file in the same
 directory, which is fsynced, renamed over the old file, and then the directory
-is fsynced so the rename itself survives a power cut. Before each replace the
-previous generation is kept as ``<name>.bak`` (a hard link: no copy, O(1)).
+is fsynced so the rename itself survives a power cut. After each replace the
+same content is written, the same way, to ``<name>.bak``: a second, separate
+file, so damage to one (a bad SD-card block, a stray write) leaves the other
+whole and nothing written is lost. (A copy of the previous generation would
+lose the last change, and the first record would have no copy at all.) A
+crash between the two writes leaves the database itself whole; the copy
+catches up at the next write.
 
 At open, ``AtomicJSONStorage`` checks the file. A corrupt or truncated one is
 moved aside to ``<name>.corrupt-<UTC timestamp>`` (never deleted), the last
@@ -36,11 +41,10 @@ def fsync_dir(directory: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike, data: bytes, *, keep_backup: bool = False) -> int:
+def write_atomic(path: str | os.PathLike, data: bytes) -> int:
     """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file.
 
-    With ``keep_backup`` the old file becomes ``<path>.bak`` first. Returns
-    the number of bytes written (what the write cost, for benchmarks and tests).
+    Returns the number of bytes written (what the write cost, for benchmarks and tests).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")  # one fixed name: the store has a single writer
@@ -52,28 +56,13 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, keep_backup: bool = Fa
         os.fsync(fd)
     finally:
         os.close(fd)
-    if keep_backup and path.exists():
-        _link_backup(path)
     os.replace(tmp, path)
     fsync_dir(path.parent)
     return len(data)
 
 
-def _link_backup(path: Path) -> None:
-    """Point ``<path>.bak`` at the current file (which was fsynced when written)."""
-    bak = backup_path(path)
-    staging = path.with_name(f".{path.name}.bak.tmp")
-    try:
-        staging.unlink(missing_ok=True)
-        os.link(path, staging)
-    except OSError:  # a filesystem without hard links: copy instead
-        write_atomic(bak, path.read_bytes())
-        return
-    os.replace(staging, bak)
-
-
 def backup_path(path: str | os.PathLike) -> Path:
-    """Where the previous generation of ``path`` is kept."""
+    """Where the copy of ``path`` is kept."""
     path = Path(path)
     return path.with_name(path.name + ".bak")
 
@@ -111,7 +100,7 @@ def load_database(path: str | os.PathLike) -> dict[str, dict[str, Any]] | None:
 
 
 class AtomicJSONStorage(Storage):
-    """A TinyDB Storage that writes by atomic replace and recovers from ``.bak``.
+    """A TinyDB Storage that writes by atomic replace and keeps a copy in ``.bak`` to recover from.
 
     ``TinyDB(path, storage=AtomicJSONStorage)``; pass ``readonly=True`` to read
     a database another process writes (nothing is moved or written then).
@@ -169,8 +158,13 @@ class AtomicJSONStorage(Storage):
         if self.readonly:
             raise PermissionError(f"{self.path} is open read-only")
         raw = _dump(data)
-        self.bytes_written = write_atomic(self.path, raw, keep_backup=True)
+        self.bytes_written = write_atomic(self.path, raw)
         self._raw = raw
+        try:  # the database is written (the caller may say so): now its copy
+            write_atomic(backup_path(self.path), raw)
+        except OSError as e:
+            log.warning("%s is saved but its copy %s could not be written (%s); retried at the next write",
+                        self.path, backup_path(self.path).name, e)
 
 
 def _dump(data: Any) -> bytes:

@@ -230,7 +230,7 @@ def test_corrupt_patients_file_recovered_at_store_open(store, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="station.records"):
         again = RecordStore(tmp_path / "data")
     with again:
-        assert [p["patient_id"] for p in again.patients()] == ["P-001", "P-002"]  # the last good copy
+        assert [p["patient_id"] for p in again.patients()] == ["P-001", "P-002", "P-003"]  # from the copy
         assert len(again.recovered) == 1 and "patients.json.bak" in again.recovered[0]
         assert len(list(path.parent.glob("patients.json.corrupt-*"))) == 1
 
@@ -311,3 +311,23 @@ def test_records_in_the_results_schema(store):
     assert store.get_trial(ok)["invalid"] is None and store.get_trial(ok)["started_at"] is not None
     marked = store.mark_trial_invalid(ok, "wrong technique")
     assert marked["valid"] is False and marked["invalid_reason"] == "wrong technique"
+
+
+def test_corrupt_document_found_at_open_is_moved_aside_said_once_and_its_id_not_reused(store, tmp_path, caplog):
+    ids = [store.finish_trial(trial_record()) for _ in range(3)]
+    store.close()
+    doc = next((tmp_path / "data" / "trials").glob(f"*/{ids[-1]}.json"))
+    damaged = doc.read_bytes()[:10]
+    doc.write_bytes(damaged)
+    with caplog.at_level(logging.WARNING, logger="station.records"):
+        again = RecordStore(tmp_path / "data")
+    with again:
+        [line] = [r.getMessage() for r in caplog.records if r.name == "station.records"]
+        assert f"trial document {doc}" in line and "corrupt" in line
+        [aside] = doc.parent.glob(f"{ids[-1]}.json.corrupt-*")
+        assert aside.read_bytes() == damaged and aside.name in line
+        assert [t["trial_id"] for t in again.trials()] == ids[:2]
+        assert again.finish_trial(trial_record()) == ids[-1] + 1
+    with RecordStore(tmp_path / "data") as third:  # the moved-aside id stays taken after a restart
+        assert third.recovered == []
+        assert third.finish_trial(trial_record()) == ids[-1] + 2

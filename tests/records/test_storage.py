@@ -16,17 +16,18 @@ def open_db(path, **kw) -> TinyDB:
     return TinyDB(path, storage=AtomicJSONStorage, **kw)
 
 
-def test_round_trip_and_previous_generation_kept(tmp_path):
+def test_round_trip_and_a_separate_copy_kept(tmp_path):
     path = tmp_path / "db.json"
     with open_db(path) as db:
         db.insert({"n": 1})
         db.insert({"n": 2})
     with open_db(path) as db:
         assert [d["n"] for d in db.all()] == [1, 2]
-    # the backup is the generation before the last write
+    # the copy holds the last write too, in a file of its own (damage to one spares the other)
     bak = json.loads(backup_path(path).read_text())
-    assert [d["n"] for d in bak["_default"].values()] == [1]
-    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert [d["n"] for d in bak["_default"].values()] == [1, 2]
+    assert os.stat(path).st_ino != os.stat(backup_path(path)).st_ino
+    assert os.stat(path).st_mode & 0o777 == 0o600 and os.stat(backup_path(path)).st_mode & 0o777 == 0o600
 
 
 def test_crash_between_temp_write_and_rename_leaves_old_file(tmp_path, monkeypatch):
@@ -79,8 +80,8 @@ def test_corrupt_file_moved_aside_and_recovered_from_last_good_copy(tmp_path, ca
     path.write_bytes(bad)
     with caplog.at_level(logging.WARNING, logger="station.records"):
         db = open_db(path)
-    # the previous generation (one record) is what can be recovered
-    assert [d["n"] for d in db.all()] == [1]
+    # the copy holds every write: nothing is lost
+    assert [d["n"] for d in db.all()] == [1, 2]
     aside = list(tmp_path.glob("patients.json.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == bad  # kept, byte for byte
     lines = [r for r in caplog.records if r.name == "station.records"]
@@ -92,7 +93,7 @@ def test_corrupt_file_moved_aside_and_recovered_from_last_good_copy(tmp_path, ca
     db.insert({"n": 3})
     db.close()
     with open_db(path) as again:
-        assert [d["n"] for d in again.all()] == [1, 3]
+        assert [d["n"] for d in again.all()] == [1, 2, 3]
 
 
 def test_corrupt_without_good_copy_starts_empty_and_says_so(tmp_path, caplog):
@@ -115,8 +116,41 @@ def test_readonly_reader_recovers_in_memory_and_moves_nothing(tmp_path, caplog):
     path.write_bytes(b"{")
     with caplog.at_level(logging.WARNING, logger="station.records"):
         db = TinyDB(storage=lambda: AtomicJSONStorage(path, readonly=True))
-    assert [d["n"] for d in db.all()] == [1]
+    assert [d["n"] for d in db.all()] == [1, 2]
     assert path.read_bytes() == b"{"
     assert not list(tmp_path.glob("*.corrupt-*"))
     with pytest.raises(PermissionError):
         db.insert({"n": 9})
+
+
+def test_a_database_of_one_write_is_recovered_too(tmp_path, caplog):
+    # the first record has no earlier generation: only a copy of the write itself can save it
+    path = tmp_path / "patients.json"
+    with open_db(path) as db:
+        db.insert({"n": 1})
+    path.write_bytes(path.read_bytes()[:5])
+    with caplog.at_level(logging.WARNING, logger="station.records"), open_db(path) as db:
+        assert [d["n"] for d in db.all()] == [1]
+
+
+def test_failed_copy_leaves_the_write_saved(tmp_path, monkeypatch, caplog):
+    # a crash or a disk error between the database and its copy: the database is whole and current
+    path = tmp_path / "db.json"
+    with open_db(path) as db:
+        db.insert({"n": 1})
+    real = storage.write_atomic
+
+    def fail_the_copy(p, data):
+        if str(p).endswith(".bak"):
+            raise OSError("disk error on the copy")
+        return real(p, data)
+
+    monkeypatch.setattr(storage, "write_atomic", fail_the_copy)
+    with caplog.at_level(logging.WARNING, logger="station.records"), open_db(path) as db:
+        db.insert({"n": 2})
+    assert "could not be written" in caplog.text
+    monkeypatch.undo()
+    with open_db(path) as db:
+        assert [d["n"] for d in db.all()] == [1, 2]
+        db.insert({"n": 3})  # the copy catches up
+    assert [d["n"] for d in json.loads(backup_path(path).read_text())["_default"].values()] == [1, 2, 3]
