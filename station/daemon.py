@@ -57,7 +57,10 @@ Durability: a trial's accepted events go to its journal as they happen
 (``RecordStore.begin_trial``); ``RecordStore.finish_trial`` returns only once
 the record is on disk, and only then are clients told ``saved: true``. On
 start the store recovers journals left by a crash as ``interrupted`` trials
-and moves a corrupt database aside, logging one line for each.
+and moves a corrupt database aside, logging one line for each; then the test
+that was being given resumes (``_resume_test``: its patient selected, the
+interrupted trial invalid and run again), so a power cut mid-test loses
+nothing and the therapist carries on.
 
 systemd: READY=1 once the hardware and the records are open and the socket
 listens; WATCHDOG=1 from the event loop (a stuck loop stops the pings);
@@ -291,6 +294,7 @@ class Daemon:
         self.notifier.status("opening records")
         self.store = RecordStore(self.data_dir)  # logs one line per thing it recovered
         self.hardware.start(self._on_record)
+        await self._resume_test()
         try:
             await self.server.start(self.socket_path)
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -704,8 +708,8 @@ class Daemon:
             self._push_state()
 
     async def _record_in_test(self, s: TestSession, slot: TrialSlot, record: dict, trial_id: int) -> None:
-        """The test takes a finished trial's result (an aborted trial counts as incomplete:
-        invalid, and repeated as the administration rules say)."""
+        """The test takes a finished trial's result (an aborted or interrupted trial counts as
+        incomplete: invalid, and repeated as the administration rules say)."""
         if s.status != "in_progress":
             return
         if s.next_trial() != slot:
@@ -713,13 +717,65 @@ class Daemon:
                 return
             s.queue.remove(slot)  # a repeat was queued during the trial: this result is still this slot's
             s.queue.insert(0, slot)
-        result = dict(record["result"])
-        if record["status"] == "aborted":
+        stopped = record["status"] in ("aborted", "interrupted")
+        result = dict(record.get("result") or {})
+        if stopped:
             result["status"] = "incomplete"
         s.record(result, trial_id=trial_id)
-        if record["status"] == "aborted":
-            s.trial(trial_id)["invalid_reason"] = record["invalid_reason"]
+        if stopped:
+            s.trial(trial_id)["invalid_reason"] = (record.get("invalid_reason")
+                                                   or (record.get("invalid") or {}).get("reason"))
         await self._save_test()
+
+    async def _resume_test(self) -> None:
+        """At start: the test that was being given when the daemon stopped (a crash, a power cut,
+        a restart) carries on, its patient selected, as if nothing had happened; trials it stored
+        that the test had not yet taken (the one interrupted, or one saved just before the stop)
+        are taken now, so an interrupted trial is invalid and run again next. A test left from an
+        earlier day is ended instead (a new visit starts a new test)."""
+        assert self.store is not None
+        open_tests = [t for t in await self._in_records(self.store.tests, None, None, "in_progress")
+                      if t.get("schema") == TEST_SCHEMA and isinstance(t.get("session"), dict)]
+        today = date.today().isoformat()
+        for k, stored in enumerate(open_tests):
+            try:
+                session = TestSession.from_dict(stored["session"])
+                patient = self.store.get_patient(stored["patient_id"])
+            except (AdministrationError, RecordError) as e:
+                log.error("test %s cannot be resumed: %s", stored.get("test_id"), e)
+                continue
+            session.test_id = stored["test_id"]
+            self.patient, self.test = patient, session
+            self._history = [t for t in await self._in_records(self.store.tests, patient["patient_id"])
+                             if t.get("schema") == TEST_SCHEMA and t.get("test_id") != session.test_id]
+            self._test_summary = stored.get("summary")
+            taken = {e["trial_id"] for e in session.trials}
+            for summary in self.store.trials(test_id=session.test_id):
+                if summary["trial_id"] in taken:
+                    continue
+                rec = self.store.get_trial(summary["trial_id"])
+                try:
+                    slot = TrialSlot.from_dict(rec)
+                except AdministrationError:
+                    continue
+                await self._record_in_test(session, slot, rec, rec["trial_id"])
+            newest = k == len(open_tests) - 1
+            if newest and session.date == today and session.status == "in_progress":
+                nxt = session.next_trial()
+                log.warning("resumed test %s of patient %s (%s): %d trial(s) done, next %s", session.test_id,
+                            patient["patient_id"], session.plan.protocol, len(session.trials),
+                            f"{nxt.hand} hand trial {nxt.index}" if nxt else "none")
+                await self._save_test()
+                self._push_state()
+                return
+            if session.status == "in_progress":
+                await self._close_test("the station stopped during the test")
+                log.warning("test %s of patient %s was left in progress on %s: ended", session.test_id,
+                            patient["patient_id"], session.date)
+            else:
+                await self._save_test()  # the last trial it took completed it
+                self.test = None
+        self.patient, self.test, self._history, self._test_summary = None, None, [], None
 
     async def _save_test(self) -> None:
         """Store the running test's record (plan, session, summary scored against the norms)."""

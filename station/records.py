@@ -36,8 +36,8 @@ and one for tests; methods also accept them as digit strings.
   of ``SEXES``, the hand ``left``/``right``. Pseudonymous: no name field.
 * tests: ``create_test(record) -> test_id`` (needs ``patient_id``),
   ``update_test(test_id, changes) -> record`` (top-level merge),
-  ``get_test(test_id)``, ``tests(patient_id=None, since=None)`` (full records,
-  oldest first).
+  ``get_test(test_id)``, ``tests(patient_id=None, since=None, status=None)``
+  (full records, oldest first).
 * trials: ``begin_trial(meta) -> TrialJournal`` assigns the ``trial_id``
   (``journal.trial_id``) and journals the live trial; the daemon appends
   events (``journal.event``), phases and calls ``journal.tick()`` from its
@@ -291,9 +291,11 @@ class RecordStore:
         """The full test record."""
         return self._read_doc("test", test_id)
 
-    def tests(self, patient_id: str | None = None, since: date | datetime | None = None) -> list[dict]:
-        """Full test records, oldest first."""
-        return [self.get_test(e["test_id"]) for e in self._select("test", patient_id, since)]
+    def tests(self, patient_id: str | None = None, since: date | datetime | None = None,
+              status: str | None = None) -> list[dict]:
+        """Full test records, oldest first (``status``: only those the index says have it)."""
+        return [self.get_test(e["test_id"]) for e in self._select("test", patient_id, since)
+                if status is None or e.get("status") == status]
 
     # --- trials --------------------------------------------------------------
 
