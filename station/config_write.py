@@ -2,7 +2,7 @@
 
 The calibration wizard (``tare``/``calibrate`` on the daemon) saves a cell's
 ``offset`` and ``counts_per_gram`` into the config the daemon was started
-with. tomlkit keeps the file's comments and layout; the new text is checked
+with; ``station set-pin`` (``station.pins.write_pin``) saves a staff PIN. tomlkit keeps the file's comments and layout; the new text is checked
 with ``parse_config`` before it replaces the old file; the replacement is a
 temporary file in the same directory, fsynced, renamed over the original
 (keeping its mode), and the directory fsynced: a crash or a power cut leaves
@@ -23,8 +23,12 @@ class ConfigWriteError(UserError):
     """The config file cannot be read or replaced; the message says which file and why."""
 
 
-def update_config(path: str | os.PathLike, values: dict[tuple[str, ...], Any]) -> None:
-    """Set each ``(table, ..., key) -> value`` in the TOML file at ``path`` (tables must exist)."""
+def update_config(path: str | os.PathLike, values: dict[tuple[str, ...], Any], *,
+                  create_tables: bool = False) -> None:
+    """Set each ``(table, ..., key) -> value`` in the TOML file at ``path``.
+
+    A missing table is an error unless ``create_tables`` (then it is added).
+    """
     import tomlkit
 
     p = Path(path)
@@ -38,7 +42,9 @@ def update_config(path: str | os.PathLike, values: dict[tuple[str, ...], Any]) -
         table: Any = doc
         for k in keys[:-1]:
             if k not in table:
-                raise ConfigWriteError(f"{p} has no [{'.'.join(keys[:-1])}] table")
+                if not create_tables:
+                    raise ConfigWriteError(f"{p} has no [{'.'.join(keys[:-1])}] table")
+                table[k] = tomlkit.table()
             table = table[k]
         table[keys[-1]] = value
     text = tomlkit.dumps(doc)
@@ -66,5 +72,5 @@ def update_config(path: str | os.PathLike, values: dict[tuple[str, ...], Any]) -
         except OSError:
             pass
         why = "permission denied" if isinstance(e, PermissionError) else (e.strerror or str(e))
-        raise ConfigWriteError(f"cannot write {p} ({why}): the daemon's user needs write access to "
-                               f"{p.parent}") from None
+        raise ConfigWriteError(f"cannot write {p} ({why}): the user needs write access to {p.parent} "
+                               "(the daemon's user, or whoever runs the command)") from None

@@ -65,32 +65,10 @@ def verify_pin(pin: str, stored: str) -> bool:
 
 
 def write_pin(config_path: str | os.PathLike, role: str, stored: str) -> None:
-    """Store ``stored`` as ``[staff] <role>_pin`` in the config file, keeping its comments."""
-    import tomlkit
+    """Store ``stored`` as ``[staff] <role>_pin`` in the config file, keeping its comments
+    (atomically: ``station.config_write``). Raises PinError or ConfigWriteError (UserErrors)."""
+    from .config_write import update_config
 
     if role not in ROLES:
         raise PinError(f"no such role {role!r} (roles: {', '.join(ROLES)})")
-    path = os.fspath(config_path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = tomlkit.parse(f.read())
-    except FileNotFoundError:
-        raise PinError(f"{path}: no such file") from None
-    except OSError as e:
-        raise PinError(f"{path}: cannot read ({e.strerror})") from None
-    except tomlkit.exceptions.ParseError as e:
-        raise PinError(f"{path}: not valid TOML: {e}") from None
-    if "staff" not in doc:
-        doc["staff"] = tomlkit.table()
-    doc["staff"][f"{role}_pin"] = stored
-    tmp = f"{path}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(tomlkit.dumps(doc))
-            f.flush()
-            os.fsync(f.fileno())
-        # Keep the original's mode (the config may be readable by the daemon's group only).
-        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise PinError(f"{path}: cannot write ({e.strerror})") from None
+    update_config(config_path, {("staff", f"{role}_pin"): stored}, create_tables=True)
