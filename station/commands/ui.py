@@ -36,13 +36,20 @@ def on_console_tty1() -> bool:
 
 
 def run(args) -> int:
-    from ..config import load_config
-    from ..ui.app import StaffPins, create_app, wants_ascii
+    from ..ui.app import create_app, wants_ascii
 
     path = args.config or os.environ.get("STATION_CONFIG") or None
-    config = load_config(path)
-    staff = config.section("staff")
-    socket = args.socket or config.section("daemon").get("socket") or "/run/station/station.sock"
+    if args.socket:
+        # The PINs only matter once a staff screen is asked for: read the config
+        # then, so the patient's first frame does not wait for it (the kiosk
+        # unit names the socket).
+        socket, pins = args.socket, (lambda: staff_pins(path))
+    else:
+        from ..config import load_config
+
+        config = load_config(path)
+        socket = config.section("daemon").get("socket") or "/run/station/station.sock"
+        pins = staff_pins(path, config)
     kiosk = on_console_tty1() if args.kiosk is None else args.kiosk
     ascii = wants_ascii() if args.ascii is None else args.ascii
     if kiosk:
@@ -50,7 +57,16 @@ def run(args) -> int:
         # ignoring the signals also covers the moments before and after.
         signal.signal(signal.SIGTSTP, signal.SIG_IGN)
         signal.signal(signal.SIGQUIT, signal.SIG_IGN)
-    pins = StaffPins(staff.get("therapist_pin", ""), staff.get("technician_pin", ""), config.path and path)
     app = create_app(socket, pins=pins, kiosk=kiosk, ascii=ascii)
     app.run()
     return 0
+
+
+def staff_pins(path: str | None, config=None):
+    """The stored PIN hashes of the config at ``path`` (UserError if it cannot be read)."""
+    from ..config import load_config
+    from ..ui.app import StaffPins
+
+    config = config or load_config(path)
+    staff = config.section("staff")
+    return StaffPins(staff.get("therapist_pin", ""), staff.get("technician_pin", ""), config.path and path)

@@ -12,17 +12,18 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
 
-from ..api import DEFAULT_TOPICS, ApiError
-from ..client import StationClient
 from . import messages as m
 from .model import BoardSnapshot, History, LiveCount, apply_event, board_from_state, result_message
+
+if TYPE_CHECKING:
+    from ..client import StationClient
 
 RETRY_S = (0.2, 2.0)  # first connection attempts: quick at first, then every 2 s
 
@@ -67,7 +68,8 @@ class StationApp(App):
     history: reactive[History] = reactive(History, always_update=True)
     disconnect_reason: reactive[str] = reactive("connecting to the station daemon")
 
-    def __init__(self, socket_path: str, *, pins: StaffPins | None = None, kiosk: bool = False,
+    def __init__(self, socket_path: str, *, pins: StaffPins | Callable[[], StaffPins] | None = None,
+                 kiosk: bool = False,
                  ascii: bool = False, client_factory: Callable[[str], StationClient] | None = None) -> None:
         super().__init__()
         self.socket_path = socket_path
@@ -75,7 +77,7 @@ class StationApp(App):
         self.kiosk = kiosk
         self.ascii = ascii
         self.client: StationClient | None = None
-        self._client_factory = client_factory or (lambda p: StationClient(p, reconnect=True, name="station ui"))
+        self._client_factory = client_factory or _daemon_client
         self.state_received_at = time.monotonic()
         self.faults: list[dict] = []
         self.live = LiveCount()  # pegs placed and reps of the armed trial
@@ -93,9 +95,10 @@ class StationApp(App):
             if "ansi-dark" in self.available_themes:
                 self.theme = "ansi-dark"
         self.push_screen(PatientScreen())
-        # The overlay comes with the first failed attempt, not before: the usual
-        # start (daemon already up) draws its first frame without it.
-        self._connect()
+        # Connect once the first frame is drawn (the hello's state would only
+        # delay it), and the overlay comes with the first failed attempt, not
+        # before: the usual start (daemon already up) draws its first frame without it.
+        self.call_after_refresh(self._connect)
 
     def _show_overlay(self) -> None:
         from .screens.reconnecting import ReconnectingScreen
@@ -106,6 +109,8 @@ class StationApp(App):
     @work(exclusive=True, group="daemon", exit_on_error=False)
     async def _connect(self) -> None:
         """Hold the connection; post one message per pushed message. Touches no widget."""
+        from ..api import ApiError
+
         delay = RETRY_S[0]
         while True:
             client = self._client_factory(self.socket_path)
@@ -200,6 +205,8 @@ class StationApp(App):
 
     async def request(self, cmd: str, *, quiet: bool = False, **fields: Any) -> dict | None:
         """Send a command; the result, or None after telling the user what went wrong."""
+        from ..api import ApiError
+
         client = self.client
         try:
             if client is None:
@@ -241,6 +248,8 @@ class StationApp(App):
 
     @work(group="subscribe", exit_on_error=False)
     async def _subscribe(self, sensors: bool) -> None:
+        from ..api import DEFAULT_TOPICS
+
         topics = sorted(DEFAULT_TOPICS | ({"sensors"} if sensors else set()))
         if self.client is not None:
             self.client.topics = topics  # re-sent by the client after a reconnect
@@ -262,7 +271,22 @@ class StationApp(App):
             if ok:
                 self.push_screen(screens[role]())
 
-        self.push_screen(PinDialog(role, self.pins.stored(role), self.pins.config_path), opened)
+        pins = self.staff_pins()
+        if pins is not None:
+            self.push_screen(PinDialog(role, pins.stored(role), pins.config_path), opened)
+
+    def staff_pins(self) -> StaffPins | None:
+        """The stored PINs, read on first use when given as a loader; None (and a message) if unreadable."""
+        if callable(self.pins):
+            from ..errors import UserError
+
+            try:
+                self.pins = self.pins()
+            except UserError as e:
+                self.notify(f"The staff screens stay locked: {e}", title="station.toml", severity="error",
+                            timeout=15)
+                return None
+        return self.pins
 
     def action_noop(self) -> None:
         """Kiosk: swallow keys that would leave the kiosk."""
@@ -283,6 +307,13 @@ class KioskApp(StationApp):
     ]
 
 
+def _daemon_client(path: str) -> "StationClient":
+    # Imported here: the first frame does not wait for the socket client's modules.
+    from ..client import StationClient
+
+    return StationClient(path, reconnect=True, name="station ui")
+
+
 def _why(e: BaseException) -> str:
     if isinstance(e, asyncio.TimeoutError):
         return "timed out"
@@ -299,8 +330,12 @@ def wants_ascii(term: str | None = None) -> bool:
     return term == "linux"
 
 
-def create_app(socket_path: str, *, pins: StaffPins | None = None, kiosk: bool = False, ascii: bool = False,
+def create_app(socket_path: str, *, pins: StaffPins | Callable[[], StaffPins] | None = None, kiosk: bool = False,
+               ascii: bool = False,
                client_factory: Callable[[str], StationClient] | None = None) -> StationApp:
-    """The app (a kiosk when ``kiosk``), attached to the daemon at ``socket_path``."""
+    """The app (a kiosk when ``kiosk``), attached to the daemon at ``socket_path``.
+
+    ``pins`` may be a loader, called when a staff screen is first asked for.
+    """
     cls = KioskApp if kiosk else StationApp
     return cls(socket_path, pins=pins, kiosk=kiosk, ascii=ascii, client_factory=client_factory)

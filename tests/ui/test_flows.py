@@ -91,13 +91,15 @@ def test_a_slower_result_is_worded_calmly_next_to_the_best(fake):
 @pytest.mark.parametrize("role,pin,screen", [("therapist", THERAPIST_PIN, TherapistScreen),
                                              ("technician", TECHNICIAN_PIN, TechnicianScreen)])
 def test_the_pin_gates_the_staff_screens(fake, role, pin, screen):
-    key = "f2" if role == "therapist" else "f3"
 
     async def go():
         app = create_app(fake.path, pins=PINS)
         async with app.run_test(size=(80, 24)) as pilot:
             await attach(app, pilot)
-            await pilot.press(key)
+            if role == "therapist":
+                await pilot.click("#open-therapist")  # the link on the patient screen (a touch)
+            else:
+                await pilot.press("f3")
             await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
             await enter_pin(pilot, "0000")
             await wait_until(pilot, lambda: "Wrong PIN" in text_of(app.screen.query_one("#pin-error")), "Wrong PIN")
@@ -183,7 +185,8 @@ def test_no_daemon_at_start_shows_connecting_then_attaches(tmp_path):
     async def go():
         app = create_app(str(path))
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: "no socket there" in text_of(app.screen.query_one("#reconnecting-reason")),
+            await wait_until(pilot, lambda: isinstance(app.screen, ReconnectingScreen)
+                             and "no socket there" in text_of(app.screen.query_one("#reconnecting-reason")),
                              "why it is not connected")
             with FakeDaemon(path) as fake:
                 fake.setup(patient=PATIENT)

@@ -12,7 +12,7 @@ import time
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Static
+from textual.widgets import Static
 
 from ..model import (INSTRUCTIONS, countdown_word, format_timer, live_count, timer_seconds,
                      trial_headline)
@@ -38,8 +38,10 @@ class PatientScreen(Screen):
         yield Static("", id="prompt", markup=False)
         with Horizontal(id="staff-bar"):
             yield Static(self.app.sub_title, id="demo-hint", markup=False)
-            yield Button("Therapist (F2)", id="open-therapist", compact=True)
-            yield Button("Technician (F3)", id="open-technician", compact=True)
+            # Links, not Buttons: nothing on this screen takes the keyboard (F2/F3 do),
+            # and the first frame is spared Button's styles.
+            yield Static("[@click=app.staff('therapist')]Therapist (F2)[/]", id="open-therapist", classes="link")
+            yield Static("[@click=app.staff('technician')]Technician (F3)[/]", id="open-technician", classes="link")
 
     def on_mount(self) -> None:
         app = self.app
@@ -47,12 +49,6 @@ class PatientScreen(Screen):
         self.watch(app, "state", self._on_state)
         self.watch(app, "last_result", self._on_result)
         self.set_interval(0.1, self._tick)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "open-therapist":
-            self.app.action_staff("therapist")
-        elif event.button.id == "open-technician":
-            self.app.action_staff("technician")
 
     # --- attributes down -------------------------------------------------------
 

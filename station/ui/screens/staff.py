@@ -1,6 +1,7 @@
 """What the therapist and technician screens share: a title, a row of tabs, panes."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on
@@ -13,6 +14,7 @@ from textual.widgets import Button, ContentSwitcher, Static
 class StaffScreen(Screen):
     """Tabs ``PANES`` switch a ContentSwitcher of ``<pane>-pane`` children; Esc goes back."""
 
+    CSS_PATH = Path(__file__).resolve().parent.parent / "staff.tcss"
     PANES: ClassVar[tuple[str, ...]] = ()
     TITLE_TEXT: ClassVar[str] = ""
     BINDINGS = [("escape", "back", "Patient view")]
