@@ -89,7 +89,7 @@ def run_demo(args) -> int:
             app = create_app(str(socket), pins=StaffPins(staff["therapist_pin"], staff["technician_pin"],
                                                          str(config)),
                              ascii=wants_ascii() if args.ascii is None else args.ascii)
-            app.sub_title = "demo PINs 1234/4321 · Ctrl+Q quits"
+            app.sub_title = "demo PINs 1234/4321 - Ctrl+Q quits"
             app.run()
         finally:
             driver.stop()

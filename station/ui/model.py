@@ -79,6 +79,8 @@ def board_from_state(state: dict | None, board: BoardSnapshot) -> BoardSnapshot:
 # --- the running trial --------------------------------------------------------
 
 HAND_WORDS = {"left": "left hand", "right": "right hand"}
+#: between the parts of a headline or title: ASCII, which every console font has
+SEP = " - "
 
 
 def resolve_side(hand: str | None, patient: dict | None) -> str | None:
@@ -101,7 +103,7 @@ def protocol_title(state: dict | None, protocol: str | None) -> str:
 
 
 def trial_headline(state: dict | None) -> str:
-    """e.g. ``Nine Hole Peg Test (9HPT) · trial 2 of 4 · left hand``; what comes next between trials."""
+    """e.g. ``Nine Hole Peg Test (9HPT) - trial 2 of 4 - left hand``; what comes next between trials."""
     state = state or {}
     trial = state.get("trial")
     test = state.get("test")
@@ -114,7 +116,7 @@ def trial_headline(state: dict | None) -> str:
             parts.append(HAND_WORDS[hand])
         if trial.get("practice"):
             parts.append("practice")
-        return " · ".join(p for p in parts if p)
+        return SEP.join(p for p in parts if p)
     if test and test.get("next"):
         nxt = test["next"]
         parts = [protocol_title(state, test.get("protocol")), f"next: trial {nxt.get('k')} of {nxt.get('n')}"]
@@ -123,9 +125,9 @@ def trial_headline(state: dict | None) -> str:
             parts.append(HAND_WORDS[side])
         if nxt.get("practice"):
             parts.append("practice")
-        return " · ".join(parts)
+        return SEP.join(parts)
     if test:
-        return f"{protocol_title(state, test.get('protocol'))} · done"
+        return f"{protocol_title(state, test.get('protocol'))}{SEP}done"
     return ""
 
 

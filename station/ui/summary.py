@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .model import score_of, trial_seconds
+from .model import SEP, score_of, trial_seconds
 
 BAND_WORDS = {"normal": "within normal limits", "below": "below normal", "well_below": "well below normal",
               "markedly_below": "markedly below normal", "above": "above normal", "well_above": "well above normal",
@@ -24,8 +24,9 @@ def _v(x: Any, unit: str = "s") -> str:
 
 def test_lines(test: Mapping[str, Any], trials: list[dict]) -> list[str]:
     """Lines describing one test: per hand times, mean, SD score and band, then the norm source."""
-    title = f"Test {test.get('test_id')} · {test.get('protocol')} · {str(test.get('date') or test.get('created_at') or '')[:10]}"
-    lines = [title.rstrip(" ·"), f"  status: {test.get('status', '?')}"]
+    date = str(test.get('date') or test.get('created_at') or '')[:10]
+    title = SEP.join(p for p in (f"Test {test.get('test_id')}", str(test.get('protocol')), date) if p)
+    lines = [title, f"  status: {test.get('status', '?')}"]
     summary = test.get("summary")
     if isinstance(summary, Mapping) and isinstance(summary.get("hands"), Mapping):
         unit = summary.get("unit") or "s"

@@ -18,6 +18,7 @@ from ..model import (INSTRUCTIONS, countdown_word, format_timer, live_count, tim
                      trial_headline)
 from ..widgets.big_timer import BigNumber
 from ..widgets.board import BoardView
+from ..widgets.console import console_look
 
 
 class PatientScreen(Screen):
@@ -44,6 +45,7 @@ class PatientScreen(Screen):
             yield Static("[@click=app.staff('technician')]Technician (F3)[/]", id="open-technician", classes="link")
 
     def on_mount(self) -> None:
+        console_look(self)
         app = self.app
         self.watch(app, "board", self._on_board)
         self.watch(app, "state", self._on_state)

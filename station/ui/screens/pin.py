@@ -8,6 +8,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from ...pins import PinError, is_set, verify_pin
+from ..widgets.console import console_look
 
 ROLE_TITLES = {"therapist": "Therapist", "technician": "Technician"}
 
@@ -43,6 +44,7 @@ class PinDialog(ModalScreen[bool]):
                     yield Button("Back", id="pin-cancel", compact=True)
 
     def on_mount(self) -> None:
+        console_look(self)
         if is_set(self.stored):
             self.query_one("#pin-input", Input).focus()
 

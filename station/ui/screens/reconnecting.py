@@ -6,6 +6,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..widgets.console import console_look
+
 
 class ReconnectingScreen(ModalScreen[None]):
     """"Connecting to the station...", with the reason; dismissed on reconnection."""
@@ -17,6 +19,7 @@ class ReconnectingScreen(ModalScreen[None]):
             yield Static("This screen carries on by itself when the station is back.", classes="hint")
 
     def on_mount(self) -> None:
+        console_look(self)
         self.watch(self.app, "disconnect_reason", self._show_reason)
         self.watch(self.app, "connected", self._on_connected)
 

@@ -10,6 +10,8 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Static
 
+from ..widgets.console import console_look
+
 
 class StaffScreen(Screen):
     """Tabs ``PANES`` switch a ContentSwitcher of ``<pane>-pane`` children; Esc goes back."""
@@ -27,10 +29,13 @@ class StaffScreen(Screen):
             yield Button("Back (Esc)", id="back", compact=True)
             yield from extra
 
+    def on_mount(self) -> None:
+        console_look(self)
+
     def show_pane(self, pane: str) -> None:
         self.query_one(ContentSwitcher).current = f"{pane}-pane"
         for p in self.PANES:
-            self.query_one(f"#tab-{p}", Button).set_class(p == pane, "-active")
+            self.query_one(f"#tab-{p}", Button).set_class(p == pane, "-current-tab")
 
     def action_back(self) -> None:
         self.app.pop_screen()

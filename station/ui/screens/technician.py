@@ -22,7 +22,7 @@ class TechnicianScreen(StaffScreen):
     """Behind the technician PIN. Esc goes back; "Exit UI" leaves the kiosk."""
 
     PANES = PANES
-    TITLE_TEXT = "Technician · sensors live"
+    TITLE_TEXT = "Technician - sensors live"
 
     def __init__(self) -> None:
         super().__init__()

@@ -86,10 +86,10 @@ class TherapistScreen(StaffScreen):
         patient = state.get("patient")
         title = "Therapist"
         if patient:
-            title += (f" · patient {patient.get('patient_id')} (born {patient.get('birth_year')}, "
+            title += (f" - patient {patient.get('patient_id')} (born {patient.get('birth_year')}, "
                       f"{patient.get('sex')}, {patient.get('dominant_hand')}-handed)")
         else:
-            title += " · no patient selected"
+            title += " - no patient selected"
         self.query_one("#staff-title", Static).update(title)
         protocols = (state.get("station") or {}).get("protocols") or {}
         select = self.query_one("#protocol", Select)
@@ -157,6 +157,9 @@ class TherapistScreen(StaffScreen):
         series = history.progress()
         for hand, points in series.items():
             plt.plot(list(range(1, len(points) + 1)), [v for _, v in points], label=hand, marker=marker)
+        longest = max((len(points) for points in series.values()), default=0)
+        if longest:
+            plt.xticks(list(range(1, longest + 1)))  # tests are counted: whole numbers only
         plt.xlabel("test (oldest first)")
         prog.refresh()
         split = self.query_one("#split-plot", PlotextPlot)
