@@ -6,9 +6,7 @@ daemon sees the same thing.
 """
 from __future__ import annotations
 
-import os
 from datetime import datetime
-from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,6 +15,7 @@ from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Input,
 from textual_plotext import PlotextPlot
 
 from ...api import SEXES
+from ..export import export_history, export_target
 from ..model import History, peg_splits
 from ..summary import note_for, test_lines, trial_row
 from .staff import StaffScreen
@@ -310,45 +309,11 @@ class TherapistScreen(StaffScreen):
         if not history.patient:
             status.update("Select a patient first.")
             return
+        target = export_target()
         try:
-            path = export_history(history)
+            path = export_history(history, target.directory)
         except (OSError, ValueError) as e:  # export_history turns station.export's errors into ValueError
-            status.update(f"Export failed: {e}")
+            status.update(f"Export to {target.where} failed: {e}")
             return
-        status.update(f"Saved {path}")
+        status.update(f"Saved to {target.where}: {path}")
 
-
-def export_dir() -> Path:
-    """Where exports go: $STATION_EXPORT_DIR, else ~/station-exports."""
-    return Path(os.environ.get("STATION_EXPORT_DIR") or Path.home() / "station-exports")
-
-
-def export_history(history: History, directory: Path | None = None) -> Path:
-    """Write the patient's trials as CSV (``station.export``) and the tests' clinical notes beside it.
-
-    Files are mode 0600 (patient data). Returns the CSV's path.
-    """
-    from ...errors import UserError
-    from ...export import PrivateFile, write_csv
-
-    directory = directory or export_dir()
-    pid = str((history.patient or {}).get("patient_id"))
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in pid)
-    try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        csv_file = PrivateFile(directory / f"{safe}-{stamp}.csv")
-        try:
-            write_csv(history.trials, csv_file.file)
-            csv_file.commit()
-        except BaseException:
-            csv_file.abort()
-            raise
-        notes = [n for n in (note_for(t, history.patient) for t in history.tests) if n]
-        if notes:
-            note_file = PrivateFile(directory / f"{safe}-{stamp}-notes.txt")
-            note_file.file.write("\n".join(notes))
-            note_file.commit()
-    except UserError as e:
-        raise ValueError(str(e)) from None
-    return csv_file.path

@@ -1,0 +1,87 @@
+"""The therapist's export: where it goes under the kiosk unit, and the screen saying so."""
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+
+from station.ui.app import create_app
+from station.ui.export import ExportTarget, export_target, removable_drives
+from station.ui.screens.therapist import TherapistScreen
+from tests.ui.fake_daemon import FakeDaemon
+from tests.ui.pilot_support import PATIENT, PINS, nhpt_trial, text_of, wait_until
+from tests.technician.test_systemd_units import unit
+
+MOUNTS = """/dev/root / ext4 rw,noatime 0 0
+proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0
+/dev/sda1 /media/STICK\\040ONE vfat rw,nosuid,nodev 0 0
+/dev/sdb1 /media/pi/BACKUP vfat ro 0 0
+"""
+
+
+def test_drives_under_media_are_read_from_the_mount_table():
+    assert [str(p) for p in removable_drives(MOUNTS)] == ["/media/STICK ONE", "/media/pi/BACKUP"]
+    assert removable_drives("/dev/sda1 /media vfat rw 0 0\n") == []  # /media itself is no drive
+
+
+def test_a_writable_drive_comes_first_then_the_units_state_directory(tmp_path):
+    media = tmp_path / "media"
+    stick, locked = media / "STICK", media / "LOCKED"
+    stick.mkdir(parents=True)
+    locked.mkdir()
+    locked.chmod(0o500)
+    mounts = f"/dev/sdb1 {locked} vfat ro 0 0\n/dev/sda1 {stick} vfat rw 0 0\n"
+    env = {"STATE_DIRECTORY": "/var/lib/station-ui"}
+    if os.access(locked, os.W_OK):  # root may write anywhere: the locked drive is then no test
+        mounts = f"/dev/sda1 {stick} vfat rw 0 0\n"
+    assert export_target(env, mounts, media=media) == ExportTarget(stick / "station-exports", "the drive STICK")
+    assert export_target(env, "", media=media) == ExportTarget(
+        Path("/var/lib/station-ui/exports"), "the station itself (no writable USB drive under /media)")
+    assert export_target({}, "", home=tmp_path, media=media).directory == tmp_path / "station-exports"
+    assert export_target({"STATION_EXPORT_DIR": str(tmp_path / "x"), **env}, mounts,
+                         media=media).directory == tmp_path / "x"
+
+
+def test_the_kiosk_unit_lets_the_ui_write_there():
+    service = unit("station-ui.service")["Service"]
+    assert service["StateDirectory"] == ["station-ui"]  # -> $STATE_DIRECTORY
+    assert "-/media" in service["ReadWritePaths"]
+    assert service["ProtectSystem"] == ["strict"] and service["ProtectHome"] == ["yes"]
+
+
+@pytest.fixture
+def fake(tmp_path):
+    with FakeDaemon(tmp_path / "station.sock") as d:
+        d.setup(patient=PATIENT, history=[nhpt_trial(19.5), nhpt_trial(18.2, started_at="2024-06-01T10:00:00Z")])
+        yield d
+
+
+def test_export_from_the_results_pane_says_where_the_file_went(fake, tmp_path, monkeypatch):
+    monkeypatch.delenv("STATION_EXPORT_DIR", raising=False)
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    monkeypatch.setattr("station.ui.export._read_mounts", lambda: "")  # no USB drive here
+
+    async def go():
+        app = create_app(fake.path, pins=PINS)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_until(pilot, lambda: app.connected and app.history.trials, "the patient's history")
+            app.push_screen(TherapistScreen())
+            await wait_until(pilot, lambda: isinstance(app.screen, TherapistScreen)
+                             and app.screen.query("#export"), "the therapist screen")
+            await pilot.click("#tab-results")
+            await pilot.click("#export")
+            status = app.screen.query_one("#export-status", Static)
+            await wait_until(pilot, lambda: "Saved" in text_of(status), "the export's status")
+            return text_of(status)
+
+    said = asyncio.run(go())
+    files = sorted((tmp_path / "state" / "exports").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("P-0042-") and files[0].suffix == ".csv"
+    assert "the station itself" in said and str(files[0]) in said.replace("\n", "")
+    assert files[0].stat().st_mode & 0o777 == 0o600
+    rows = list(csv.DictReader(files[0].open(encoding="utf-8")))
+    assert len(rows) == 2
