@@ -1,0 +1,80 @@
+"""The patient screen against the REAL daemon (in this process, on simulated hardware).
+
+No virtual patient: the test makes the edges and loads below the real drivers
+(tests/daemon/inprocess.py): the start button, a peg lifted from the dish,
+pegs in and out of holes. The screen shows the count-down, the pegs live and
+the result, as the daemon reports them over its socket.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from textual.widgets import Static
+
+from station.client import StationClient
+from station.ui.app import create_app
+from station.ui.screens.patient import PatientScreen
+from station.ui.widgets.board import BoardView
+from tests.daemon.inprocess import InProcessDaemon
+from tests.ui.pilot_support import PATIENT, text_of, wait_until
+
+pytestmark = pytest.mark.slow  # a few seconds of real time (the count-down and settling)
+
+
+def move_dish(d: InProcessDaemon, delta: int) -> None:
+    """A peg leaves (-1) or lands in (+1) the dish now: a step in the simulated load under the HX711."""
+    hw = d.hw
+    with hw._lock:
+        t = max(hw.sim.now, hw.clock())
+        hw.sim.advance_to(t)
+        hw.sim.patient.loads["dish"].step(t, float(delta), 0.01)
+
+
+async def peg(d: InProcessDaemon, hole: int, seated: bool) -> None:
+    d.drive(d.config.holes[hole - 1], d.closed if seated else 1 - d.closed)
+    await asyncio.sleep(0.1)  # longer than the settle time: one clean edge
+
+
+def test_the_start_button_on_the_real_daemon_counts_down_shows_pegs_and_the_result(tmp_path):
+    async def go():
+        async with InProcessDaemon(tmp_path) as d:
+            async with StationClient(d.socket) as c:
+                await c.request("create_patient", **PATIENT)
+                await c.request("start_test", protocol="nine-hole-peg", options={"pegs": 2}, trials_per_hand=1)
+            app = create_app(d.socket)
+            async with app.run_test(size=(80, 24)) as pilot:
+                prompt = lambda: text_of(app.screen.query_one("#prompt", Static))  # noqa: E731
+                await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen)
+                                 and "start button" in prompt(), "the invitation to press start")
+                seen: list[str] = []
+                await d.press()  # the daemon arms the test's next trial; its clock waits for the dish
+                await wait_until(pilot, lambda: seen.append(prompt()) or prompt().startswith("Go!"), "Go!")
+                words = [w for w in dict.fromkeys(seen) if w in ("Ready", "Set") or w.startswith("Go!")]
+                assert words[:2] == ["Ready", "Set"], seen
+                headline = text_of(app.screen.query_one("#headline"))
+                assert "trial 1 of 2" in headline and "right hand" in headline
+
+                board = app.screen.query_one(BoardView)
+                move_dish(d, -1)
+                await peg(d, 1, True)
+                await wait_until(pilot, lambda: board.board.occupied == {1}, "the peg in hole 1")
+                assert app.screen.query_one("#count").value == "1"
+                move_dish(d, -1)
+                await peg(d, 2, True)
+                await wait_until(pilot, lambda: board.board.occupied == {1, 2}, "the pegs in holes 1 and 2")
+                assert "1(●)" in text_of(board) and "2(●)" in text_of(board)
+                await peg(d, 1, False)
+                move_dish(d, +1)
+                await peg(d, 2, False)
+                move_dish(d, +1)
+                await wait_until(pilot, lambda: "Done:" in prompt(), "the result")
+                said = prompt()
+                assert said.startswith("Done: ") and "seconds with your right hand." in said
+                assert "That is your first result here. Well done." in said
+                assert board.board.occupied == frozenset()
+                result = app.last_result.trial
+                assert result["status"] == "complete" and result["started_by"] == "button"
+                assert f"{result['result']['total_s']:.1f} seconds" in said
+
+    asyncio.run(asyncio.wait_for(go(), 60))
