@@ -50,6 +50,12 @@ async def _finished_trial(pilot, fake) -> None:
     await wait_until(pilot, lambda: pilot.app.last_result is not None, "the result")
 
 
+async def _open(pilot, screen) -> None:
+    """Push a staff screen (the PIN is tested in test_flows) and wait until it is composed."""
+    pilot.app.push_screen(screen)
+    await wait_until(pilot, lambda: pilot.app.screen is screen and screen.query("#back"), "the staff screen")
+
+
 async def _attached(pilot) -> None:
     app = pilot.app
     await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "the patient screen")
@@ -98,9 +104,7 @@ def test_pin_dialog(snap_compare, fake, size):
 def test_therapist_screen_test_pane(snap_compare, fake, size):
     async def before(pilot):
         await _finished_trial(pilot, fake)
-        pilot.app.push_screen(TherapistScreen())  # the PIN is tested in test_flows
-        await wait_until(pilot, lambda: isinstance(pilot.app.screen, TherapistScreen)
-                         and pilot.app.screen.query("#tab-test"), "the therapist screen")
+        await _open(pilot, TherapistScreen())
         await pilot.click("#tab-test")
         await wait_until(pilot, lambda: pilot.app.screen.query_one("#trials").row_count == 1, "the trial")
         await pilot.pause()
@@ -111,9 +115,7 @@ def test_therapist_screen_test_pane(snap_compare, fake, size):
 def test_therapist_screen_progress_pane(snap_compare, fake, size):
     async def before(pilot):
         await _attached(pilot)
-        pilot.app.push_screen(TherapistScreen())
-        await wait_until(pilot, lambda: isinstance(pilot.app.screen, TherapistScreen)
-                         and pilot.app.screen.query("#tab-test"), "the therapist screen")
+        await _open(pilot, TherapistScreen())
         await pilot.click("#tab-progress")
         await pilot.pause()
     assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
@@ -123,7 +125,7 @@ def test_therapist_screen_progress_pane(snap_compare, fake, size):
 def test_technician_screen(snap_compare, fake, size):
     async def before(pilot):
         await _attached(pilot)
-        pilot.app.push_screen(TechnicianScreen())
+        await _open(pilot, TechnicianScreen())
         await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "the sensors subscription")
         fake.push_sensors(SENSORS)
         await wait_until(pilot, lambda: pilot.app.sensors is not None, "the sensors")
@@ -136,7 +138,7 @@ def test_technician_screen(snap_compare, fake, size):
 def test_technician_self_test(snap_compare, fake, size):
     async def before(pilot):
         await _attached(pilot)
-        pilot.app.push_screen(TechnicianScreen())
+        await _open(pilot, TechnicianScreen())
         await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "the sensors subscription")
         await pilot.click("#tab-self-test")
         await pilot.click("#start-self-test")
