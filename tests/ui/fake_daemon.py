@@ -123,7 +123,7 @@ class FakeDaemon:
         def do():
             self._event({"t": self.now, "kind": "button", "name": "start"})
             if self.trial is None and self.patient and self.test and self._test_next():
-                self._arm(None, {}, None, False)
+                self._arm(None, {}, None, False, started_by="button")
         self.run(do)
 
     def peg_in(self, hole: int) -> None:
@@ -340,6 +340,7 @@ class FakeDaemon:
         if rec is None:
             raise api.ApiError(api.NOT_FOUND, f"no trial {a['trial_id']!r}")
         rec["invalid"] = {"reason": a["reason"]}
+        rec["valid"], rec["invalid_reason"] = False, a["reason"]
         t = self.test
         if t is not None and rec.get("test_id") == t["test_id"]:
             for s in t["trials"]:
@@ -411,7 +412,8 @@ class FakeDaemon:
             return "left" if dom == "right" else "right"
         return dom
 
-    def _arm(self, protocol: str | None, options: dict, hand: str | None, practice: bool) -> dict:
+    def _arm(self, protocol: str | None, options: dict, hand: str | None, practice: bool,
+             started_by: str = "command") -> dict:
         slot = None
         if protocol is None:
             slot = self._test_next()
@@ -425,7 +427,7 @@ class FakeDaemon:
                       "protocol": protocol, "options": opts, "hand": hand or "dominant",
                       "side": self._side(hand), "practice": practice,
                       "k": slot["k"] if slot else None, "n": slot["n"] if slot else None,
-                      "status": "waiting", "started_at": self.now, "elapsed_s": 0.0, "countdown_s": None,
+                      "started_by": started_by, "status": "waiting", "started_at": self.now, "elapsed_s": 0.0, "countdown_s": None,
                       "counts": dict(self.counts)}
         self._start_t = None
         self._run_events = []
@@ -438,7 +440,11 @@ class FakeDaemon:
                "protocol": trial["protocol"], "options": trial["options"], "hand": trial["hand"],
                "side": trial["side"], "practice": trial["practice"], "status": status, "result": result,
                "events": self._run_events, "faults": [], "trace": None,
-               "started_at": "2024-06-10T09:00:00Z", "invalid": None}
+               "started_at": "2024-06-10T09:00:00Z", "invalid": None,
+               # docs/api.md TRIAL_RECORD: the station.trial/1 fields the screens may read
+               "schema": "station.trial/1", "k": trial["k"], "n": trial["n"], "started_by": trial["started_by"],
+               "total_s": result.get("total_s"), "valid": True, "invalid_reason": None, "repeat_of": None,
+               "saved_at": "2024-06-10T09:00:30Z", "simulated": True}
         self._store_trial(rec)
         t = self.test
         if t is not None and trial["test_id"] == t["test_id"] and status != "aborted":

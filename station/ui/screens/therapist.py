@@ -58,7 +58,7 @@ class TherapistScreen(StaffScreen):
                 yield Static("", id="test-status", markup=False)
                 yield DataTable(id="trials", cursor_type="row")
                 with Horizontal(classes="row"):
-                    yield Input(placeholder="why the selected trial is invalid", id="invalid-reason", compact=True)
+                    yield Input(placeholder="why it is invalid", id="invalid-reason", compact=True)
                     yield Checkbox("repeat", value=True, id="repeat", compact=True)
                     yield Button("Mark invalid", id="mark-invalid", compact=True)
             with VerticalScroll(id="results-pane", classes="pane"):
