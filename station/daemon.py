@@ -19,7 +19,10 @@ writing finished records:
   delivery latency) instead of waiting for the next tick: a peg reaches the
   screens ~20 ms after its edge, not up to two ticks later;
 * ``TICK_S`` still drives samples, journal fsyncs, the state count-down and
-  the technician screen's snapshots;
+  the technician screen's snapshots; the live trial's fsyncs (journal and
+  raw trace) run on a ``station.syncer.Syncer`` thread: on an SD card one can
+  take hundreds of ms, and the loop must not wait for the disk
+  (tests/benchmarks/loop_lag.py);
 * finished trials are written by one records thread (``_records``: a
   single-worker executor, so writes stay serialised: the store has a single
   writer) while the loop keeps reading the hardware; every use of the store
@@ -99,6 +102,7 @@ from .records import RecordError, RecordStore
 from .results import TEST_SCHEMA, test_record, trial_record
 from .sdnotify import Notifier
 from .server import Connection, Server
+from .syncer import Syncer
 from .trace import TraceHeader, TraceWriter
 from .trial import Trial
 
@@ -277,6 +281,7 @@ class Daemon:
         self._settle_timer: asyncio.TimerHandle | None = None
         self._store_lock = asyncio.Lock()
         self._records = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="station-records")
+        self._syncer: Syncer | None = None  # the live trial's fsyncs, off the loop (made by run)
         self._saving: asyncio.Task | None = None  # a finished trial being written
         self._arming = False  # a trial armed by the start button is being set up
         self._waiting_key: tuple | None = None
@@ -293,6 +298,7 @@ class Daemon:
         loop = self._loop = asyncio.get_running_loop()
         self.notifier.status("opening records")
         self.store = RecordStore(self.data_dir)  # logs one line per thing it recovered
+        self._syncer = Syncer()
         self.hardware.start(self._on_record)
         await self._resume_test()
         try:
@@ -336,6 +342,8 @@ class Daemon:
         self._records.shutdown(wait=True)
         if self.store is not None:
             self.store.close()
+        if self._syncer is not None:
+            self._syncer.close()
         log.info("stopped")
 
     async def _watchdog(self) -> None:
@@ -617,13 +625,13 @@ class Daemon:
                 "practice": practice, "k": k, "n": n, "index": slot.index if slot else None,
                 "repeat_of": slot.repeat_of if slot else None, "started_by": started_by,
                 "simulated": self.hardware.simulated}
-        journal = self.store.begin_trial(meta)
+        journal = self.store.begin_trial(meta, syncer=self._syncer)
         tid = journal.trial_id
         trace_dir = self.data_dir / "traces" / f"{int(tid) // 1000:04d}"
         trace_dir.mkdir(parents=True, exist_ok=True)
         trace_path = trace_dir / f"{tid}.trace.jsonl"
         header = TraceHeader(board, protocol, dict(proto.opts), {"trial_id": tid})
-        trace = TraceWriter(trace_path, header)
+        trace = TraceWriter(trace_path, header, syncer=self._syncer)
         trial = Trial(board, proto, trace,
                       on_event=functools.partial(self._trial_event, journal),
                       on_fault=functools.partial(self._trial_fault, journal))
@@ -680,6 +688,12 @@ class Daemon:
         """Run a store call on the records thread (the caller holds ``_store_lock``)."""
         return await asyncio.get_running_loop().run_in_executor(self._records, functools.partial(fn, *args))
 
+    def _finish_durably(self, record: dict, journal: Any) -> int:
+        """On the records thread: the trace's and journal's last fsyncs done, then the record stored."""
+        assert self.store is not None and self._syncer is not None
+        self._syncer.drain()
+        return self.store.finish_trial(record, journal)
+
     async def _save_trial(self, live: LiveTrial, record: dict, now: float) -> dict:
         assert self.store is not None
         try:
@@ -687,7 +701,7 @@ class Daemon:
                 # Off the loop: the fsyncs take a few ms (tens on an SD card) while the
                 # hardware keeps streaming; no client hears "saved" before this returns.
                 try:
-                    trial_id = await self._in_records(self.store.finish_trial, record, live.journal)
+                    trial_id = await self._in_records(self._finish_durably, record, live.journal)
                     stored = await self._in_records(self.store.get_trial, trial_id)
                 except (OSError, RecordError, ValueError) as e:
                     log.error("trial %s could not be saved: %s (its journal is kept for recovery)",
@@ -966,8 +980,8 @@ class Daemon:
         async with self._store_lock:
             if self.live is not None:
                 raise ApiError(api.BUSY, "a trial is running")
-            p = self.store.add_patient(a["patient_id"], a["birth_year"], a["sex"], a["dominant_hand"],
-                                       a.get("notes"))
+            p = await self._in_records(self.store.add_patient, a["patient_id"], a["birth_year"], a["sex"],
+                                       a["dominant_hand"], a.get("notes"))
             await self._select(p)
         return {"patient": _patient_out(p)}
 

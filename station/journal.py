@@ -13,12 +13,14 @@ Every line reaches the kernel at once (one ``os.write``), so a killed process
 loses nothing. ``fsync`` (what a power cut needs) runs at most every
 ``sync_interval`` (100 ms) while events stream in, at once on a phase change,
 and from ``tick`` for the last events of a burst: the daemon calls ``tick``
-from its event loop (every 50 ms or so) so nothing stays unsynced longer than
-about 100 ms. A crash can leave a truncated last line; ``read_journal``
+from its event loop (every 20 ms) so nothing stays unsynced longer than
+about 100 ms. The daemon gives the journal a ``station.syncer.Syncer``: the
+fsyncs then run on its thread, and a slow disk never holds up the loop. A crash can leave a truncated last line; ``read_journal``
 ignores it.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .storage import FILE_MODE, CorruptFile, fsync_dir
+from .syncer import Syncer
 
 FORMAT = "station-trial"
 VERSION = 1
@@ -38,8 +41,9 @@ class TrialJournal:
 
     def __init__(self, path: str | os.PathLike, trial_id: int, meta: dict[str, Any],
                  clock: Callable[[], float] = time.monotonic,
-                 sync_interval: float = SYNC_INTERVAL_S) -> None:
+                 sync_interval: float = SYNC_INTERVAL_S, syncer: Syncer | None = None) -> None:
         self.path = Path(path)
+        self._syncer = syncer  # fsyncs run there, off the caller's thread (the daemon's loop)
         self.trial_id = trial_id
         self.meta = dict(meta)
         self.events: list[dict] = []
@@ -55,7 +59,7 @@ class TrialJournal:
         try:
             self._write({"journal": FORMAT, "version": VERSION, "trial_id": trial_id, "meta": self.meta})
             self.sync()
-            fsync_dir(self.path.parent)  # the new file's name must survive too
+            self._run_sync(("dir", self.path), functools.partial(fsync_dir, self.path.parent))  # the name too
         except BaseException:
             self.close()
             raise
@@ -91,21 +95,32 @@ class TrialJournal:
         return False
 
     def sync(self) -> None:
-        """fsync now."""
+        """fsync now (with a syncer: ask it to, now)."""
         if self._fd is None:
             return
-        os.fsync(self._fd)
+        self._run_sync(self.path, functools.partial(os.fsync, self._fd))
         self._last_sync = self._clock()
         self._dirty = False
         self.syncs += 1
+
+    def _run_sync(self, key: Any, fn: Callable[[], None]) -> None:
+        if self._syncer is not None:
+            self._syncer.request(key, fn)
+        else:
+            fn()
 
     def close(self) -> None:
         """Sync and close; the file stays, so the trial is recovered at the next start."""
         if self._fd is None:
             return
         try:
+            if self._syncer is not None:  # its fsyncs of this fd must be done before the fd goes
+                self._syncer.wait(self.path)
+                self._syncer.wait(("dir", self.path))
             if self._dirty:
-                self.sync()
+                os.fsync(self._fd)
+                self._dirty = False
+                self.syncs += 1
         finally:
             os.close(self._fd)
             self._fd = None

@@ -38,7 +38,7 @@ and one for tests; methods also accept them as digit strings.
   ``update_test(test_id, changes) -> record`` (top-level merge),
   ``get_test(test_id)``, ``tests(patient_id=None, since=None, status=None)``
   (full records, oldest first).
-* trials: ``begin_trial(meta) -> TrialJournal`` assigns the ``trial_id``
+* trials: ``begin_trial(meta, syncer=None) -> TrialJournal`` assigns the ``trial_id``
   (``journal.trial_id``) and journals the live trial; the daemon appends
   events (``journal.event``), phases and calls ``journal.tick()`` from its
   loop. ``finish_trial(record, journal=None) -> trial_id`` stores journal
@@ -80,6 +80,7 @@ from tinydb import Query, TinyDB
 from .errors import UserError
 from .journal import TrialJournal, read_journal, retire_journal
 from .storage import FILE_MODE, AtomicJSONStorage, CorruptFile, fsync_dir, move_aside, write_atomic
+from .syncer import Syncer
 
 log = logging.getLogger("station.records")
 
@@ -299,11 +300,12 @@ class RecordStore:
 
     # --- trials --------------------------------------------------------------
 
-    def begin_trial(self, meta: dict) -> TrialJournal:
-        """Start journaling a live trial; ``journal.trial_id`` is the trial's id from now on."""
+    def begin_trial(self, meta: dict, syncer: Syncer | None = None) -> TrialJournal:
+        """Start journaling a live trial; ``journal.trial_id`` is the trial's id from now on.
+        With ``syncer`` the journal's fsyncs run on the syncer's thread."""
         self._writable()
         rec = self._new_record("trial", meta)
-        j = TrialJournal(self.dir / "journal" / f"{rec['trial_id']}.jsonl", rec["trial_id"], rec)
+        j = TrialJournal(self.dir / "journal" / f"{rec['trial_id']}.jsonl", rec["trial_id"], rec, syncer=syncer)
         self._live[rec["trial_id"]] = j
         return j
 

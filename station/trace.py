@@ -6,6 +6,7 @@ stops at a bad record: it becomes a ``record`` fault. A bad header is a
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -154,15 +155,20 @@ class TraceWriter:
 
     Lines are buffered and written out at most every ``flush_s`` seconds of
     trace time (and on ``flush``/``close``), each write followed by fsync, so
-    a power cut loses at most that much of a trial's raw record.
+    a power cut loses at most that much of a trial's raw record. With a
+    ``syncer`` the fsyncs, and the file's last fsync and close, run on its
+    thread (the daemon's loop never waits for the disk).
     """
 
-    def __init__(self, path: str | os.PathLike, header: TraceHeader, flush_s: float = 0.1) -> None:
+    def __init__(self, path: str | os.PathLike, header: TraceHeader, flush_s: float = 0.1,
+                 syncer: Any = None) -> None:
         self.path = os.fspath(path)
+        self._syncer = syncer  # a station.syncer.Syncer: fsyncs (and the last close) run on its thread
         self._f = open(self.path, "x", encoding="utf-8")
         self._buf: list[str] = [json.dumps(header.to_dict())]
         self._flush_s = flush_s
         self._last_flush = -math.inf
+        self._closing = False
         self.records = 0
         self.flush()
 
@@ -179,11 +185,29 @@ class TraceWriter:
             self._f.write("\n".join(self._buf) + "\n")
             self._buf.clear()
         self._f.flush()
-        os.fsync(self._f.fileno())
+        if self._syncer is not None:
+            self._syncer.request(self.path, functools.partial(os.fsync, self._f.fileno()))
+        else:
+            os.fsync(self._f.fileno())
 
     def close(self) -> None:
-        if not self._f.closed:
+        if self._closing:
+            return
+        self._closing = True
+        if self._syncer is None:
             self.flush()
+            self._f.close()
+            return
+        if self._buf:
+            self._f.write("\n".join(self._buf) + "\n")
+            self._buf.clear()
+        self._f.flush()
+        self._syncer.request(self.path, self._sync_and_close)  # replaces a waiting fsync of this file
+
+    def _sync_and_close(self) -> None:
+        try:
+            os.fsync(self._f.fileno())
+        finally:
             self._f.close()
 
     def __enter__(self) -> "TraceWriter":

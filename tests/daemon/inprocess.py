@@ -18,9 +18,9 @@ from station.daemon_io import SimulatedHardware
 
 class InProcessDaemon:
     def __init__(self, tmp: Path, *, config_path: str | os.PathLike | None = None, respond: bool = False,
-                 seed: int = 1) -> None:
+                 seed: int = 1, speed: float = 1.0) -> None:
         self.config = load_config(config_path)
-        self.hw = SimulatedHardware(self.config, seed=seed, respond=respond)
+        self.hw = SimulatedHardware(self.config, seed=seed, respond=respond, speed=speed)
         self.socket = str(tmp / "run" / "station.sock")
         self.daemon = Daemon(self.config, tmp / "data", self.socket, self.hw, config_path=config_path)
         self.closed = 0 if self.config.active_low else 1

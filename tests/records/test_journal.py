@@ -105,3 +105,37 @@ def test_journal_file_is_never_reused(tmp_path):
     TrialJournal(tmp_path / "3.jsonl", 3, {}).close()
     with pytest.raises(FileExistsError):
         TrialJournal(tmp_path / "3.jsonl", 3, {})
+
+
+def test_with_a_syncer_the_callers_thread_never_fsyncs(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    from station import journal as journal_mod
+    from station.syncer import Syncer
+    from station.trace import TraceHeader, TraceWriter
+    from station.config import load_config
+    from station.events import Edge
+
+    threads = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (threads.append(threading.get_ident()), real(fd)))
+    syncer = Syncer()
+    clock = Clock()
+    j = journal_mod.TrialJournal(tmp_path / "3.jsonl", 3, {}, clock=clock, syncer=syncer)
+    trace = TraceWriter(tmp_path / "3.trace.jsonl", TraceHeader(load_config(None).board(), "free-practice", {}),
+                        syncer=syncer)
+    for i in range(20):
+        clock.t = i * 0.1
+        j.event({"t": clock.t, "kind": "peg_in", "hole": 1})
+        trace.write(Edge(clock.t, 5, i % 2))
+    j.phase("done", 2.0)
+    trace.close()
+    syncer.drain()
+    assert threads and threading.get_ident() not in threads  # every fsync so far ran on the syncer's thread
+    assert j.syncs > 2
+    j.close()
+    syncer.close()
+    assert len(read_journal(tmp_path / "3.jsonl").events) == 20
+    lines = (tmp_path / "3.trace.jsonl").read_text().splitlines()
+    assert len(lines) == 21  # the header and every record, the file closed by the syncer
