@@ -68,3 +68,57 @@ def test_a_vanished_systemd_does_not_raise(tmp_path):
     srv.close()
     os.unlink(path)
     assert n.watchdog() is False
+
+
+def test_the_daemon_says_ready_once_open_and_pings_the_watchdog_from_its_event_loop(tmp_path):
+    import asyncio
+    import time
+
+    from station.config import load_config
+    from station.daemon import Daemon
+    from station.daemon_io import SimulatedHardware
+
+    path = str(tmp_path / "notify")
+    srv = _listener(path)
+    notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "600000"})  # pings every 0.5 s
+    config = load_config(None)
+    sock = tmp_path / "run" / "station.sock"
+    daemon = Daemon(config, tmp_path / "data", sock, SimulatedHardware(config, respond=False), notifier=notifier)
+
+    async def main():
+        task = asyncio.create_task(daemon.run())
+        loop = asyncio.get_running_loop()
+        said = []
+        while not any(m.startswith(b"READY=1") for m in said):
+            said.append(await loop.run_in_executor(None, srv.recv, 4096))
+        # at READY the records are open (the writer lock is held) and the socket answers
+        assert (tmp_path / "data" / "station.lock").exists() and sock.exists()
+        _, writer = await asyncio.open_unix_connection(str(sock))
+        writer.close()
+        assert said[0].startswith(b"STATUS=opening records")
+        assert await loop.run_in_executor(None, srv.recv, 4096) == b"WATCHDOG=1"
+
+        def stall():  # the loop is stuck: no ping may arrive, so systemd would restart the daemon
+            srv.setblocking(False)
+            while True:
+                try:
+                    srv.recv(4096)
+                except BlockingIOError:
+                    break
+            time.sleep(1.5)  # three ping periods
+            try:
+                during.append(srv.recv(4096))
+            except BlockingIOError:
+                pass
+            srv.setblocking(True)
+
+        during: list[bytes] = []  # what arrived while the loop was stuck (asserted here, not in the callback)
+        loop.call_soon(stall)
+        await asyncio.sleep(0)
+        assert during == []
+        assert await loop.run_in_executor(None, srv.recv, 4096) == b"WATCHDOG=1"  # pings resume with the loop
+        daemon.stop()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
+    srv.close()
