@@ -162,4 +162,6 @@ def test_kill_mid_trial_then_restart_recovers_it_as_interrupted(tmp_path):
     assert [t["trial_id"] for t in trials] == [tid]
     assert trials[0]["status"] == "interrupted"
     assert len(trials[0]["events"]) >= 5
-    assert "interrupted" in d.log()
+    # one clear log line says what was recovered
+    [line] = [x for x in d.log().splitlines() if "interrupted" in x]
+    assert f"recovered interrupted trial {tid} from its journal" in line
