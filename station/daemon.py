@@ -3,8 +3,8 @@
 One asyncio event loop does everything except reading the hardware and
 writing finished records:
 
-* hardware threads (one ``CellReader`` per HX711 and the record releaser,
-  or the simulator's thread) hand raw records to ``_on_record``, which puts
+* hardware threads (the record releaser, fed by the switch callbacks and
+  the load-cell process, or the simulator's thread) hand raw records to ``_on_record``, which puts
   them on ``_inbox`` (a ``collections.deque``: ``append`` is atomic under the
   GIL) and, for a pin edge, wakes the loop (``call_soon_threadsafe``, at most
   one wake-up queued at a time). Load-cell samples wake nobody: a count
@@ -31,15 +31,15 @@ writing finished records:
 * the socket server (``station.server``) queues messages per client without
   ever waiting for one.
 
-Why threads, not a process, for the HX711: a clock pulse must stay under
-60 us, and Python threads share one interpreter lock, so a busy loop thread
-*can* stretch a pulse (the switch interval is 5 ms). The reader threads hold
-the lock only between pulses' bit reads, the loop here does little per wake
-(a few hundred records a second), and ``hardware.hx711`` times every pulse and
-drops a reading whose pulse ran long (``CellReader`` retries it), so a
-stretched pulse costs one sample, never a wrong one. A separate process would
-add IPC and a second interpreter's memory for no measured gain; if pulses
-are dropped often on a Pi, moving the readers to a process is the next step.
+The HX711s (live): a clock pulse must stay under 60 us, and Python threads
+share one interpreter lock, so the loop, the socket clients or the records
+thread could stretch a pulse held by a reader thread. So on the Pi the
+readers run in a child process (``hardware.cell_process``, started by
+``LiveHardware``) with an interpreter of their own; their records come back
+down a pipe into the same time-ordered merge as the switch edges. (The
+driver still times every pulse and drops a reading whose pulse ran long: the
+child's own threads can still be preempted by the kernel.) Simulated, the
+virtual chips run in virtual time, where nothing can stretch a pulse.
 
 Tests (``station.administration``): a test is a ``TestSession``; it says
 which trial is next (practice first, dominant hand first, trials per hand),

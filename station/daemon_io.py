@@ -3,7 +3,9 @@
 Both deliver raw records through the same ``hardware.station_io.StationIO``
 (switch edges + HX711 readers + time-order merging); they differ only below
 the drivers. ``LiveHardware`` opens gpiozero's default pin factory (lgpio)
-and RPi.GPIO (or the rpi-lgpio shim on a Pi 5). ``SimulatedHardware`` runs
+for the switches, and reads the HX711s (RPi.GPIO, or the rpi-lgpio shim on a
+Pi 5) in a child process (``hardware.cell_process``), where nothing the
+daemon does can stretch their clock pulses. ``SimulatedHardware`` runs
 ``hardware.simulator.Simulation`` (fake pins and HX711 chips under the real
 drivers, a virtual patient) on a thread that keeps its virtual clock in step
 with the real one (times ``speed``: tests run faster than real time), and
@@ -27,6 +29,7 @@ import heapq
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import Callable
 
 from .config import Config
@@ -48,29 +51,43 @@ class HardwareError(UserError):
     """The station's hardware cannot be opened (not a Pi, missing GPIO library...)."""
 
 
+def open_station_io(config: Config):
+    """The station's pins, live, as a ``hardware.station_io.StationIO``: the switches on
+    gpiozero's default pin factory (lgpio) and, in this process, an HX711 driver per cell in
+    ``config`` on RPi.GPIO (the rpi-lgpio shim on a Pi 5). ``station selftest`` reads them so;
+    the daemon passes a config without cells and reads them in a child process."""
+    try:
+        from gpiozero.pins.lgpio import LGPIOFactory
+        factory = LGPIOFactory()
+    except Exception as e:  # ImportError off a Pi, or lgpio failing to open the chip
+        raise HardwareError(f"cannot open the GPIO pins ({e.__class__.__name__}: {e}); "
+                            "on a machine without the station's hardware use --simulate") from None
+    gpio = None
+    if config.cells:
+        try:
+            import RPi.GPIO as gpio  # on a Pi 5 this is the rpi-lgpio shim
+        except Exception as e:
+            raise HardwareError(f"cannot load RPi.GPIO for the load cells ({e}); install rpi-lgpio "
+                                "(Pi 5) or RPi.GPIO") from None
+        gpio.setmode(gpio.BCM)
+        gpio.setwarnings(False)
+    from hardware.station_io import StationIO
+    return StationIO(config, factory, gpio, on_record=lambda rec: None)
+
+
 class LiveHardware:
     """The real station on a Raspberry Pi."""
 
     simulated = False
 
     def __init__(self, config: Config) -> None:
-        try:
-            from gpiozero.pins.lgpio import LGPIOFactory
-            factory = LGPIOFactory()
-        except Exception as e:  # ImportError off a Pi, or lgpio failing to open the chip
-            raise HardwareError(f"cannot open the GPIO pins ({e.__class__.__name__}: {e}); "
-                                "on a machine without the station's hardware use --simulate") from None
-        gpio = None
-        if config.cells:
-            try:
-                import RPi.GPIO as gpio  # on a Pi 5 this is the rpi-lgpio shim
-            except Exception as e:
-                raise HardwareError(f"cannot load RPi.GPIO for the load cells ({e}); install rpi-lgpio "
-                                    "(Pi 5) or RPi.GPIO") from None
-            gpio.setmode(gpio.BCM)
-            gpio.setwarnings(False)
-        from hardware.station_io import HOLD_S, StationIO
-        self.io = StationIO(config, factory, gpio, on_record=lambda rec: None)
+        from hardware.cell_process import CellProcess
+        from hardware.station_io import HOLD_S
+        # The switches here; the HX711s in a child process (hardware.cell_process: the daemon's
+        # threads cannot stretch their clock pulses there), merged into the same time order.
+        self.io = open_station_io(replace(config, cells={}))
+        cells = {n: (c.dout, c.pd_sck, float(c.sample_hz)) for n, c in config.cells.items()}
+        self.cells = CellProcess(cells, self.io.merger.put) if cells else None
         self.clock = time.monotonic
         self.speed = 1.0
         #: a record is delivered at most this long after its time (merge hold + release period)
@@ -78,12 +95,21 @@ class LiveHardware:
 
     def start(self, on_record: Callable[[RawRecord], None]) -> None:
         self.io.on_record = on_record
+        if self.cells is not None:
+            from hardware.cell_process import CellProcessError
+            try:
+                self.cells.start()  # returns once the child has the HX711s open
+            except CellProcessError as e:
+                self.io.close()
+                raise HardwareError(f"{e}; install rpi-lgpio (Pi 5) or RPi.GPIO") from None
         self.io.start(release_every_s=LIVE_RELEASE_S)
 
     def complete_to(self) -> float:
         return self.io.complete_to
 
     def stop(self) -> None:
+        if self.cells is not None:
+            self.cells.close()
         self.io.close()
 
     def trial_started(self, protocol: str, options: dict, side: str) -> None:

@@ -70,9 +70,9 @@ def run(args) -> int:
 
 
 def _open_live(config):
-    from ..daemon_io import LiveHardware
+    from ..daemon_io import open_station_io
 
-    return LiveHardware(config).io
+    return open_station_io(config)
 
 
 def _open_simulated(config, args):

@@ -1,0 +1,177 @@
+"""The HX711 readers in a process of their own, so the daemon cannot stretch their pulses.
+
+PD_SCK high for more than 60 us powers an HX711 down. A ``CellReader`` thread
+in the daemon shares one interpreter lock with the event loop, the socket
+clients and the records thread: any of them can hold the lock while a pulse
+is high (Python switches threads every 5 ms), so a reading is lost and, under
+load, many are. In a child process the readers have an interpreter to
+themselves: nothing the daemon does (sockets, JSON, scoring, fsyncs) can
+stretch a pulse. The child only reads and sends ``Sample``/``CellFault``
+records down a pipe; a thread in the daemon receives them and hands them on
+(``on_record``: the daemon puts them into ``StationIO``'s merger with the
+switch edges). Timestamps are ``time.monotonic``, one clock for both
+processes.
+
+``CellProcess(cells, on_record).start()`` returns once every cell's driver is
+open in the child (so the daemon says READY only with the hardware open) or
+raises ``CellProcessError`` with the child's reason. If the child dies, each
+cell gets a ``CellFault`` and the log says so. ``close()`` stops it.
+
+``opener`` ("module:function", called in the child with the cells) gives the
+GPIO module, clock and sleep: RPi.GPIO (or the rpi-lgpio shim) on a Pi; tests
+pass fake chips.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import multiprocessing
+import threading
+import time
+from typing import Any, Callable
+
+from station.events import CellFault, RawRecord
+
+from .cell_reader import CellReader
+from .hx711 import HX711
+
+log = logging.getLogger("station.hardware")
+
+#: name -> (dout, pd_sck, sample_hz)
+Cells = dict[str, tuple[int, int, float]]
+DEFAULT_OPENER = "hardware.cell_process:open_rpi_gpio"
+STOPPED = "the load-cell reader process stopped"
+
+
+class CellProcessError(RuntimeError):
+    """The child could not open the load cells (its reason is the message)."""
+
+
+def open_rpi_gpio(cells: Cells) -> tuple[Any, Callable[[], float], Callable[[float], None]]:
+    """RPi.GPIO (the rpi-lgpio shim on a Pi 5) in BCM numbering, on the monotonic clock."""
+    import RPi.GPIO as gpio
+
+    gpio.setmode(gpio.BCM)
+    gpio.setwarnings(False)
+    return gpio, time.monotonic, time.sleep
+
+
+def _resolve(opener: str) -> Callable[[Cells], tuple[Any, Callable[[], float], Callable[[float], None]]]:
+    module, _, name = opener.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _child(conn: Any, cells: Cells, opener: str) -> None:
+    """The child's whole life: open the cells, read them until the parent says stop or goes."""
+    send_lock = threading.Lock()
+    stop = threading.Event()
+
+    def send(rec: RawRecord) -> None:
+        with send_lock:
+            try:
+                conn.send(rec)
+            except OSError:  # the parent is gone
+                stop.set()
+
+    drivers, readers = [], []
+    try:
+        gpio, clock, sleep = _resolve(opener)(cells)
+        for name, (dout, pd_sck, hz) in cells.items():
+            drv = HX711(gpio, dout, pd_sck, sample_hz=hz, clock=clock, sleep=sleep)
+            drivers.append(drv)
+            readers.append(CellReader(name, drv, send, clock=clock, stop_event=stop))
+    except Exception as e:  # noqa: BLE001 - whatever it is, the parent reports it
+        conn.send(("error", f"{e.__class__.__name__}: {e}"))
+        return
+    conn.send("ready")
+    for r in readers:
+        r.start()
+    try:
+        conn.recv()  # "stop"
+    except (EOFError, OSError):
+        pass  # the parent died: stop too
+    stop.set()
+    for r in readers:
+        r.stop()
+    for d in drivers:
+        d.close()
+
+
+class CellProcess:
+    """The load cells read in a child process; records arrive on ``on_record`` (a receiver thread)."""
+
+    def __init__(self, cells: Cells, on_record: Callable[[RawRecord], None], *,
+                 opener: str = DEFAULT_OPENER, clock: Callable[[], float] = time.monotonic,
+                 start_timeout_s: float = 15.0) -> None:
+        self.cells = dict(cells)
+        self.on_record = on_record
+        self.opener = opener
+        self.clock = clock
+        self.start_timeout_s = start_timeout_s
+        self._proc: Any = None
+        self._conn: Any = None
+        self._thread: threading.Thread | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        """Start the child; return once its cells are open. Raises CellProcessError."""
+        # spawn: a fresh interpreter, not a fork of the daemon's threads, sockets and locks
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child_conn = ctx.Pipe()
+        self._proc = ctx.Process(target=_child, args=(child_conn, self.cells, self.opener),
+                                 name="station-cells", daemon=True)
+        self._proc.start()
+        child_conn.close()
+        try:
+            if not self._conn.poll(self.start_timeout_s):
+                raise CellProcessError(f"the load-cell process did not start within {self.start_timeout_s:.0f} s")
+            first = self._conn.recv()
+        except (EOFError, OSError):
+            first = ("error", f"it exited with status {self._proc.exitcode}")
+        except CellProcessError:
+            self.close()
+            raise
+        if first != "ready":
+            self.close()
+            raise CellProcessError(f"cannot open the load cells: {first[1]}")
+        self._thread = threading.Thread(target=self._receive, name="station-cells-rx", daemon=True)
+        self._thread.start()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def _receive(self) -> None:
+        conn = self._conn
+        while True:
+            try:
+                rec = conn.recv()
+            except (EOFError, OSError):
+                break
+            self.on_record(rec)
+        if not self._closing:
+            self._proc.join(1.0)
+            log.error("%s (exit status %s): the load cells read nothing until the daemon restarts",
+                      STOPPED, self._proc.exitcode)
+            t = self.clock()
+            for name in self.cells:
+                self.on_record(CellFault(t, name, STOPPED))
+
+    def close(self) -> None:
+        """Stop the child and the receiver. Safe to call twice."""
+        self._closing = True
+        if self._conn is not None:
+            try:
+                self._conn.send("stop")
+            except OSError:
+                pass
+        if self._proc is not None:
+            self._proc.join(3.0)
+            if self._proc.is_alive():
+                self._proc.terminate()
+                self._proc.join(2.0)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

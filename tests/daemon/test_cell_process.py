@@ -1,0 +1,64 @@
+"""hardware.cell_process: the HX711 readers in a child process (its own interpreter lock)."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from hardware.cell_process import STOPPED, CellProcess, CellProcessError
+from station.events import CellFault, Sample
+from tests.daemon.fake_cells import SIGNAL
+
+CELLS = {"dish": (22, 23, 80.0), "tray": (24, 25, 80.0)}
+FAKE = "tests.daemon.fake_cells:open_fake"
+
+
+class Collect:
+    def __init__(self, until) -> None:
+        self.records = []
+        self.done = threading.Event()
+        self.until = until
+
+    def __call__(self, rec) -> None:
+        self.records.append(rec)
+        if self.until(self.records):
+            self.done.set()
+
+
+def test_samples_of_every_cell_come_from_the_child_and_close_stops_it():
+    got = Collect(lambda rs: {r.cell for r in rs if type(r) is Sample} == set(CELLS) and len(rs) > 20)
+    cp = CellProcess(CELLS, got, opener=FAKE)
+    cp.start()
+    try:
+        assert got.done.wait(20)
+        assert cp.pid != os.getpid()
+        samples = [r for r in got.records if type(r) is Sample]
+        assert {r.counts for r in samples if r.cell == "dish"} == {SIGNAL["dish"]}
+        assert {r.counts for r in samples if r.cell == "tray"} == {SIGNAL["tray"]}
+        dish_t = [r.t for r in samples if r.cell == "dish"]
+        assert dish_t == sorted(dish_t)  # each cell's records in order, stamped in the child
+    finally:
+        cp.close()
+    assert not cp._proc.is_alive()
+    assert not [r for r in got.records if type(r) is CellFault]  # a clean stop is no fault
+
+
+def test_a_child_that_cannot_open_the_cells_says_why():
+    cp = CellProcess(CELLS, lambda rec: None, opener="tests.daemon.fake_cells:open_broken")
+    with pytest.raises(CellProcessError, match="no /dev/gpiomem here"):
+        cp.start()
+
+
+def test_a_child_that_dies_is_a_fault_on_every_cell():
+    got = Collect(lambda rs: sum(type(r) is CellFault for r in rs) == len(CELLS))
+    cp = CellProcess(CELLS, got, opener=FAKE)
+    cp.start()
+    try:
+        os.kill(cp.pid, signal.SIGKILL)
+        assert got.done.wait(20)
+        faults = [r for r in got.records if type(r) is CellFault]
+        assert {f.cell for f in faults} == set(CELLS) and {f.detail for f in faults} == {STOPPED}
+    finally:
+        cp.close()
