@@ -51,8 +51,8 @@ earlier tests; trials as ``station.trial/1`` records plus the API's fields.
 
 The start button: with a patient selected and a test whose next trial is
 waiting, a press arms that trial. The press belongs to the trial (coin drop
-and timed pegs start their clock at it): the loop keeps the last
-``PREROLL_S`` of raw records between trials and feeds them into the new
+and timed pegs start their clock at it): the loop keeps the last second of
+raw records between trials (``station.preroll``) and feeds them into the new
 trial and its trace from a moment when every switch was open (trace-v1: the
 trace starts with every switch open), so the trace begins before the press.
 
@@ -97,6 +97,7 @@ from .config_write import ConfigWriteError, update_config
 from .events import ButtonPress, CellCount, CellFault, Edge, Event, Fault, RawRecord, Sample
 from .norms import NormSet, load_norms
 from .pipeline import Pipeline
+from .preroll import Preroll
 from .protocols import PROTOCOLS, ProtocolError, make_protocol
 from .records import RecordError, RecordStore
 from .results import TEST_SCHEMA, test_record, trial_record
@@ -112,7 +113,6 @@ TICK_S = 0.02  # samples, journal fsyncs, count-down; switch edges wake the loop
 STATE_PUSH_S = 0.5  # state messages while a trial is armed (elapsed, count-down)
 SENSORS_PUSH_S = 0.2  # the technician screen's 5 Hz snapshot, when someone subscribes
 NOISE_WINDOW = 80  # samples kept per cell for noise (one second at 80 Hz)
-PREROLL_S = 1.0  # raw records kept between trials: a trial armed by the start button starts with them
 START_BUTTON = "start"
 
 
@@ -177,55 +177,6 @@ class LiveTrial:
     armed_t: float
     slot: TrialSlot | None = None
     running: bool = False
-
-
-class Preroll:
-    """The last ``PREROLL_S`` of raw records between trials, and the switch levels before them."""
-
-    def __init__(self, levels: dict[int, int], open_level: int, buttons: set[int]) -> None:
-        self.records: collections.deque[RawRecord] = collections.deque()
-        self.buttons = buttons
-        self.levels_before = dict(levels)  # raw level of every switch just before records[0]
-        self.open_level = open_level
-        self.hold = False  # an arming is pending: keep everything
-
-    def add(self, rec: RawRecord) -> None:
-        self.records.append(rec)
-        if self.hold:
-            return
-        horizon = rec.t - PREROLL_S
-        recs = self.records
-        while recs[0].t < horizon:
-            old = recs.popleft()
-            if type(old) is Edge:
-                self.levels_before[old.gpio] = old.level
-
-    def start_index(self, press_t: float) -> tuple[int, bool]:
-        """Where a trace armed by a press at ``press_t`` starts: the earliest record at or before
-        the press, after any earlier button edge (an earlier press is not this trial's), with
-        every switch open just before it. ``(index, all_open)``; without such a moment (a peg
-        sits in a hole all along) the press edge itself, and False."""
-        recs = self.records
-        press_i = next((i for i, r in enumerate(recs) if r.t >= press_t), len(recs))
-        floor = 0
-        for i in range(press_i):
-            r = recs[i]
-            if type(r) is Edge and r.gpio in self.buttons:
-                floor = i + 1
-        opened = self.open_level
-        closed = {g for g, lv in self.levels_before.items() if lv != opened}
-        for i in range(press_i + 1):
-            if i >= floor and not closed:
-                return i, True
-            if i < len(recs) and type(recs[i]) is Edge:
-                r = recs[i]
-                (closed.discard if r.level == opened else closed.add)(r.gpio)
-        return press_i, False
-
-    def clear(self, levels: dict[int, int]) -> None:
-        self.records.clear()
-        self.levels_before = dict(levels)
-        self.hold = False
 
 
 # --- the service ---------------------------------------------------------------
