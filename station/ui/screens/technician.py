@@ -11,6 +11,7 @@ from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, ContentSwitcher, Input, Select, Static
 
 from ..selftest import SelfTestWalk
+from ..widgets.choice import chosen
 from .staff import StaffScreen
 
 PANES = ("sensors", "self-test", "calibrate")
@@ -173,8 +174,8 @@ class TechnicianScreen(StaffScreen):
 
     @on(Button.Pressed, "#tare")
     async def _tare(self) -> None:
-        cell = self.query_one("#cal-cell", Select).value
-        if cell is Select.BLANK:
+        cell = chosen(self.query_one("#cal-cell", Select))
+        if cell is None:
             return
         status = self.query_one("#cal-status", Static)
         status.update(f"Taring {cell}: keep it empty and still...")
@@ -184,14 +185,14 @@ class TechnicianScreen(StaffScreen):
 
     @on(Button.Pressed, "#calibrate")
     async def _calibrate(self) -> None:
-        cell = self.query_one("#cal-cell", Select).value
+        cell = chosen(self.query_one("#cal-cell", Select))
         status = self.query_one("#cal-status", Static)
         try:
             mass = float(self.query_one("#cal-mass", Input).value)
         except ValueError:
             status.update("Enter the known mass in grams.")
             return
-        if cell is Select.BLANK or mass <= 0:
+        if cell is None or mass <= 0:
             status.update("Choose the cell and a mass above 0 g.")
             return
         res = await self.app.request("calibrate", cell=cell, mass_g=mass)

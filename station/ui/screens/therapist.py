@@ -18,6 +18,7 @@ from ...api import SEXES
 from ..export import export_history, export_target
 from ..model import History, peg_splits
 from ..summary import note_for, test_lines, trial_row
+from ..widgets.choice import chosen
 from .staff import StaffScreen
 
 PANES = ("patient", "test", "results", "progress")
@@ -203,15 +204,15 @@ class TherapistScreen(StaffScreen):
     async def _create(self) -> None:
         pid = self.query_one("#new-id", Input).value.strip()
         year = self.query_one("#new-year", Input).value.strip()
-        sex = self.query_one("#new-sex", Select).value
-        hand = self.query_one("#new-hand", Select).value
+        sex = chosen(self.query_one("#new-sex", Select))
+        hand = chosen(self.query_one("#new-hand", Select))
         this_year = datetime.now().year
         if not pid:
             return self.app.notify("Give the patient an ID (no names).", severity="warning")
         if not year.isdigit() or not (this_year - 120 <= int(year) <= this_year):
             return self.app.notify(f"The birth year must be between {this_year - 120} and {this_year}.",
                                    severity="warning")
-        if sex is Select.BLANK or hand is Select.BLANK:
+        if sex is None or hand is None:
             return self.app.notify("Choose the sex and the dominant hand.", severity="warning")
         res = await self.app.request("create_patient", patient_id=pid, birth_year=int(year), sex=sex,
                                      dominant_hand=hand)
@@ -229,7 +230,7 @@ class TherapistScreen(StaffScreen):
         box = self.query_one("#options", Horizontal)
         box.remove_children()
         protocols = ((self.app.state or {}).get("station") or {}).get("protocols") or {}
-        if event.value is Select.BLANK:
+        if event.select.is_blank():
             return
         for name, default in ((protocols.get(event.value) or {}).get("options") or {}).items():
             box.mount(Label(name), Input(str(default), id=f"opt-{name}", classes="option", compact=True,
@@ -254,9 +255,9 @@ class TherapistScreen(StaffScreen):
 
     @on(Button.Pressed, "#start-test")
     async def _start_test(self) -> None:
-        protocol = self.query_one("#protocol", Select).value
+        protocol = chosen(self.query_one("#protocol", Select))
         options = self._options()
-        if protocol is Select.BLANK or options is None:
+        if protocol is None or options is None:
             return
         res = await self.app.request("start_test", protocol=protocol, options=options,
                                      practice=self.query_one("#practice", Checkbox).value)
@@ -269,9 +270,9 @@ class TherapistScreen(StaffScreen):
         if test.get("next"):  # the test's next trial (as the start button would)
             await self.app.request("start_trial")
             return
-        protocol = self.query_one("#protocol", Select).value
+        protocol = chosen(self.query_one("#protocol", Select))
         options = self._options()
-        if protocol is Select.BLANK or options is None:
+        if protocol is None or options is None:
             return
         await self.app.request("start_trial", protocol=protocol, options=options)
 
