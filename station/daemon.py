@@ -83,14 +83,15 @@ import os
 import signal
 import statistics
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Protocol as TypingProtocol
 
-from . import api
+from . import api, snapshots
 from .administration import AdministrationError, TestPlan, TestSession, TrialSlot
 from .api import ApiError, Request
+from .cell_monitor import CellMonitor
 from .clinical_note import clinical_note
 from .config import CellConfig, Config
 from .config_write import ConfigWriteError, update_config
@@ -103,6 +104,7 @@ from .records import RecordError, RecordStore
 from .results import TEST_SCHEMA, test_record, trial_record
 from .sdnotify import Notifier
 from .server import Connection, Server
+from .snapshots import patient_out
 from .syncer import Syncer
 from .trace import TraceHeader, TraceWriter
 from .trial import Trial
@@ -112,7 +114,6 @@ log = logging.getLogger("station.daemon")
 TICK_S = 0.02  # samples, journal fsyncs, count-down; switch edges wake the loop themselves
 STATE_PUSH_S = 0.5  # state messages while a trial is armed (elapsed, count-down)
 SENSORS_PUSH_S = 0.2  # the technician screen's 5 Hz snapshot, when someone subscribes
-NOISE_WINDOW = 80  # samples kept per cell for noise (one second at 80 Hz)
 START_BUTTON = "start"
 
 
@@ -142,30 +143,6 @@ class Hardware(TypingProtocol):
 
 
 # --- small state holders -----------------------------------------------------
-
-@dataclass
-class CellMonitor:
-    """Recent readings of one cell for the technician screen, tare and self-tests."""
-
-    cal_offset: float
-    counts_per_gram: float
-    unit_g: float
-    counts: collections.deque = field(default_factory=lambda: collections.deque(maxlen=NOISE_WINDOW))
-    last_t: float | None = None
-    fault: str | None = None
-    samples: int = 0
-
-    def snapshot(self, count: int | None) -> dict:
-        last = self.counts[-1] if self.counts else None
-        grams = None if last is None else (last - self.cal_offset) / self.counts_per_gram
-        noise = (statistics.pstdev(self.counts) / abs(self.counts_per_gram)) if len(self.counts) > 2 else None
-        return {"counts": last, "grams": _r(grams, 3), "units": _r(None if grams is None else grams / self.unit_g, 3),
-                "count": count, "noise_g": _r(noise, 4), "fault": self.fault}
-
-
-def _r(v: float | None, n: int) -> float | None:
-    return None if v is None else round(v, n)
-
 
 @dataclass
 class LiveTrial:
@@ -753,70 +730,23 @@ class Daemon:
     # --- snapshots -----------------------------------------------------------
 
     def trial_snapshot(self, now: float) -> dict | None:
-        live = self.live
-        if live is None:
-            return None
-        proto = live.trial.protocol
-        elapsed = proto.elapsed(now)
-        limit = proto.opts.get("duration_s") or proto.opts.get("cutoff_s")
-        countdown = None if limit is None else max(0.0, float(limit) - elapsed)
-        m = live.meta
-        return {"trial_id": live.journal.trial_id, "test_id": m["test_id"], "protocol": m["protocol"],
-                "options": m["options"], "hand": m["hand"], "side": m["side"], "practice": m["practice"],
-                "k": m["k"], "n": m["n"], "index": m["index"], "repeat_of": m["repeat_of"],
-                "started_by": m["started_by"], "status": "running" if proto.started else "waiting",
-                "started_at": live.armed_t, "elapsed_s": round(elapsed, 3),
-                "countdown_s": None if countdown is None else round(countdown, 3),
-                "counts": {n: c.count for n, c in live.trial.pipeline.cells.items()}}
+        return snapshots.trial_snapshot(self.live, now)
 
     def test_snapshot(self) -> dict | None:
-        s = self.test
-        if s is None:
-            return None
-        done = len(s.trials)
-        slot = s.next_trial()
-        trials = []
-        for k, e in enumerate(s.trials, 1):
-            r = e["result"]
-            trials.append({"trial_id": e["trial_id"], "k": k, "hand": e["hand"], "side": self._side(e["hand"]),
-                           "index": e["index"], "practice": e["practice"], "repeat_of": e["repeat_of"],
-                           "status": r.get("status"), "total_s": r.get("total_s"), "valid": e["valid"],
-                           "invalid_reason": e["invalid_reason"],
-                           "invalid": None if e["valid"] else {"reason": e["invalid_reason"]}})
-        nxt = None
-        if slot is not None:
-            nxt = {"k": done + 1, "n": done + len(s.queue), **slot.to_dict(), "side": self._side(slot.hand)}
-        return {"test_id": s.test_id, "protocol": s.plan.protocol, "options": dict(s.plan.options),
-                "plan": s.plan.to_dict(), "status": s.status, "ended_reason": s.ended_reason, "date": s.date,
-                "trials": trials, "next": nxt, "summary": self._test_summary}
-
-    def board_snapshot(self) -> dict:
-        """Which holes hold a peg (debounced) and the items on each cell, now."""
-        pipe = self.live.trial.pipeline if self.live is not None else self.pipeline
-        return {"occupied": [i for i in range(1, len(self.board.holes) + 1) if pipe.switch_closed(i)],
-                "counts": {n: c.count for n, c in pipe.cells.items()}}
+        return snapshots.test_snapshot(self.test, self._test_summary, self._side)
 
     def state_snapshot(self, now: float | None = None) -> dict:
+        """The ``state`` message's snapshot (docs/api.md), now."""
         now = self.clock() if now is None else now
-        station = {"name": self.config.name, "simulated": self.hardware.simulated,
-                   "holes": len(self.board.holes), "buttons": sorted(self.board.buttons),
-                   "cells": {n: {"unit_g": c.unit_g, "items": c.items} for n, c in self._cells_cfg.items()},
-                   "protocols": {n: {"description": p.description, "options": dict(p.options)}
-                                 for n, p in PROTOCOLS.items()}}
-        return {"station": station, "patient": _patient_out(self.patient), "test": self.test_snapshot(),
-                "trial": self.trial_snapshot(now), "board": self.board_snapshot(), "clock": self._clock_pair()}
+        pipe = self.live.trial.pipeline if self.live is not None else self.pipeline
+        return {"station": snapshots.station_snapshot(self.config, self._cells_cfg, self.board, self.hardware.simulated),
+                "patient": patient_out(self.patient), "test": self.test_snapshot(),
+                "trial": self.trial_snapshot(now), "board": snapshots.board_snapshot(self.board, pipe),
+                "clock": self._clock_pair()}
 
     def sensors_snapshot(self, now: float) -> dict:
         pipe = self.live.trial.pipeline if self.live is not None else self.pipeline
-        switches = []
-        for i, g in enumerate(self.board.holes, 1):
-            switches.append({"name": f"hole {i}", "gpio": g, "raw": self.levels.get(g),
-                             "closed": pipe.switch_closed(i)})
-        for name, g in self.board.buttons.items():
-            switches.append({"name": f"button {name}", "gpio": g, "raw": self.levels.get(g),
-                             "closed": pipe.switch_closed(name)})
-        cells = {n: m.snapshot(pipe.cells[n].count if n in pipe.cells else None) for n, m in self.monitors.items()}
-        return {"t": now, "switches": switches, "cells": cells}
+        return snapshots.sensors_snapshot(self.board, pipe, self.levels, self.monitors, now)
 
     def _clock_pair(self) -> dict:
         return {"monotonic": self.clock(), "wall": time.time()}
@@ -934,7 +864,7 @@ class Daemon:
             p = await self._in_records(self.store.add_patient, a["patient_id"], a["birth_year"], a["sex"],
                                        a["dominant_hand"], a.get("notes"))
             await self._select(p)
-        return {"patient": _patient_out(p)}
+        return {"patient": patient_out(p)}
 
     async def _cmd_select_patient(self, a: dict) -> dict:
         assert self.store is not None
@@ -943,7 +873,7 @@ class Daemon:
                 raise ApiError(api.BUSY, "a trial is running")
             p = self.store.get_patient(a["patient_id"])
             await self._select(p)
-        return {"patient": _patient_out(p)}
+        return {"patient": patient_out(p)}
 
     async def _cmd_clear_patient(self, a: dict) -> dict:
         async with self._store_lock:
@@ -963,7 +893,7 @@ class Daemon:
         assert self.store is not None
         async with self._store_lock:
             found = self.store.find_patients(a.get("query", ""), a.get("limit"))
-        return {"patients": [_patient_out(p) for p in found]}
+        return {"patients": [patient_out(p) for p in found]}
 
     async def _idle_store(self) -> None:
         """Wait for a finished trial being saved (its test then knows the result)."""
@@ -1120,7 +1050,7 @@ class Daemon:
         tests = list(reversed(self.store.tests(patient_id=pid)))
         for t in tests:
             t["note"] = _note(t, patient)
-        return {"patient": _patient_out(patient), "tests": tests, "trials": trials}
+        return {"patient": patient_out(patient), "tests": tests, "trials": trials}
 
     async def _cmd_tare(self, a: dict) -> dict:
         cfg = self._check_cell(a["cell"])
@@ -1183,11 +1113,6 @@ class Daemon:
             return {"step": step, "ok": False, "detail": f"no press of button {name} within 10 s", "data": {}}
         finally:
             self._press_waiters[:] = [w for w in self._press_waiters if w[1] is not fut]
-
-
-def _patient_out(p: dict | None) -> dict | None:
-    """A stored patient as the API sends it (the store's shape; a copy)."""
-    return None if p is None else dict(p)
 
 
 def _note(test: dict, patient: dict | None) -> str | None:
