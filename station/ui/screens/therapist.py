@@ -128,12 +128,22 @@ class TherapistScreen(StaffScreen):
         trials = history.trials
         if test:
             trials = [t for t in trials if t.get("test_id") == test.get("test_id")]
-        cursor = table.cursor_row
+        # Keep the cursor on the same trial, not the same row: a trial that finishes
+        # meanwhile comes in at the top, and "Mark invalid" must not hit its neighbour.
+        selected = self._selected_trial_key(table)
         table.clear()
+        keys = []
         for t in trials[:30]:
-            table.add_row(*trial_row(t), key=str(t.get("trial_id")))
-        if trials:
-            table.move_cursor(row=min(max(cursor, 0), len(trials[:30]) - 1))
+            keys.append(str(t.get("trial_id")))
+            table.add_row(*trial_row(t), key=keys[-1])
+        if keys:
+            table.move_cursor(row=keys.index(selected) if selected in keys else 0)
+
+    @staticmethod
+    def _selected_trial_key(table: DataTable) -> str | None:
+        if table.row_count == 0:
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
 
     def _show_results(self, history: History) -> None:
         lines: list[str] = []
@@ -292,7 +302,7 @@ class TherapistScreen(StaffScreen):
             return self.app.notify("No trial to mark.", severity="warning")
         if not reason:
             return self.app.notify("Say why the trial is invalid.", severity="warning")
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        key = self._selected_trial_key(table)
         trial_id = int(key) if key and key.isdigit() else key
         res = await self.app.request("mark_invalid", trial_id=trial_id, reason=reason,
                                      repeat=self.query_one("#repeat", Checkbox).value)
