@@ -262,7 +262,7 @@ class Daemon:
                 await self._saving
             if self.live is not None:
                 self._drain(self.clock())
-                await self._finish_trial(self.clock(), aborted="the station was shut down")
+                await self._end_trial(self.clock(), aborted="the station was shut down")
         except Exception:  # keep shutting down; the journal stays for recovery
             log.exception("could not save the running trial at shutdown (its journal is kept)")
         await self.server.close("shutdown")
