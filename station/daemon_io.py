@@ -1,4 +1,4 @@
-"""The daemon's hardware: the Pi's pins, or the virtual board in real time.
+"""The daemon's hardware: what it needs of it (``Hardware``), the Pi's pins, or the virtual board in real time.
 
 Both deliver raw records through the same ``hardware.station_io.StationIO``
 (switch edges + HX711 readers + time-order merging); they differ only below
@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from typing import Callable
+from typing import Callable, Protocol
 
 from .config import Config
 from .errors import UserError
@@ -45,6 +45,31 @@ LIVE_RELEASE_S = 0.005  # StationIO.start's release period
 #: protocols the virtual patient (hardware.patient) starts by pressing the start button
 #: itself; for the others the simulated hardware presses it before the patient begins
 PATIENT_PRESSES_START = ("nine-hole-peg", "coin-drop", "timed-pegs")
+
+
+class Hardware(Protocol):
+    """What the daemon needs of the station's hardware (live or simulated).
+
+    Optional: ``complete_to()`` (every record stamped up to then has been
+    delivered), ``latency_s`` (how long after its time a record is delivered
+    at most), ``speed`` (clock seconds per real second), ``sync()`` (deliver
+    what is due now), ``waiting_for_start(protocol, options, side)`` (a test's
+    next trial waits for the start button; ``protocol`` None: no longer).
+    """
+
+    simulated: bool
+
+    def start(self, on_record: Callable[[RawRecord], None]) -> None:
+        """Start reading; call ``on_record`` (from any thread) with raw records in time order."""
+
+    def stop(self) -> None:
+        """Stop reading and release the pins."""
+
+    def trial_started(self, protocol: str, options: dict, side: str) -> None:
+        """A trial was armed (the simulated patient starts performing it)."""
+
+    def trial_ended(self) -> None:
+        """The trial ended (the simulated patient stops)."""
 
 
 class HardwareError(UserError):

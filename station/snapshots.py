@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .cell_monitor import CellMonitor
     from .config import CellConfig, Config
     from .pipeline import Pipeline
-    from .daemon import LiveTrial
+    from .trial_control import LiveTrial
 
 
 def patient_out(p: dict | None) -> dict | None:

@@ -13,7 +13,7 @@ Prints one JSON object:
   deliberate wait: a switch change is confirmed once its level has held the
   10 ms settle time and every earlier record has arrived (the simulator's
   5 ms merge hold; on the Pi, hold plus release period), and the daemon sets a timer per edge for exactly that moment
-  (``Daemon._expect_settle``), so there is no tick cadence in the path.
+  (``station.intake.Intake._expect_settle``), so there is no tick cadence in the path.
 * ``event_to_screen_ms``: the UI's share of it, from the daemon's event line
   reaching this process to the frame (the rest is the daemon's settle wait
   above and the socket).
