@@ -276,16 +276,43 @@ class History:
     tests: list[dict] = field(default_factory=list)
     trials: list[dict] = field(default_factory=list)
 
-    def progress(self) -> dict[str, list[tuple[str, float]]]:
-        """Per hand: (date, seconds) of the patient's valid complete trials, oldest first."""
-        out: dict[str, list[tuple[str, float]]] = {}
+    def progress(self) -> "Progress":
+        """What the progress plot draws: per hand, the mean of each test of the latest test's protocol.
+
+        Tests without a scored summary (older records) fall back to the valid
+        trials themselves, counted one by one.
+        """
+        scored = [t for t in reversed(self.tests)
+                  if isinstance(t.get("summary"), dict) and isinstance(t["summary"].get("hands"), dict)]
+        if scored:
+            protocol = scored[-1].get("protocol")
+            mine = [t for t in scored if t.get("protocol") == protocol]
+            series: dict[str, list[tuple[int, float]]] = {}
+            for x, test in enumerate(mine, 1):
+                for hand, hs in test["summary"]["hands"].items():
+                    mean = hs.get("mean") if isinstance(hs, dict) else None
+                    if isinstance(mean, (int, float)):
+                        series.setdefault(hand, []).append((x, float(mean)))
+            return Progress(protocol, str(mine[-1]["summary"].get("unit") or "s"), "test", len(mine), series)
+        series = {}
         for rec in reversed(self.trials):
             if not counts_for_best(rec):
                 continue
-            s = score_of(rec)
             hand = rec.get("side") or rec.get("hand") or "?"
-            out.setdefault(hand, []).append((str(rec.get("started_at") or "")[:10], s[0]))  # type: ignore[index]
-        return out
+            points = series.setdefault(hand, [])
+            points.append((len(points) + 1, score_of(rec)[0]))  # type: ignore[index]
+        return Progress(None, "s", "trial", max((len(v) for v in series.values()), default=0), series)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The progress plot's data: per hand, (test or trial number, value) oldest first."""
+
+    protocol: str | None
+    unit: str
+    per: str  # "test" (a test's mean per hand) or "trial" (records without a summary)
+    count: int
+    series: dict[str, list[tuple[int, float]]]
 
 
 @dataclass

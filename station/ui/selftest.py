@@ -95,6 +95,23 @@ class SelfTestWalk:
                     step.state, step.detail = "wrong", f"the {name} count went down ({base} -> {count}): add, don't take"
         self._remember(cells, skip=name if kind == "cell" else None)
 
+    def switch_closed(self, name: str) -> None:
+        """A live edge: switch ``name`` (``"hole 3"``) just closed.
+
+        Events arrive at once, snapshots only 5 times a second: a peg seated
+        and pulled again between two snapshots still ticks its hole off.
+        """
+        step = self.current
+        self._closed[name] = True  # the next snapshot does not count it as new again
+        if step is None:
+            return
+        kind, _, which = step.key.partition(":")
+        if kind == "hole" and name.startswith("hole "):
+            if name == f"hole {which}":
+                self._done(step, "seated")
+            else:
+                step.state, step.detail = "wrong", f"{name} closed instead: seat the peg in hole {which}"
+
     def _remember(self, cells: dict, skip: str | None = None) -> None:
         # A cell's baseline is its count just before its step begins.
         for n, c in cells.items():

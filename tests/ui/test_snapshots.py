@@ -129,9 +129,19 @@ def test_technician_screen(snap_compare, fake, size):
         await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "the sensors subscription")
         fake.push_sensors(SENSORS)
         await wait_until(pilot, lambda: pilot.app.sensors is not None, "the sensors")
-        await wait_until(pilot, lambda: not pilot.app.screen.query(".-flash"), "no flash")
-        await pilot.pause()
+        await _sensors_drawn(pilot)
     assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+
+
+async def _sensors_drawn(pilot) -> None:
+    """Every switch mounted and laid out in the grid for this width (its breakpoint class set)."""
+    screen = pilot.app.screen
+    switches = len(SENSORS["switches"])
+    await wait_until(pilot, lambda: len(screen.query(".switch")) == switches
+                     and all(w.region.width for w in screen.query(".switch"))
+                     and (screen.has_class("-narrow") or screen.has_class("-wide")), "the switch grid")
+    await wait_until(pilot, lambda: not screen.query(".-flash"), "no flash")
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -8,7 +8,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from ...pins import PinError, is_set, verify_pin
-from ..widgets.console import console_look
+from ..widgets.console import SecretInput, console_look
 
 ROLE_TITLES = {"therapist": "Therapist", "technician": "Technician"}
 
@@ -30,7 +30,7 @@ class PinDialog(ModalScreen[bool]):
             yield Static(f"{title} screen", classes="dialog-title")
             if is_set(self.stored):
                 yield Static("Enter the PIN:")
-                yield Input(password=True, id="pin-input", restrict=r"[0-9]*", max_length=32, compact=True)
+                yield SecretInput(password=True, id="pin-input", restrict=r"[0-9]*", max_length=32, compact=True)
                 yield Static("", id="pin-error", classes="error")
                 with Horizontal(classes="buttons"):
                     yield Button("Open", id="pin-ok", variant="primary", compact=True)

@@ -24,6 +24,8 @@ class TechnicianScreen(StaffScreen):
 
     PANES = PANES
     TITLE_TEXT = "Technician - sensors live"
+    # Below 90 columns the switch grid has 4 columns: 5 clipped "button start - 1".
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -108,8 +110,11 @@ class TechnicianScreen(StaffScreen):
         self._occupied = board.occupied
         if before is None:
             return
-        for hole in before ^ board.occupied:
+        for hole in sorted(before ^ board.occupied):
             self._set_switch(f"hole {hole}", hole in board.occupied)
+            if hole in board.occupied and self.walk is not None and not self.walk.finished:
+                self.walk.switch_closed(f"hole {hole}")
+                self._show_walk()
 
     def _on_sensors(self, sensors: dict | None) -> None:
         if not sensors:

@@ -158,19 +158,23 @@ class TherapistScreen(StaffScreen):
         self.query_one("#results-text", Static).update("\n".join(lines))
 
     def _plot(self, history: History) -> None:
-        marker = "*" if getattr(self.app, "ascii", False) else "braille"
+        ascii_only = getattr(self.app, "ascii", False)
+        marker = "*" if ascii_only else "braille"
         prog = self.query_one("#progress-plot", PlotextPlot)
         plt = prog.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("Progress: valid trials over time")
-        series = history.progress()
-        for hand, points in series.items():
-            plt.plot(list(range(1, len(points) + 1)), [v for _, v in points], label=hand, marker=marker)
-        longest = max((len(points) for points in series.values()), default=0)
-        if longest:
-            plt.xticks(list(range(1, longest + 1)))  # tests are counted: whole numbers only
-        plt.xlabel("test (oldest first)")
+        progress = history.progress()
+        if progress.per == "test":
+            plt.title(f"Progress: {progress.protocol}, mean per hand ({progress.unit}) test by test")
+        else:
+            plt.title(f"Progress: valid trials ({progress.unit})")
+        for hand, points in progress.series.items():
+            plt.plot([x for x, _ in points], [v for _, v in points], label=hand, marker=marker)
+        if progress.count:
+            plt.xticks(list(range(1, progress.count + 1)))  # counted: whole numbers only
+        plt.xlabel(f"{progress.per} (oldest first)")
+        _console_frame(plt, ascii_only)
         prog.refresh()
         split = self.query_one("#split-plot", PlotextPlot)
         plt = split.plt
@@ -183,6 +187,7 @@ class TherapistScreen(StaffScreen):
             plt.title(f"Per-peg splits, trial {latest.get('trial_id')} (s)")
         else:
             plt.title("Per-peg splits: no trial with pegs yet")
+        _console_frame(plt, ascii_only)
         split.refresh()
 
     # --- patients ------------------------------------------------------------------
@@ -288,7 +293,8 @@ class TherapistScreen(StaffScreen):
 
     @on(Button.Pressed, "#abort-trial")
     async def _abort_trial(self) -> None:
-        await self.app.request("abort_trial", reason="aborted by the therapist")
+        # The daemon words it "aborted: <reason>".
+        await self.app.request("abort_trial", reason="by the therapist")
 
     @on(Button.Pressed, "#abort-test")
     async def _abort_test(self) -> None:
@@ -328,3 +334,11 @@ class TherapistScreen(StaffScreen):
             return
         status.update(f"Saved to {target.where}: {path}")
 
+
+
+def _console_frame(plt, ascii_only: bool) -> None:
+    # plotext draws its frame and axis ticks with box-drawing glyphs only (no
+    # ASCII set), which the Linux console's font lacks: there, no frame; the
+    # tick labels still stand beside the axes.
+    if ascii_only:
+        plt.frame(False)

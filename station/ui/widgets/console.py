@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from textual.scrollbar import ScrollBarRender
 from textual.widget import Widget
-from textual.widgets import Static
+from rich.text import Text
+from textual.widgets import Input, Static
 from textual.widgets._toggle_button import ToggleButton
 
 
@@ -18,6 +19,20 @@ class WholeCellScrollBar(ScrollBarRender):
 
     VERTICAL_BARS = [" "] * 8
     HORIZONTAL_BARS = [" "] * 8
+
+
+class SecretInput(Input):
+    """A password Input whose mask is ``*`` on the Linux console (Textual's is a bullet, not in its font).
+
+    Textual has no option for the mask: this overrides the private ``_value``
+    it renders, the smallest change that keeps Input's editing and cursor.
+    """
+
+    @property
+    def _value(self) -> Text:
+        if self.password and getattr(self.app, "ascii", False):
+            return Text("*" * len(self.value), no_wrap=True, overflow="ignore", end="")
+        return super()._value
 
 
 def asciify(root: Widget) -> None:
