@@ -9,11 +9,15 @@ stays flat however long the history.
 
 Export files hold patient data: they are created mode 0600 whatever the
 umask, and an existing file is never overwritten unless asked (then it is
-replaced atomically).
+replaced atomically). A file system without Unix permissions (a vfat or
+exFAT USB stick) refuses the chmod and gives every file the mode of its
+mount options: the export is still written, and ``PrivateFile.private``
+says that it could not be kept private, for the caller to tell the user.
 """
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -139,7 +143,12 @@ class PrivateFile:
             raise ExportError(f"cannot create {self.path}: no such directory") from None
         except (PermissionError, IsADirectoryError) as e:
             raise ExportError(f"cannot create {self.path}: {e.strerror}") from None
-        os.fchmod(fd, 0o600)  # the umask could have taken bits away from 0600 (e.g. left it 0400)
+        try:
+            self.private = _make_private(fd)
+        except OSError as e:
+            os.close(fd)
+            target.unlink(missing_ok=True)
+            raise ExportError(f"cannot create {self.path}: {e.strerror}") from None
         self.tmp = target
         self.file = io.open(fd, "w", encoding="utf-8", newline="")
 
@@ -155,6 +164,22 @@ class PrivateFile:
         """Close and remove the unfinished file."""
         self.file.close()
         self.tmp.unlink(missing_ok=True)
+
+
+# What chmod answers on a file system that keeps no Unix permissions (vfat: EPERM).
+NO_PERMISSIONS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
+def _make_private(fd: int) -> bool:
+    """Make the open file mode 0600; False when its file system cannot keep that."""
+    try:
+        os.fchmod(fd, 0o600)  # the umask could have taken bits away from 0600 (e.g. left it 0400)
+    except OSError as e:
+        if e.errno not in NO_PERMISSIONS:
+            raise
+        return False
+    # vfat mounted with "quiet" accepts the chmod and keeps its own mode.
+    return os.fstat(fd).st_mode & 0o077 == 0
 
 
 def _first(d: dict, *keys: str) -> Any:

@@ -42,6 +42,9 @@ def run(args) -> int:
                 out.abort()
                 raise
             out.commit()
+            if not out.private:
+                print(f"note: {args.out} is on a file system without file permissions (a USB stick?): "
+                      "it could not be made private (0600)", file=sys.stderr)
     if args.out not in (None, "-"):
         print(f"exported {n} trial{'s' if n != 1 else ''} to {args.out}", file=sys.stderr)
     return 0

@@ -68,11 +68,20 @@ def export_target(env: Mapping[str, str] | None = None, mounts: str | None = Non
     return ExportTarget((home or Path.home()) / FOLDER, "your home folder")
 
 
-def export_history(history: History, directory: Path) -> Path:
+@dataclass(frozen=True)
+class Exported:
+    """What an export wrote: the CSV, and whether its files could be made private (0600)."""
+
+    path: Path
+    private: bool
+
+
+def export_history(history: History, directory: Path) -> Exported:
     """Write the patient's trials as CSV (``station.export``) and the tests' clinical notes beside it.
 
-    Files are mode 0600 (patient data). Returns the CSV's path. A file that
-    cannot be written is a ValueError (or OSError) with one line to show.
+    Files are mode 0600 (patient data) wherever the file system keeps
+    permissions (a vfat stick does not: ``private`` is then False). A file
+    that cannot be written is a ValueError (or OSError) with one line to show.
     """
     from ..errors import UserError
     from ..export import PrivateFile, write_csv
@@ -96,4 +105,4 @@ def export_history(history: History, directory: Path) -> Path:
             note_file.commit()
     except UserError as e:
         raise ValueError(str(e)) from None
-    return csv_file.path
+    return Exported(csv_file.path, csv_file.private)

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import errno
 import os
 from pathlib import Path
 
 import pytest
 from textual.widgets import Static
 
+from station.export import ExportError, PrivateFile
 from station.ui.app import create_app
 from station.ui.export import ExportTarget, export_target, removable_drives
 from station.ui.screens.therapist import TherapistScreen
@@ -60,7 +62,8 @@ def fake(tmp_path):
         yield d
 
 
-def test_export_from_the_results_pane_says_where_the_file_went(fake, tmp_path, monkeypatch):
+def export_on_screen(fake, tmp_path, monkeypatch) -> str:
+    """Press Export on the results pane (no USB drive: the unit's state directory); what the status says."""
     monkeypatch.delenv("STATION_EXPORT_DIR", raising=False)
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
     monkeypatch.setattr("station.ui.export._read_mounts", lambda: "")  # no USB drive here
@@ -78,10 +81,48 @@ def test_export_from_the_results_pane_says_where_the_file_went(fake, tmp_path, m
             await wait_until(pilot, lambda: "Saved" in text_of(status), "the export's status")
             return text_of(status)
 
-    said = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def test_export_from_the_results_pane_says_where_the_file_went(fake, tmp_path, monkeypatch):
+    said = export_on_screen(fake, tmp_path, monkeypatch)
     files = sorted((tmp_path / "state" / "exports").iterdir())
     assert len(files) == 1 and files[0].name.startswith("P-0042-") and files[0].suffix == ".csv"
     assert "the station itself" in said and str(files[0]) in said.replace("\n", "")
     assert files[0].stat().st_mode & 0o777 == 0o600
     rows = list(csv.DictReader(files[0].open(encoding="utf-8")))
     assert len(rows) == 2
+    assert "cannot keep files private" not in said
+
+
+def refuse_chmod(fd, mode):
+    raise PermissionError(errno.EPERM, "Operation not permitted")  # what vfat answers
+
+
+def test_on_a_drive_without_permissions_the_export_is_written_and_the_screen_says_so(fake, tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "fchmod", refuse_chmod)
+    said = export_on_screen(fake, tmp_path, monkeypatch)
+    files = sorted((tmp_path / "state" / "exports").iterdir())
+    assert len(files) == 1 and len(list(csv.DictReader(files[0].open(encoding="utf-8")))) == 2
+    assert str(files[0]) in said.replace("\n", "") and "cannot keep files private" in said
+
+
+def test_private_file_keeps_0600_where_it_can_and_writes_anyway_where_it_cannot(tmp_path, monkeypatch):
+    kept = PrivateFile(tmp_path / "kept.csv")
+    kept.file.write("a,b\r\n")
+    kept.commit()
+    assert kept.private and (tmp_path / "kept.csv").stat().st_mode & 0o777 == 0o600
+    monkeypatch.setattr(os, "fchmod", refuse_chmod)
+    vfat = PrivateFile(tmp_path / "stick.csv", replace=True)
+    vfat.file.write("a,b\r\n")
+    vfat.commit()
+    assert not vfat.private and (tmp_path / "stick.csv").read_text(encoding="utf-8") == "a,b\n"
+
+
+def test_any_other_chmod_failure_is_one_clear_error_and_leaves_no_file(tmp_path, monkeypatch):
+    def broken(fd, mode):
+        raise OSError(errno.EIO, "Input/output error")
+    monkeypatch.setattr(os, "fchmod", broken)
+    with pytest.raises(ExportError, match="cannot create .*Input/output error"):
+        PrivateFile(tmp_path / "x.csv")
+    assert list(tmp_path.iterdir()) == []

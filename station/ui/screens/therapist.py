@@ -328,11 +328,13 @@ class TherapistScreen(StaffScreen):
             return
         target = export_target()
         try:
-            path = export_history(history, target.directory)
+            done = export_history(history, target.directory)
         except (OSError, ValueError) as e:  # export_history turns station.export's errors into ValueError
             status.update(f"Export to {target.where} failed: {e}")
             return
-        status.update(f"Saved to {target.where}: {path}")
+        status.update(f"Saved to {target.where}: {done.path}" + ("" if done.private else
+                      "\nThis drive cannot keep files private (no file permissions): "
+                      "anyone with the drive can read them. Keep it safe."))
 
 
 
