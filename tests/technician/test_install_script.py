@@ -79,7 +79,7 @@ def test_dry_run_changes_nothing(tmp_path):
     existed = Path("/opt/station").exists()
     r = install("--dry-run", cmdline=cmdline)
     assert r.returncode == 0, r.stderr
-    assert f"sed -i" in r.stdout and str(cmdline) in r.stdout
+    assert "sed -i" in r.stdout and str(cmdline) in r.stdout
     assert cmdline.read_text() == before
     assert Path("/opt/station").exists() == existed
 
