@@ -185,8 +185,8 @@ class TechnicianScreen(StaffScreen):
         status = self.query_one("#cal-status", Static)
         status.update(f"Taring {cell}: keep it empty and still...")
         res = await self.app.request("tare", cell=cell)
-        status.update(f"{cell} tared: empty reading {res['offset']:.0f} counts. Now place a known mass."
-                      if res else f"{cell}: tare failed.")
+        status.update(f"{cell} tared: empty reading {res['offset']:.0f} counts, saved to {_saved_to(res)}. "
+                      "Now place a known mass." if res else f"{cell}: tare failed.")
 
     @on(Button.Pressed, "#calibrate")
     async def _calibrate(self) -> None:
@@ -201,7 +201,7 @@ class TechnicianScreen(StaffScreen):
             status.update("Choose the cell and a mass above 0 g.")
             return
         res = await self.app.request("calibrate", cell=cell, mass_g=mass)
-        status.update(f"{cell} calibrated: {res['counts_per_gram']:.2f} counts per gram, saved by the station."
+        status.update(f"{cell} calibrated: {res['counts_per_gram']:.2f} counts per gram, saved to {_saved_to(res)}."
                       if res else f"{cell}: calibration failed.")
 
 
@@ -209,3 +209,7 @@ def _num(v, digits: int) -> str:
     if not isinstance(v, (int, float)):
         return "-"
     return f"{v:.{digits}f}"
+
+
+def _saved_to(res: dict) -> str:
+    return str(res.get("saved_to") or "the station's config")
