@@ -93,7 +93,7 @@ def export_history(history: History, directory: Path) -> Exported:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         csv_file = PrivateFile(directory / f"{safe}-{stamp}.csv")
         try:
-            write_csv(history.trials, csv_file.file)
+            write_csv(reversed(history.trials), csv_file.file)  # oldest first, as `station export` writes
             csv_file.commit()
         except BaseException:
             csv_file.abort()

@@ -91,7 +91,7 @@ def test_export_from_the_results_pane_says_where_the_file_went(fake, tmp_path, m
     assert "the station itself" in said and str(files[0]) in said.replace("\n", "")
     assert files[0].stat().st_mode & 0o777 == 0o600
     rows = list(csv.DictReader(files[0].open(encoding="utf-8")))
-    assert len(rows) == 2
+    assert [r["date"] for r in rows] == ["2024-05-01", "2024-06-01"]  # oldest first, like `station export`
     assert "cannot keep files private" not in said
 
 
