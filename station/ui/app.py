@@ -123,9 +123,11 @@ class StationApp(App):
                 continue
             break
         self.client = client
+        said_bye = False  # the daemon said it is stopping: the disconnect that follows is no surprise
         async for msg in client.messages():
             kind = msg.get("type")
             if kind == "hello":
+                said_bye = False
                 self.post_message(m.Connected(msg))
             elif kind == "state" and isinstance(msg.get("state"), dict):
                 self.post_message(m.StateChanged(msg["state"]))
@@ -138,8 +140,9 @@ class StationApp(App):
             elif kind == "sensors":
                 self.post_message(m.SensorsUpdate(msg))
             elif kind == "bye":
+                said_bye = True
                 self.post_message(m.Disconnected("the station daemon is restarting"))
-            elif kind == "disconnected":
+            elif kind == "disconnected" and not said_bye:
                 self.post_message(m.Disconnected("the connection to the station daemon was lost"))
 
     async def on_unmount(self) -> None:
