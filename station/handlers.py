@@ -148,7 +148,7 @@ class CommandHandlers:
             raise ApiError(api.NO_TRIAL, "no trial is running")
         now = self.clock()
         self._drain(now)
-        return {"trial": await self.trials.end(now, aborted=a.get("reason") or "aborted by the therapist")}
+        return {"trial": await self.trials.end(now, aborted=a.get("reason") or "by the therapist")}
 
     async def finish_trial(self, a: dict) -> dict:
         if self.trials.live is None:
