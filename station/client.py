@@ -58,7 +58,8 @@ class StationClient:
 
     async def connect(self, timeout: float | None = 10.0) -> dict:
         """Connect and wait for the daemon's hello (returned). Raises OSError if no daemon."""
-        await asyncio.wait_for(self._open(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._open()
         self._task = asyncio.create_task(self._run(), name="station-client")
         if self.topics is not None:
             await self.request("subscribe", topics=self.topics)
@@ -87,7 +88,8 @@ class StationClient:
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait until (re)connected."""
-        await asyncio.wait_for(self._connected.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
 
     # --- requests and messages -----------------------------------------
 
@@ -105,7 +107,10 @@ class StationClient:
             line = json.dumps({"id": rid, "cmd": cmd, **fields}, allow_nan=False) + "\n"
             self._writer.write(line.encode("utf-8"))
             await self._writer.drain()
-            reply = await asyncio.wait_for(fut, timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the
+            # caller's cancellation when the reply lands at the same moment
+            async with asyncio.timeout(timeout):
+                reply = await fut
         finally:
             self._pending.pop(rid, None)
         if reply.get("ok"):
@@ -139,7 +144,8 @@ class StationClient:
                     raise ConnectionError("the connection is closed")
                 if type_ is None or msg.get("type") == type_:
                     return msg
-        return await asyncio.wait_for(get(), timeout)
+        async with asyncio.timeout(timeout):
+            return await get()
 
     # --- internals -------------------------------------------------------
 

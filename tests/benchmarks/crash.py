@@ -46,20 +46,21 @@ class Driver:
         self.armed_at_kill: list[int] = []
         self.protocol_k = 0
 
-    async def session(self, socket: str) -> None:
+    async def session(self, socket: str, until: float) -> None:
+        """Keep trials going until ``until`` (monotonic); the daemon is killed then."""
         async with StationClient(socket) as c:
             try:
                 await c.request("select_patient", patient_id="CRASH-1")
             except ApiError:
                 await c.request("create_patient", patient_id="CRASH-1", birth_year=1970, sex="male",
                                 dominant_hand="left")
-            while True:
+            while time.monotonic() < until:
                 proto = PROTOCOLS[self.protocol_k % len(PROTOCOLS)]
                 self.protocol_k += 1
                 st = (await c.request("start_trial", protocol=proto))["trial"]
                 self.armed = st["trial_id"]
                 while True:
-                    msg = await c.next_message("trial_finished", timeout=120)
+                    msg = await c.next_message("trial_finished", timeout=max(0.01, until - time.monotonic()))
                     if msg["trial"]["trial_id"] == self.armed:
                         break
                 if msg["saved"]:
@@ -78,7 +79,8 @@ async def _run(kills: int, speed: float, seed: int, work: Path, log=print) -> di
     for k in range(kills):
         delay = rng.uniform(0.1, 4.0)
         try:
-            await asyncio.wait_for(driver.session(sock), delay)
+            # the session ends itself at the deadline (not only by cancellation)
+            await driver.session(sock, time.monotonic() + delay)
         except asyncio.TimeoutError:
             pass
         except (ConnectionError, OSError, ApiError) as e:
