@@ -7,7 +7,7 @@ and the wiring docs all read that one file.
 """
 from __future__ import annotations
 
-from .errors import UserError
+from .errors import UserError, read_user_text
 
 import math
 import os
@@ -129,14 +129,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     """Load and validate ``path`` (default: the shipped default config)."""
     if path is None:
         return parse_config(default_config_text(), "default station.toml")
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{p}: cannot read ({e.__class__.__name__})") from None
-    return parse_config(text, str(p))
+    return parse_config(read_user_text(path, ConfigError), str(Path(path)))
 
 
 def parse_config(text: str, where: str = "station.toml") -> Config:

@@ -46,7 +46,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .errors import UserError, read_user_text
 
 HANDS = ("dominant", "non-dominant")
 SEXES = ("female", "male")
@@ -107,14 +107,7 @@ def load_norms(path: str | os.PathLike | None = None) -> NormSet:
     """Load and validate a norm file; ``None`` loads the shipped default (cached)."""
     if path is None:
         return _default_norms()
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NormsError(f"{p}: no such norm file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise NormsError(f"{p}: cannot read the norm file ({e.__class__.__name__})") from None
-    return parse_norms(text, str(p))
+    return parse_norms(read_user_text(path, NormsError, "norm file"), str(Path(path)))
 
 
 @lru_cache(maxsize=1)
