@@ -43,8 +43,7 @@ class LoadCellCounter:
     """
 
     __slots__ = ("cal", "count", "band", "hold_s", "rest_s", "_scale", "_offset",
-                 "_rest_since", "excursion_start", "_run_k", "_run_start", "faulted", "pending_fault",
-                 "last_t", "last_units")
+                 "_rest_since", "excursion_start", "_run_k", "_run_start", "faulted", "pending_fault")
 
     def __init__(self, cal: Calibration, count: int, *, band: float = 0.35,
                  hold_s: float = 0.2, rest_s: float = 0.1) -> None:
@@ -62,8 +61,6 @@ class LoadCellCounter:
         self._run_start = 0.0
         self.faulted = False
         self.pending_fault: str | None = None
-        self.last_t: float | None = None
-        self.last_units: float | None = None
 
     def horizon(self, now: float) -> float:
         """The earliest time a change this cell may still report."""
@@ -77,14 +74,11 @@ class LoadCellCounter:
         self._forget()
 
     def sample(self, t: float, counts: int) -> tuple[float, int] | None:
-        self.last_t = t
         if counts == 8388607 or counts == -8388608:
-            self.last_units = None
             self.fault(t, f"saturated reading {counts}: sensor disconnected or overloaded")
             return None
         self.faulted = False
         u = counts * self._scale - self._offset
-        self.last_units = u
         n = self.count
         band = self.band
         if -band <= u - n <= band:

@@ -186,16 +186,15 @@ class Pipeline:
         self._update_deadline()
 
     def _update_deadline(self) -> None:
-        self._next_deadline = min((d.last_edge + d.settle_s for d in self._pending.values()), default=math.inf)
+        self._next_deadline = min((d.deadline for d in self._pending.values()), default=math.inf)
 
     def _release(self) -> None:
+        # nothing earlier than every detector's horizon can still be reported
         h = self.now
         for deb in self._pending.values():
-            if deb.burst_start < h:
-                h = deb.burst_start
+            h = min(h, deb.horizon(h))
         for c in self.cells.values():
-            if c.excursion_start is not None and c.excursion_start < h:
-                h = c.excursion_start
+            h = min(h, c.horizon(h))
         heap = self._heap
         while heap and heap[0][0] <= h:
             self.ready.append(heapq.heappop(heap)[2])
