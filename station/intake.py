@@ -163,9 +163,7 @@ class Intake:
                 target.record(rec)
             else:
                 preroll.add(rec)
-                pipe.edge(rec.t, rec.gpio, rec.level) if cls is Edge else (
-                    pipe.sample(rec.t, rec.cell, rec.counts) if cls is Sample else
-                    pipe.cell_fault(rec.t, rec.cell, rec.detail))
+                pipe.feed(rec)
         # Records reach us a little after they happened: advance only as far as
         # the hardware promises no earlier record can still come.
         if complete_to is not None:

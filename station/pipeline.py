@@ -19,7 +19,7 @@ from itertools import count
 
 from .board import BoardSpec
 from .debounce import Debouncer
-from .events import ButtonPress, CellCount, Event, Fault, PegIn, PegOut
+from .events import ButtonPress, CellCount, CellFault, Edge, Event, Fault, PegIn, PegOut, RawRecord, Sample
 from .loadcell import LoadCellCounter
 
 
@@ -102,6 +102,18 @@ class Pipeline:
             self._cell_fault(t, cell, counter)
         if self._heap:
             self._release()
+
+    def feed(self, rec: RawRecord) -> None:
+        """Take one raw record object (``edge``, ``sample`` and ``cell_fault`` take its fields)."""
+        cls = type(rec)
+        if cls is Sample:
+            self.sample(rec.t, rec.cell, rec.counts)
+        elif cls is Edge:
+            self.edge(rec.t, rec.gpio, rec.level)
+        elif cls is CellFault:
+            self.cell_fault(rec.t, rec.cell, rec.detail)
+        else:
+            raise TypeError(f"not a raw record: {rec!r}")
 
     def record_fault(self, t: float, source: str, detail: str) -> None:
         """A record that could not be used (malformed, out of order, unknown source)."""

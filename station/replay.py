@@ -6,7 +6,6 @@ import math
 import os
 from typing import Any
 
-from .events import CellFault, Edge, Sample
 from .pipeline import Pipeline
 from .protocols import make_protocol
 from .trace import COUNTS_MAX, COUNTS_MIN, not_json_reason, open_trace, record_from_obj
@@ -60,12 +59,8 @@ def replay(path: str | os.PathLike, protocol: str | None = None,
                             _feed(pipe, proto, events)
                         continue
             rec = record_from_obj(r)
-            if isinstance(rec, Sample):
-                sample(rec.t, rec.cell, rec.counts)
-            elif isinstance(rec, Edge):
-                edge(rec.t, rec.gpio, rec.level)
-            elif isinstance(rec, CellFault):
-                pipe.cell_fault(rec.t, rec.cell, rec.detail)
+            if not isinstance(rec, str):
+                pipe.feed(rec)
             else:
                 pipe.record_fault(_last_t(pipe), f"line {lineno}", f"line {lineno}: {rec}")
             if ready:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .board import BoardSpec
-from .events import CellFault, Edge, Event, Fault, RawRecord, Sample
+from .events import Event, Fault, RawRecord
 from .pipeline import Pipeline
 from .protocols import Protocol
 from .trace import TraceWriter
@@ -40,12 +40,7 @@ class Trial:
             return
         if self.trace is not None:
             self.trace.write(rec)
-        if type(rec) is Sample:
-            self.pipeline.sample(rec.t, rec.cell, rec.counts)
-        elif type(rec) is Edge:
-            self.pipeline.edge(rec.t, rec.gpio, rec.level)
-        elif type(rec) is CellFault:
-            self.pipeline.cell_fault(rec.t, rec.cell, rec.detail)
+        self.pipeline.feed(rec)
         self._pump()
 
     def advance(self, now: float) -> None:
