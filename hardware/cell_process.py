@@ -32,8 +32,8 @@ from typing import Any, Callable
 
 from station.events import CellFault, RawRecord
 
-from .cell_reader import CellReader
-from .hx711 import HX711
+from hardware.cell_reader import CellReader
+from hardware.hx711 import HX711
 
 log = logging.getLogger("station.hardware")
 

@@ -24,7 +24,7 @@ from typing import Callable, Protocol
 
 from station.events import CellFault, Sample
 
-from .hx711 import PulseTooLong, SensorFault
+from hardware.hx711 import PulseTooLong, SensorFault
 
 
 class CellDriver(Protocol):

@@ -1,7 +1,7 @@
 """HX711 load-cell ADC driver, written against the RPi.GPIO API.
 
 The GPIO module is injected: ``RPi.GPIO`` on a Pi 1-4, the ``rpi-lgpio`` shim
-(same API) on a Pi 5, ``hardware.fake_gpio.FakeGPIO`` in tests and in the
+(same API) on a Pi 5, ``hardware.sim.fake_gpio.FakeGPIO`` in tests and in the
 simulator. Channel A, gain 128: every reading is 24 data bits, MSB first, in
 two's complement, plus one extra PD_SCK pulse that keeps gain 128 for the next
 conversion (25 pulses in all).

@@ -17,7 +17,7 @@ sorted by time.
 
 Live (``start``): the readers run in threads and a releaser thread delivers
 records, so ``on_record`` is only ever called on that one thread.
-Simulated (``hardware.simulator``): no threads; the simulator steps the
+Simulated (``hardware.sim.simulator``): no threads; the simulator steps the
 readers in virtual time and calls ``release``.
 """
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import Any, Callable
 from station.config import Config
 from station.events import RawRecord
 
-from .cell_reader import CellReader
-from .hx711 import HX711
-from .switches import SwitchBank
+from hardware.cell_reader import CellReader
+from hardware.hx711 import HX711
+from hardware.switches import SwitchBank
 
 HOLD_S = 0.02
 

@@ -170,7 +170,7 @@ class VirtualMockPin(MockPin):
 
 
 class VirtualPinFactory(MockFactory):
-    """MockFactory on a simulated clock (``hardware.clock.VirtualClock`` or any ``now`` function).
+    """MockFactory on a simulated clock (``hardware.sim.clock.VirtualClock`` or any ``now`` function).
 
     Its ``ticks`` are that clock's seconds, and its pins are ``VirtualMockPin``.
     """

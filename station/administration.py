@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any, Mapping
 
-from .board import BoardSpec
-from .errors import UserError
-from .protocols import PROTOCOLS, Protocol, make_protocol
+from station.board_spec import BoardSpec
+from station.errors import UserError
+from station.protocols import PROTOCOLS, Protocol, make_protocol
 
 HANDS = ("dominant", "non-dominant")
 SESSION_SCHEMA = "station.session/1"

@@ -4,7 +4,7 @@ JSON Lines over a Unix stream socket; docs/api.md is the one place the
 protocol is described. This module is its executable form: the command table
 (``COMMANDS``), request parsing and validation (``parse_request``), and the
 constructors of every message the daemon sends. Pure logic: no sockets, no
-clock; the server (``station.server``) and the client (``station.client``)
+clock; the server (``station.daemon.server``) and the client (``station.client``)
 both build on it.
 
 Versioning: ``API_VERSION`` is a major number. Additions (a new command, a new
@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UserError
+from station.errors import UserError
 
 API_VERSION = 1
 #: Longest request line the daemon accepts (bytes, newline included). A longer
@@ -76,7 +76,7 @@ class ApiError(UserError):
 Spec = dict[str, tuple[Any, bool]]
 
 HANDS = ("dominant", "non-dominant", "left", "right")
-SEXES = ("female", "male", "other", "unknown")  # as station.records.SEXES
+SEXES = ("female", "male", "other", "unknown")  # as station.records.store.SEXES
 SIDES = ("left", "right")
 
 COMMANDS: dict[str, Spec] = {

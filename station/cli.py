@@ -11,8 +11,8 @@ import importlib
 import pkgutil
 import sys
 
-from . import commands
-from .errors import UserError
+from station import commands
+from station.errors import UserError
 
 
 def command_modules() -> list[str]:

@@ -25,7 +25,7 @@ import logging
 import os
 from typing import Any, AsyncIterator
 
-from .api import API_VERSION, MAX_MESSAGE_LINE, ApiError
+from station.api import API_VERSION, MAX_MESSAGE_LINE, ApiError
 
 log = logging.getLogger(__name__)
 

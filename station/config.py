@@ -7,7 +7,7 @@ and the wiring docs all read that one file.
 """
 from __future__ import annotations
 
-from .errors import UserError, read_user_text
+from station.errors import UserError, read_user_text
 
 import math
 import os
@@ -17,8 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .board import BoardSpec, CellSpec
-from .loadcell import Calibration
+from station.board_spec import BoardSpec, CellSpec
+from station.loadcell import Calibration
 
 BCM_MIN, BCM_MAX = 2, 27  # the user GPIOs on the 40-pin header
 SAMPLE_RATES = (10, 80)  # the HX711's RATE pin selects one of these

@@ -2,7 +2,7 @@
 
 The calibration wizard (``tare``/``calibrate`` on the daemon) saves a cell's
 ``offset`` and ``counts_per_gram`` into the config the daemon was started
-with; ``station set-pin`` (``station.pins.write_pin``) saves a staff PIN. tomlkit keeps the file's comments and layout; the new text is checked
+with; ``station set-pin`` (``station.staff_pins.write_pin``) saves a staff PIN. tomlkit keeps the file's comments and layout; the new text is checked
 with ``parse_config`` before it replaces the old file; the replacement is a
 temporary file in the same directory, fsynced, renamed over the original
 (keeping its mode), and the directory fsynced: a crash or a power cut leaves
@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, parse_config
-from .errors import UserError
-from .storage import fsync_dir
+from station.config import ConfigError, parse_config
+from station.errors import UserError
+from station.records.storage import fsync_dir
 
 
 class ConfigWriteError(UserError):

@@ -25,7 +25,7 @@ import math
 from statistics import fmean, stdev
 from typing import Iterable, Sequence
 
-from .events import CellCount, Event, PegIn, PegOut
+from station.events import CellCount, Event, PegIn, PegOut
 
 
 def _r(x: float | None, nd: int = 6) -> float | None:

@@ -46,7 +46,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError, read_user_text
+from station.errors import UserError, read_user_text
 
 HANDS = ("dominant", "non-dominant")
 SEXES = ("female", "male")

@@ -17,10 +17,10 @@ import heapq
 import math
 from itertools import count
 
-from .board import BoardSpec
-from .debounce import Debouncer
-from .events import ButtonPress, CellCount, CellFault, Edge, Event, Fault, PegIn, PegOut, RawRecord, Sample
-from .loadcell import LoadCellCounter
+from station.board_spec import BoardSpec
+from station.debounce import Debouncer
+from station.events import ButtonPress, CellCount, CellFault, Edge, Event, Fault, PegIn, PegOut, RawRecord, Sample
+from station.loadcell import LoadCellCounter
 
 
 class Pipeline:

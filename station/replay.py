@@ -6,9 +6,9 @@ import math
 import os
 from typing import Any
 
-from .pipeline import Pipeline
-from .protocols import make_protocol
-from .trace import COUNTS_MAX, COUNTS_MIN, not_json_reason, open_trace, record_from_obj
+from station.pipeline import Pipeline
+from station.protocols import make_protocol
+from station.trace import COUNTS_MAX, COUNTS_MIN, not_json_reason, open_trace, record_from_obj
 
 
 def replay(path: str | os.PathLike, protocol: str | None = None,
@@ -22,7 +22,7 @@ def replay(path: str | os.PathLike, protocol: str | None = None,
     with f:
         name = protocol or header.protocol
         if name is None:
-            from .protocols import ProtocolError
+            from station.protocols import ProtocolError
             raise ProtocolError("the trace names no protocol: pass --protocol NAME")
         opts = dict(header.protocol_options) if name == header.protocol else {}
         opts.update(options or {})

@@ -113,9 +113,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Iterable, Mapping
 
-from .administration import INCOMPLETE_REASON, TestSession, TrialSlot
-from .norms import NormSet, load_norms, score_time
-from .progress import progress
+from station.administration import INCOMPLETE_REASON, TestSession, TrialSlot
+from station.norms import NormSet, load_norms, score_time
+from station.progress import progress
 
 TRIAL_SCHEMA = "station.trial/1"
 TEST_SCHEMA = "station.test/1"

@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass, field
 from typing import IO, Any, Iterator
 
-from .board import BoardSpec, SpecError
-from .errors import UserError
-from .events import CellFault, Edge, RawRecord, Sample
+from station.board_spec import BoardSpec, SpecError
+from station.errors import UserError
+from station.events import CellFault, Edge, RawRecord, Sample
 
 FORMAT = "station-trace"
 VERSION = 1
@@ -163,7 +163,7 @@ class TraceWriter:
     def __init__(self, path: str | os.PathLike, header: TraceHeader, flush_s: float = 0.1,
                  syncer: Any = None) -> None:
         self.path = os.fspath(path)
-        self._syncer = syncer  # a station.syncer.Syncer: fsyncs (and the last close) run on its thread
+        self._syncer = syncer  # a station.records.syncer.Syncer: fsyncs (and the last close) run on its thread
         self._f = open(self.path, "x", encoding="utf-8")
         self._buf: list[str] = [json.dumps(header.to_dict())]
         self._flush_s = flush_s

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .board import BoardSpec
-from .events import Event, Fault, RawRecord
-from .pipeline import Pipeline
-from .protocols import Protocol
-from .trace import TraceWriter
+from station.board_spec import BoardSpec
+from station.events import Event, Fault, RawRecord
+from station.pipeline import Pipeline
+from station.protocols import Protocol
+from station.trace import TraceWriter
 
 
 class Trial:

@@ -19,8 +19,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
-from .errors import UserError
+from station.config import Config
+from station.errors import UserError
 
 # The 40-pin header (J8) is the same on every board we support (Pi 3B/3B+, 4B,
 # 5, Zero 2 W; a test checks this against gpiozero), so one board's map serves.

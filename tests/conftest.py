@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from station.board import BoardSpec, CellSpec
+from station.board_spec import BoardSpec, CellSpec
 from station.loadcell import Calibration
 
 

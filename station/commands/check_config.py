@@ -10,7 +10,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..config import load_config
+    from station.config import load_config
 
     c = load_config(args.config)
     cells = ", ".join(f"{n} (DOUT {x.dout}, PD_SCK {x.pd_sck}, {x.sample_hz}/s)" for n, x in c.cells.items())

@@ -27,9 +27,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import load_config
-    from ..daemon import Daemon
-    from ..daemon_io import HardwareError, LiveHardware, SimulatedHardware
+    from station.config import load_config
+    from station.daemon.service import Daemon
+    from hardware.daemon_io import HardwareError, LiveHardware, SimulatedHardware
 
     # journald adds its own timestamps; the level and logger name are what it cannot know
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, args.log_level),
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.simulate and (args.speed != 1.0 or args.seed is not None):
         raise HardwareError("--speed and --seed only apply with --simulate")
     if args.simulate:
-        from hardware.patient import PROFILES
+        from hardware.sim.patient import PROFILES
         if args.profile not in PROFILES:
             raise HardwareError(f"unknown --profile {args.profile!r} (known: {', '.join(PROFILES)})")
         hardware = SimulatedHardware(config, speed=args.speed, seed=args.seed, profile=args.profile)

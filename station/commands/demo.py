@@ -16,11 +16,11 @@ import random
 import sys
 import time
 
-from .simulate import PROFILES, parse_options, run_simulated_trial
+from station.commands.simulate import PROFILES, parse_options, run_simulated_trial
 
 
 def register(sub) -> None:
-    from ..protocols import PROTOCOLS
+    from station.protocols import PROTOCOLS
 
     p = sub.add_parser("demo", help="the station on simulated hardware, with its UI, in this terminal",
                        description="Start a simulated station daemon (a virtual patient on simulated hardware, "
@@ -46,18 +46,18 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.text:
         return run_text(args)
-    from ..ui.demo import run_demo
+    from station.ui.demo_session import run_demo
 
     if args.speed <= 0 or args.speed != args.speed:
-        from ..errors import UserError
+        from station.errors import UserError
         raise UserError("--speed must be a positive number with the UI")
     return run_demo(args)
 
 
 def run_text(args) -> int:
-    from ..config import load_config
-    from ..errors import UserError
-    from ..protocols import make_protocol
+    from station.config import load_config
+    from station.errors import UserError
+    from station.protocols import make_protocol
 
     if args.speed < 0 or args.speed != args.speed:
         raise UserError("--speed must be 0 (as fast as possible) or a positive number")

@@ -21,13 +21,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..export import PrivateFile, export
-    from ..records import RecordStore
+    from station.records.export import PrivateFile, export
+    from station.records.store import RecordStore
 
     since = parse_since(args.since) if args.since is not None else None
     data = args.data
     if data is None:
-        from ..config import load_config
+        from station.config import load_config
         data = load_config(args.config).section("daemon")["data_dir"]
     with RecordStore(data, readonly=True) as store:  # no lock: the daemon may be writing
         if args.patient is not None:
@@ -52,7 +52,7 @@ def run(args) -> int:
 
 def parse_since(text: str) -> datetime:
     """--since: a date (local midnight) or a local date and time, ISO 8601."""
-    from ..errors import UserError
+    from station.errors import UserError
 
     try:
         if len(text.strip()) == 10:

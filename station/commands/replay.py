@@ -16,7 +16,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..replay import replay
+    from station.replay import replay
 
     out = replay(args.trace, args.protocol)
     if args.json:

@@ -1,7 +1,7 @@
 """``station selftest [--config FILE] [--simulate [--stuck-hole N] [--unplug-cell NAME]]``."""
 from __future__ import annotations
 
-from ..errors import UserError
+from station.errors import UserError
 
 
 def register(sub) -> None:
@@ -23,31 +23,31 @@ def _say(result) -> None:
 
 def _verdict(results) -> int:
     """The last line (on stdout with the rest, so a saved report carries it); the exit status."""
-    from .. import selftest
+    from station import build_check
 
-    ok = selftest.passed(results)
+    ok = build_check.passed(results)
     print(f"{'all checks passed' if ok else 'SELFTEST FAILED'} ({sum(r.ok for r in results)} of "
           f"{len(results)} passed)", flush=True)
     return 0 if ok else 1
 
 
 def run(args) -> int:
-    from ..config import ConfigError, load_config
-    from .. import selftest
+    from station.config import ConfigError, load_config
+    from station import build_check
 
     if (args.stuck_hole is not None or args.unplug_cell is not None) and not args.simulate:
         raise UserError("--stuck-hole and --unplug-cell only apply with --simulate")
     try:
         config = load_config(args.config)
     except ConfigError as e:
-        result = selftest.Result("config", False, str(e))
+        result = build_check.Result("config", False, str(e))
         _say(result)
         return _verdict([result])
     if args.stuck_hole is not None and not 1 <= args.stuck_hole <= len(config.holes):
         raise UserError(f"--stuck-hole must be a hole number from 1 to {len(config.holes)}")
     if args.unplug_cell is not None and args.unplug_cell not in config.cells:
         raise UserError(f"--unplug-cell: no cell {args.unplug_cell!r} (cells: {', '.join(config.cells) or 'none'})")
-    results = [selftest.Result("config", True, f"{config.path}: {len(config.holes)} holes, "
+    results = [build_check.Result("config", True, f"{config.path}: {len(config.holes)} holes, "
                                                f"{len(config.buttons)} button(s), {len(config.cells)} load cell(s)")]
     _say(results[0])
     error = None
@@ -56,12 +56,12 @@ def run(args) -> int:
         io = _open_simulated(config, args) if args.simulate else _open_live(config)
     except Exception as e:  # lgpio's "GPIO busy", a missing RPi.GPIO, ...: reported, not a traceback
         error = e
-    results.append(selftest.pins_result(config, error))
+    results.append(build_check.pins_result(config, error))
     _say(results[-1])
     if io is None:
         return _verdict(results)
     try:
-        for result in selftest.run_checks(config, io):
+        for result in build_check.run_checks(config, io):
             _say(result)
             results.append(result)
     finally:
@@ -70,14 +70,14 @@ def run(args) -> int:
 
 
 def _open_live(config):
-    from ..daemon_io import open_station_io
+    from hardware.daemon_io import open_station_io
 
     return open_station_io(config)
 
 
 def _open_simulated(config, args):
     """The simulator's board (the real drivers on fake pins), with the faults asked for."""
-    from hardware.simulator import Simulation
+    from hardware.sim.simulator import Simulation
 
     sim = Simulation(config, seed=0)
     if args.stuck_hole is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import UserError
+from station.errors import UserError
 
 #: Where the installed station keeps its config unless told otherwise.
 DEFAULT_CONFIG = "/etc/station/station.toml"
@@ -23,7 +23,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..pins import hash_pin, write_pin
+    from station.staff_pins import hash_pin, write_pin
 
     path = args.config or os.environ.get("STATION_CONFIG") or DEFAULT_CONFIG
     if not os.path.exists(path):

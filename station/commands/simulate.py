@@ -1,7 +1,7 @@
 """``station simulate --protocol NAME --seed N --out TRACE``: a virtual patient through the real drivers.
 
-The virtual patient (``hardware.patient``) performs the protocol on a virtual
-board (``hardware.simulator``): its switches and HX711s are fakes *below*
+The virtual patient (``hardware.sim.patient``) performs the protocol on a virtual
+board (``hardware.sim.simulator``): its switches and HX711s are fakes *below*
 the real drivers, so the records go through the same switch code, HX711
 driver, pipeline, protocol and trace writer as on the Pi. Writes the trace
 the station recorded and, beside it (``NAME.truth.json``), the patient's
@@ -15,13 +15,13 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import UserError
+from station.errors import UserError
 
 PROFILES = ("healthy", "impaired")
 
 
 def register(sub) -> None:
-    from ..protocols import PROTOCOLS
+    from station.protocols import PROTOCOLS
 
     p = sub.add_parser("simulate", help="run a virtual patient through the real drivers; write its trace",
                        description="Run a virtual patient through a protocol on simulated hardware "
@@ -40,8 +40,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..config import load_config
-    from .replay import format_replay
+    from station.config import load_config
+    from station.commands.replay import format_replay
 
     config = load_config(args.config)
     options = parse_options(args.option)
@@ -76,11 +76,11 @@ def run_simulated_trial(config, protocol: str, options: dict[str, Any] | None = 
     ``on_tick(t)`` runs every ``tick_s`` of virtual time (``t``: records up to
     it have been delivered). Raises ProtocolError for an unknown protocol or option.
     """
-    from hardware.simulator import Simulation
+    from hardware.sim.simulator import Simulation
 
-    from ..protocols import make_protocol
-    from ..trace import TraceHeader, TraceWriter
-    from ..trial import Trial
+    from station.protocols import make_protocol
+    from station.trace import TraceHeader, TraceWriter
+    from station.trial import Trial
 
     options = dict(options or {})
     board = config.board()

@@ -36,7 +36,7 @@ def on_console_tty1() -> bool:
 
 
 def run(args) -> int:
-    from ..ui.app import create_app, wants_ascii
+    from station.ui.app import create_app, wants_ascii
 
     path = args.config or os.environ.get("STATION_CONFIG") or None
     if args.socket:
@@ -45,7 +45,7 @@ def run(args) -> int:
         # unit names the socket).
         socket, pins = args.socket, (lambda: staff_pins(path))
     else:
-        from ..config import load_config
+        from station.config import load_config
 
         config = load_config(path)
         socket = config.section("daemon").get("socket") or "/run/station/station.sock"
@@ -64,8 +64,8 @@ def run(args) -> int:
 
 def staff_pins(path: str | None, config=None):
     """The stored PIN hashes of the config at ``path`` (UserError if it cannot be read)."""
-    from ..config import load_config
-    from ..ui.app import StaffPins
+    from station.config import load_config
+    from station.ui.app import StaffPins
 
     config = config or load_config(path)
     staff = config.section("staff")

@@ -17,8 +17,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..config import load_config
-    from .. import wiring
+    from station.config import load_config
+    from station import wiring
 
     config = load_config(args.config)
     if args.check:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..board import BoardSpec
-from .base import Protocol, ProtocolError
-from .coin_drop import CoinDrop
-from .free_practice import FreePractice
-from .nine_hole_peg import NineHolePeg
-from .timed_pegs import TimedPegs
+from station.board_spec import BoardSpec
+from station.protocols.base import Protocol, ProtocolError
+from station.protocols.coin_drop import CoinDrop
+from station.protocols.free_practice import FreePractice
+from station.protocols.nine_hole_peg import NineHolePeg
+from station.protocols.timed_pegs import TimedPegs
 
 PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (NineHolePeg, CoinDrop, TimedPegs, FreePractice)}
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from ..board import BoardSpec
-from ..errors import UserError
-from ..events import Event
+from station.board_spec import BoardSpec
+from station.errors import UserError
+from station.events import Event
 
 
 class ProtocolError(UserError, ValueError):

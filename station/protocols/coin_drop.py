@@ -8,9 +8,9 @@ two phases) and the metrics of ``station.metrics.coin_drop_metrics``.
 """
 from __future__ import annotations
 
-from ..events import ButtonPress, CellCount, Event
-from ..metrics import coin_drop_metrics
-from .base import CutoffMixin, Protocol
+from station.events import ButtonPress, CellCount, Event
+from station.metrics import coin_drop_metrics
+from station.protocols.base import CutoffMixin, Protocol
 
 
 class CoinDrop(CutoffMixin, Protocol):

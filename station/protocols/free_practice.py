@@ -13,9 +13,9 @@ the session end, and events after it are not counted. The result adds
 """
 from __future__ import annotations
 
-from ..events import Event, PegIn, PegOut
-from ..metrics import free_practice_metrics
-from .base import Protocol
+from station.events import Event, PegIn, PegOut
+from station.metrics import free_practice_metrics
+from station.protocols.base import Protocol
 
 
 class FreePractice(Protocol):

@@ -13,9 +13,9 @@ The result adds the metrics of ``station.metrics.nine_hole_peg_metrics``.
 """
 from __future__ import annotations
 
-from ..events import ButtonPress, CellCount, Event, PegIn, PegOut
-from ..metrics import nine_hole_peg_metrics
-from .base import CutoffMixin, Protocol
+from station.events import ButtonPress, CellCount, Event, PegIn, PegOut
+from station.metrics import nine_hole_peg_metrics
+from station.protocols.base import CutoffMixin, Protocol
 
 
 class NineHolePeg(CutoffMixin, Protocol):

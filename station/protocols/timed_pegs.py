@@ -8,9 +8,9 @@ result adds the metrics of ``station.metrics.timed_pegs_metrics``.
 """
 from __future__ import annotations
 
-from ..events import ButtonPress, Event, PegIn
-from ..metrics import timed_pegs_metrics
-from .base import Protocol
+from station.events import ButtonPress, Event, PegIn
+from station.metrics import timed_pegs_metrics
+from station.protocols.base import Protocol
 
 
 class TimedPegs(Protocol):

@@ -19,11 +19,11 @@ from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
 
-from . import messages as m
-from .model import BoardSnapshot, History, LiveCount, apply_event, board_from_state, result_message
+from station.ui import messages as m
+from station.ui.view.model import BoardSnapshot, History, LiveCount, apply_event, board_from_state, result_message
 
 if TYPE_CHECKING:
-    from ..client import StationClient
+    from station.client import StationClient
 
 RETRY_S = (0.2, 2.0)  # first connection attempts: quick at first, then every 2 s
 
@@ -87,7 +87,7 @@ class StationApp(App):
     # --- lifecycle ----------------------------------------------------------
 
     def on_mount(self) -> None:
-        from .screens.patient import PatientScreen
+        from station.ui.screens.patient import PatientScreen
 
         if self.ascii:
             self.add_class("-ascii")
@@ -101,7 +101,7 @@ class StationApp(App):
         self.call_after_refresh(self._connect)
 
     def _show_overlay(self) -> None:
-        from .screens.reconnecting import ReconnectingScreen
+        from station.ui.screens.reconnecting import ReconnectingScreen
 
         if not any(isinstance(s, ReconnectingScreen) for s in self.screen_stack):
             self.push_screen(ReconnectingScreen())
@@ -109,7 +109,7 @@ class StationApp(App):
     @work(exclusive=True, group="daemon", exit_on_error=False)
     async def _connect(self) -> None:
         """Hold the connection; post one message per pushed message. Touches no widget."""
-        from ..api import ApiError
+        from station.api import ApiError
 
         delay = RETRY_S[0]
         while True:
@@ -208,7 +208,7 @@ class StationApp(App):
 
     async def request(self, cmd: str, *, quiet: bool = False, **fields: Any) -> dict | None:
         """Send a command; the result, or None after telling the user what went wrong."""
-        from ..api import ApiError
+        from station.api import ApiError
 
         client = self.client
         try:
@@ -251,7 +251,7 @@ class StationApp(App):
 
     @work(group="subscribe", exit_on_error=False)
     async def _subscribe(self, sensors: bool) -> None:
-        from ..api import DEFAULT_TOPICS
+        from station.api import DEFAULT_TOPICS
 
         topics = sorted(DEFAULT_TOPICS | ({"sensors"} if sensors else set()))
         if self.client is not None:
@@ -262,9 +262,9 @@ class StationApp(App):
 
     def action_staff(self, role: str) -> None:
         """Open the therapist or technician screen after its PIN."""
-        from .screens.pin import PinDialog
-        from .screens.technician import TechnicianScreen
-        from .screens.therapist import TherapistScreen
+        from station.ui.screens.pin import PinDialog
+        from station.ui.screens.technician import TechnicianScreen
+        from station.ui.screens.therapist import TherapistScreen
 
         screens = {"therapist": TherapistScreen, "technician": TechnicianScreen}
         if any(isinstance(s, screens[role]) for s in self.screen_stack):
@@ -281,7 +281,7 @@ class StationApp(App):
     def staff_pins(self) -> StaffPins | None:
         """The stored PINs, read on first use when given as a loader; None (and a message) if unreadable."""
         if callable(self.pins):
-            from ..errors import UserError
+            from station.errors import UserError
 
             try:
                 self.pins = self.pins()
@@ -312,7 +312,7 @@ class KioskApp(StationApp):
 
 def _daemon_client(path: str) -> "StationClient":
     # Imported here: the first frame does not wait for the socket client's modules.
-    from ..client import StationClient
+    from station.client import StationClient
 
     return StationClient(path, reconnect=True, name="station ui")
 

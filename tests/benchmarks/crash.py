@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from station.api import ApiError  # noqa: E402
 from station.client import StationClient  # noqa: E402
-from station.records import RecordError, RecordStore  # noqa: E402
+from station.records.store import RecordError, RecordStore  # noqa: E402
 from tests.daemon.daemon_proc import DaemonProcess  # noqa: E402
 
 PROTOCOLS = ("nine-hole-peg", "coin-drop")

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tinydb import TinyDB  # noqa: E402
 from tinydb.storages import JSONStorage  # noqa: E402
 
-from station.records import RecordStore  # noqa: E402
+from station.records.store import RecordStore  # noqa: E402
 
 SIZES = (10, 1_000, 10_000)
 TINYDB_SIZES = (10, 1_000)

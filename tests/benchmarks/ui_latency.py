@@ -13,7 +13,7 @@ Prints one JSON object:
   deliberate wait: a switch change is confirmed once its level has held the
   10 ms settle time and every earlier record has arrived (the simulator's
   5 ms merge hold; on the Pi, hold plus release period), and the daemon sets a timer per edge for exactly that moment
-  (``station.intake.Intake._expect_settle``), so there is no tick cadence in the path.
+  (``station.daemon.intake.Intake._expect_settle``), so there is no tick cadence in the path.
 * ``event_to_screen_ms``: the UI's share of it, from the daemon's event line
   reaching this process to the frame (the rest is the daemon's settle wait
   above and the socket).
@@ -67,8 +67,8 @@ def daemon_main(socket_path: str, data_dir: str) -> None:
     import threading
 
     from station.config import load_config
-    from station.daemon import Daemon
-    from station.daemon_io import SimulatedHardware
+    from station.daemon.service import Daemon
+    from hardware.daemon_io import SimulatedHardware
 
     config = load_config(None)
     hw = SimulatedHardware(config, seed=1, respond=False)  # no virtual patient: only our edges

@@ -1,8 +1,8 @@
 """An opener for ``hardware.cell_process`` in tests: fake HX711 chips in virtual time (in the child)."""
 from __future__ import annotations
 
-from hardware.clock import VirtualClock
-from hardware.fake_gpio import FakeGPIO, FakeHX711
+from hardware.sim.clock import VirtualClock
+from hardware.sim.fake_gpio import FakeGPIO, FakeHX711
 
 #: each cell's constant bridge signal, in counts at gain 128
 SIGNAL = {"dish": 52000, "tray": -13000}

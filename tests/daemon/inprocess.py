@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 from station.config import load_config
-from station.daemon import Daemon
-from station.daemon_io import SimulatedHardware
+from station.daemon.service import Daemon
+from hardware.daemon_io import SimulatedHardware
 
 
 class InProcessDaemon:

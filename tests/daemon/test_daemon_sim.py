@@ -14,7 +14,7 @@ import pytest
 from tests.daemon.daemon_proc import REPO, DaemonProcess
 from station.api import ApiError
 from station.client import StationClient
-from station.records import RecordStore
+from station.records.store import RecordStore
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
-"""Where a trial armed by the start button starts its trace (station.preroll.Preroll)."""
+"""Where a trial armed by the start button starts its trace (station.daemon.preroll.Preroll)."""
 from __future__ import annotations
 
-from station.preroll import Preroll
+from station.daemon.preroll import Preroll
 from station.events import Edge, Sample
 
 HOLE, BUTTON = 5, 17

@@ -11,7 +11,7 @@ import pytest
 
 from station.administration import TestPlan, TestSession
 from station.client import StationClient
-from station.records import RecordStore
+from station.records.store import RecordStore
 from station.results import test_record
 from tests.daemon.daemon_proc import DaemonProcess
 from tests.daemon.inprocess import InProcessDaemon

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from station.sdnotify import Notifier
+from station.daemon.sdnotify import Notifier
 
 
 def _listener(address: str) -> socket.socket:
@@ -75,8 +75,8 @@ def test_the_daemon_says_ready_once_open_and_pings_the_watchdog_from_its_event_l
     import time
 
     from station.config import load_config
-    from station.daemon import Daemon
-    from station.daemon_io import SimulatedHardware
+    from station.daemon.service import Daemon
+    from hardware.daemon_io import SimulatedHardware
 
     path = str(tmp_path / "notify")
     srv = _listener(path)

@@ -1,6 +1,6 @@
 """The socket server under abuse: bad lines, huge lines, slow and vanishing clients.
 
-Runs ``station.server.Server`` on a real Unix socket in a temporary directory
+Runs ``station.daemon.server.Server`` on a real Unix socket in a temporary directory
 with a small handler, while a producer pushes live events carrying their own
 timestamps (as the daemon's pipeline does).
 """
@@ -17,7 +17,7 @@ import pytest
 from station import api
 from station.api import ApiError
 from station.client import StationClient
-from station.server import Server, SocketInUse
+from station.daemon.server import Server, SocketInUse
 
 
 async def _handler(conn, req):

@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from station.client import StationClient
-from station.records import RecordStore
+from station.records.store import RecordStore
 from tests.daemon.daemon_proc import DaemonProcess
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ from typing import Callable
 
 import pytest
 
-from hardware.clock import VirtualClock
-from hardware.fake_gpio import FakeGPIO, FakeHX711
+from hardware.sim.clock import VirtualClock
+from hardware.sim.fake_gpio import FakeGPIO, FakeHX711
 from hardware.hx711 import HX711
 
 HX_DOUT, HX_SCK = 22, 23

@@ -6,7 +6,7 @@ import gc
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from hardware.clock import VirtualClock
+from hardware.sim.clock import VirtualClock
 from hardware.switches import SwitchBank, VirtualMockPin, VirtualPinFactory
 from station.events import Edge
 

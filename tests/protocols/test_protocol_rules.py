@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from station.board import BoardSpec
+from station.board_spec import BoardSpec
 from station.protocols import ProtocolError, make_protocol
 from station.replay import replay
 from tests.protocols.helpers import dish, pin, pout, press, run, tray

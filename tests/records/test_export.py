@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from station.cli import main
-from station.records import RecordStore
+from station.records.store import RecordStore
 
 TRIAL_9HPT = {"patient_id": "P-1", "protocol": "nine-hole-peg", "hand": "dominant", "side": "right",
               "index": 2, "practice": False, "status": "complete",

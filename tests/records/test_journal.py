@@ -6,8 +6,8 @@ import json
 import pytest
 
 from station.events import Fault, PegIn
-from station.journal import TrialJournal, read_journal
-from station.storage import CorruptFile
+from station.records.journal import TrialJournal, read_journal
+from station.records.storage import CorruptFile
 
 
 class Clock:
@@ -111,8 +111,8 @@ def test_with_a_syncer_the_callers_thread_never_fsyncs(tmp_path, monkeypatch):
     import os
     import threading
 
-    from station import journal as journal_mod
-    from station.syncer import Syncer
+    from station.records import journal as journal_mod
+    from station.records.syncer import Syncer
     from station.trace import TraceHeader, TraceWriter
     from station.config import load_config
     from station.events import Edge

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from station.records import RecordError, RecordsLocked, RecordStore
+from station.records.store import RecordError, RecordsLocked, RecordStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,7 +147,7 @@ def test_update_test_and_filters(store):
 
 CRASHER = textwrap.dedent("""
     import sys, time
-    from station.records import RecordStore
+    from station.records.store import RecordStore
     s = RecordStore(sys.argv[1])
     s.add_patient("P-001", 1958, "female", "right")
     done = s.finish_trial({"patient_id": "P-001", "protocol": "coin-drop", "status": "complete"})
@@ -269,7 +269,7 @@ def test_recording_a_trial_writes_the_same_bytes_whatever_the_history(store, mon
 # --- one writer -------------------------------------------------------------
 
 def test_second_writer_is_refused_with_a_clear_message(store, tmp_path):
-    code = ("import sys\nfrom station.cli import main\nfrom station.records import RecordStore\n"
+    code = ("import sys\nfrom station.cli import main\nfrom station.records.store import RecordStore\n"
             "try:\n    RecordStore(sys.argv[1])\nexcept Exception as e:\n"
             "    print(type(e).__name__, e)\n")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "data")], capture_output=True,

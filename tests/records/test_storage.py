@@ -8,8 +8,8 @@ import os
 import pytest
 from tinydb import TinyDB
 
-from station import storage
-from station.storage import AtomicJSONStorage, backup_path, write_atomic
+from station.records import storage
+from station.records.storage import AtomicJSONStorage, backup_path, write_atomic
 
 
 def open_db(path, **kw) -> TinyDB:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-from station.pins import hash_pin
+from station.staff_pins import hash_pin
 from station.ui.app import StaffPins
 
 PATIENT = {"patient_id": "P-0042", "birth_year": 1958, "sex": "female", "dominant_hand": "right"}

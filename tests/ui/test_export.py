@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
-from station.export import ExportError, PrivateFile
+from station.records.export import ExportError, PrivateFile
 from station.ui.app import create_app
-from station.ui.export import ExportTarget, export_target, removable_drives
+from station.ui.view.export_target import ExportTarget, export_target, removable_drives
 from station.ui.screens.therapist import TherapistScreen
 from tests.ui.fake_daemon import FakeDaemon
 from tests.ui.pilot_support import PATIENT, PINS, nhpt_trial, text_of, wait_until
@@ -66,7 +66,7 @@ def export_on_screen(fake, tmp_path, monkeypatch) -> str:
     """Press Export on the results pane (no USB drive: the unit's state directory); what the status says."""
     monkeypatch.delenv("STATION_EXPORT_DIR", raising=False)
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
-    monkeypatch.setattr("station.ui.export._read_mounts", lambda: "")  # no USB drive here
+    monkeypatch.setattr("station.ui.view.export_target._read_mounts", lambda: "")  # no USB drive here
 
     async def go():
         app = create_app(fake.path, pins=PINS)

@@ -118,7 +118,7 @@ def test_the_self_test_walk_ticks_a_peg_seated_and_pulled_between_two_snapshots(
 
 def test_the_progress_plot_is_one_point_per_test_per_hand():
     # Was: one point per valid trial, under the label "test (oldest first)".
-    from station.ui.model import History
+    from station.ui.view.model import History
 
     def test(test_id, protocol, dominant, non_dominant):
         return {"test_id": test_id, "protocol": protocol,

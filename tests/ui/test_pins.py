@@ -9,7 +9,7 @@ import pytest
 
 from station.cli import main
 from station.config import default_config_text, load_config
-from station.pins import PinError, hash_pin, is_set, verify_pin, write_pin
+from station.staff_pins import PinError, hash_pin, is_set, verify_pin, write_pin
 
 
 def test_a_pin_verifies_and_a_wrong_one_does_not():

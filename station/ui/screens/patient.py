@@ -14,11 +14,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
-from ..model import (INSTRUCTIONS, countdown_word, format_timer, live_count, timer_seconds,
+from station.ui.view.model import (INSTRUCTIONS, countdown_word, format_timer, live_count, timer_seconds,
                      trial_headline)
-from ..widgets.big_timer import BigNumber
-from ..widgets.board import BoardView
-from ..widgets.console import console_look
+from station.ui.widgets.big_timer import BigNumber
+from station.ui.widgets.board import BoardView
+from station.ui.widgets.console import console_look
 
 
 class PatientScreen(Screen):

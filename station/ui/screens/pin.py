@@ -7,8 +7,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from ...pins import PinError, is_set, verify_pin
-from ..widgets.console import SecretInput, console_look
+from station.staff_pins import PinError, is_set, verify_pin
+from station.ui.widgets.console import SecretInput, console_look
 
 ROLE_TITLES = {"therapist": "Therapist", "technician": "Technician"}
 

@@ -6,7 +6,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..widgets.console import console_look
+from station.ui.widgets.console import console_look
 
 
 class ReconnectingScreen(ModalScreen[None]):

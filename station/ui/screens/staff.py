@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Static
 
-from ..widgets.console import console_look
+from station.ui.widgets.console import console_look
 
 
 class StaffScreen(Screen):

@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, ContentSwitcher, Input, Select, Static
 
-from ..selftest import SelfTestWalk
-from ..widgets.choice import chosen
-from .staff import StaffScreen
+from station.ui.view.guided_check import GuidedCheckWalk
+from station.ui.widgets.choice import chosen
+from station.ui.screens.staff import StaffScreen
 
 PANES = ("sensors", "self-test", "calibrate")
 FLASH_S = 0.4
@@ -30,7 +30,7 @@ class TechnicianScreen(StaffScreen):
     def __init__(self) -> None:
         super().__init__()
         self._switch_closed: dict[str, bool] = {}
-        self.walk: SelfTestWalk | None = None
+        self.walk: GuidedCheckWalk | None = None
         self._occupied: frozenset[int] | None = None
 
     def compose(self) -> ComposeResult:
@@ -140,7 +140,7 @@ class TechnicianScreen(StaffScreen):
         res = await self.app.request("self_test")
         station = (self.app.state or {}).get("station") or {}
         daemon_steps = [s for s in (res or {}).get("steps") or [] if not s.startswith("button:")]
-        self.walk = SelfTestWalk(int(station.get("holes") or 9), sorted(station.get("cells") or {}),
+        self.walk = GuidedCheckWalk(int(station.get("holes") or 9), sorted(station.get("cells") or {}),
                                  list(station.get("buttons") or []), daemon_steps)
         self._show_walk()
         self._run_daemon_steps(daemon_steps)

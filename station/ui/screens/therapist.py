@@ -14,12 +14,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Input, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from ...api import SEXES
-from ..export import export_history, export_target
-from ..model import History, peg_splits
-from ..summary import note_for, test_lines, trial_row
-from ..widgets.choice import chosen
-from .staff import StaffScreen
+from station.api import SEXES
+from station.ui.view.export_target import export_history, export_target
+from station.ui.view.model import History, peg_splits
+from station.ui.view.summary import note_for, test_lines, trial_row
+from station.ui.widgets.choice import chosen
+from station.ui.screens.staff import StaffScreen
 
 PANES = ("patient", "test", "results", "progress")
 
@@ -329,7 +329,7 @@ class TherapistScreen(StaffScreen):
         target = export_target()
         try:
             done = export_history(history, target.directory)
-        except (OSError, ValueError) as e:  # export_history turns station.export's errors into ValueError
+        except (OSError, ValueError) as e:  # export_history turns station.records.export's errors into ValueError
             status.update(f"Export to {target.where} failed: {e}")
             return
         status.update(f"Saved to {target.where}: {done.path}" + ("" if done.private else

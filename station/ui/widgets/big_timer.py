@@ -6,7 +6,7 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Digits, Static
 
-from .ascii_digits import AsciiDigits
+from station.ui.widgets.ascii_digits import AsciiDigits
 
 
 def big_digits(ascii: bool, value: str = "", **kwargs) -> Digits | AsciiDigits:

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from ..model import BoardSnapshot
+from station.ui.view.model import BoardSnapshot
 
 CELL_WORDS = {"dish": ("Dish", "peg", "pegs"), "tray": ("Tray", "coin", "coins")}
 

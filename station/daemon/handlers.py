@@ -1,0 +1,252 @@
+"""The socket API's commands (docs/api.md): one handler per command, and the dispatch table.
+
+``station.daemon.server`` parses and validates each request (``station.api``) and
+calls ``CommandHandlers.handle``; the handler for ``req.cmd`` (``table``:
+api command name -> method) does the work through the daemon's parts and
+returns the reply's result, or raises ``ApiError``. Errors from the records
+and the administration rules become API error codes here.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable
+
+from station import api
+from station.administration import AdministrationError, TestPlan
+from station.api import ApiError, Request
+from station.daemon.calibration import Calibration
+from station.clinical_note import clinical_note
+from station.daemon.guided_check import GuidedCheck
+from station.protocols import PROTOCOLS, ProtocolError
+from station.records.store import RecordError
+from station.daemon.records_thread import RecordsThread
+from station.results import TEST_SCHEMA
+from station.daemon.running_test import RunningTest
+from station.daemon.server import Connection
+from station.daemon.state_messages import patient_out
+from station.daemon.trial_control import TrialControl
+
+log = logging.getLogger("station.daemon")  # the service's log name, whichever part says it
+
+
+class CommandHandlers:
+    """Every API command. ``hello()``/``state(now=None)``: the daemon's hello and state snapshot;
+    ``drain(now)``: take every record delivered so far (before a trial ends now)."""
+
+    def __init__(self, records: RecordsThread, test: RunningTest, trials: TrialControl,
+                 calibration: Calibration, selftest: GuidedCheck, clock: Callable[[], float], *,
+                 hello: Callable[[], dict], state: Callable[[], dict], drain: Callable[[float], None]) -> None:
+        self.records = records
+        self.running_test = test
+        self.trials = trials
+        self.calibration = calibration
+        self.selftest = selftest
+        self.clock = clock
+        self._hello = hello
+        self._state = state
+        self._drain = drain
+        self.table: dict[str, Callable[[dict], Awaitable[dict]]] = {
+            "hello": self.hello, "ping": self.ping, "state": self.state, "subscribe": self.subscribe,
+            "create_patient": self.create_patient, "select_patient": self.select_patient,
+            "clear_patient": self.clear_patient, "find_patients": self.find_patients,
+            "start_trial": self.start_trial, "abort_trial": self.abort_trial, "finish_trial": self.finish_trial,
+            "start_test": self.start_test, "abort_test": self.abort_test, "mark_invalid": self.mark_invalid,
+            "results": self.results, "tare": self.tare, "calibrate": self.calibrate, "self_test": self.self_test,
+        }
+        missing = set(api.COMMANDS) - set(self.table)
+        assert not missing, f"API commands without a handler: {sorted(missing)}"
+
+    async def handle(self, conn: Connection, req: Request) -> dict | None:
+        """The server's handler: run ``req`` (already validated); errors become ApiErrors."""
+        try:
+            return await self.table[req.cmd](req.args)
+        except RecordError as e:
+            msg = str(e)
+            code = api.CONFLICT if "already exists" in msg else (
+                api.NOT_FOUND if msg.startswith("no ") else api.BAD_VALUE)
+            raise ApiError(code, msg) from None
+        except (AdministrationError, ProtocolError) as e:
+            raise ApiError(api.BAD_VALUE, str(e)) from None
+
+    # --- connection ---------------------------------------------------------
+
+    async def hello(self, a: dict) -> dict:
+        h = self._hello()
+        return {k: h[k] for k in ("api", "server", "clock", "commands", "state")}
+
+    async def ping(self, a: dict) -> dict:
+        return {"t": self.clock()}
+
+    async def state(self, a: dict) -> dict:
+        return {"state": self._state()}
+
+    async def subscribe(self, a: dict) -> dict:  # pragma: no cover - the server handles it
+        return {}
+
+    # --- patients -------------------------------------------------------------
+
+    def _not_busy(self) -> None:
+        if self.trials.live is not None:
+            raise ApiError(api.BUSY, "a trial is running")
+
+    async def create_patient(self, a: dict) -> dict:
+        store = self.records.store
+        assert store is not None
+        async with self.records.lock:
+            self._not_busy()
+            p = await self.records.call(store.add_patient, a["patient_id"], a["birth_year"], a["sex"],
+                                        a["dominant_hand"], a.get("notes"))
+            await self.running_test.select(p)
+        return {"patient": patient_out(p)}
+
+    async def select_patient(self, a: dict) -> dict:
+        store = self.records.store
+        assert store is not None
+        async with self.records.lock:
+            self._not_busy()
+            p = store.get_patient(a["patient_id"])
+            await self.running_test.select(p)
+        return {"patient": patient_out(p)}
+
+    async def clear_patient(self, a: dict) -> dict:
+        async with self.records.lock:
+            self._not_busy()
+            await self.running_test.select(None)
+        return {}
+
+    async def find_patients(self, a: dict) -> dict:
+        store = self.records.store
+        assert store is not None
+        async with self.records.lock:
+            found = store.find_patients(a.get("query", ""), a.get("limit"))
+        return {"patients": [patient_out(p) for p in found]}
+
+    # --- trials ---------------------------------------------------------------
+
+    async def start_trial(self, a: dict) -> dict:
+        await self.trials.idle()
+        async with self.records.lock:
+            s = self.running_test.test
+            if s is not None and "protocol" not in a:
+                slot = s.next_trial()
+                if slot is None:
+                    raise ApiError(api.BAD_VALUE, f"start_trial: test {s.test_id} has no trial left "
+                                                  f"({s.status}); start a new test or say which 'protocol'")
+                extra = sorted(set(a) & {"hand", "practice", "options"})
+                if extra:
+                    raise ApiError(api.BAD_VALUE, f"start_trial: the test decides {', '.join(extra)}; "
+                                                  "for another trial say which 'protocol'")
+                return {"trial": self.trials.arm(s.plan.protocol, dict(s.plan.options), slot.hand,
+                                                 slot.practice, slot)}
+            if "protocol" not in a:
+                raise ApiError(api.MISSING_FIELD, "start_trial: no test is running, so say which 'protocol'")
+            return {"trial": self.trials.arm(a["protocol"], a.get("options", {}), a.get("hand"),
+                                             a.get("practice", False))}
+
+    async def abort_trial(self, a: dict) -> dict:
+        if self.trials.live is None:
+            raise ApiError(api.NO_TRIAL, "no trial is running")
+        now = self.clock()
+        self._drain(now)
+        return {"trial": await self.trials.end(now, aborted=a.get("reason") or "by the therapist")}
+
+    async def finish_trial(self, a: dict) -> dict:
+        if self.trials.live is None:
+            raise ApiError(api.NO_TRIAL, "no trial is running")
+        now = self.clock()
+        self._drain(now)
+        return {"trial": await self.trials.end(now)}
+
+    # --- tests ----------------------------------------------------------------
+
+    async def start_test(self, a: dict) -> dict:
+        await self.trials.idle()
+        async with self.records.lock:
+            if self.running_test.patient is None:
+                raise ApiError(api.NO_PATIENT, "select or create a patient first")
+            if self.trials.live is not None:
+                raise ApiError(api.BUSY, "a trial is running; abort it first")
+            if a["protocol"] not in PROTOCOLS:
+                raise ApiError(api.BAD_VALUE, f"unknown protocol {a['protocol']!r} (known: {', '.join(PROTOCOLS)})")
+            overrides: dict[str, Any] = {"options": a.get("options", {}), "practice": a.get("practice", False)}
+            if "trials_per_hand" in a:
+                overrides["trials_per_hand"] = a["trials_per_hand"]
+            await self.running_test.start(TestPlan.default(a["protocol"], **overrides))
+        self.running_test.changed()
+        return {"test": self.running_test.snapshot()}
+
+    async def abort_test(self, a: dict) -> dict:
+        if self.running_test.test is None:
+            raise ApiError(api.NOT_FOUND, "no test is running")
+        if self.trials.live is not None:
+            now = self.clock()
+            self._drain(now)
+            await self.trials.end(now, aborted=a.get("reason") or "test aborted")
+        await self.trials.idle()
+        async with self.records.lock:
+            if self.running_test.test is None:
+                raise ApiError(api.NOT_FOUND, "no test is running")
+            snap = await self.running_test.close(a.get("reason") or "ended by the therapist")
+        return {"test": snap}
+
+    async def mark_invalid(self, a: dict) -> dict:
+        store = self.records.store
+        assert store is not None
+        await self.trials.idle()
+        async with self.records.lock:
+            trial = store.get_trial(a["trial_id"])
+            rec = await self.running_test.mark_invalid(trial, a["reason"], bool(a.get("repeat")))
+        self.running_test.changed()
+        return {"trial": rec}
+
+    # --- results ----------------------------------------------------------------
+
+    async def results(self, a: dict) -> dict:
+        pid = a.get("patient_id") or (self.running_test.patient or {}).get("patient_id")
+        if pid is None:
+            raise ApiError(api.NO_PATIENT, "results: say which 'patient_id' (no patient is selected)")
+        async with self.records.lock:  # reads many files: on the records thread, off the loop
+            return await self.records.call(self._results, pid, a.get("limit"))
+
+    def _results(self, pid: str, limit: int | None) -> dict:
+        store = self.records.store
+        assert store is not None
+        patient = store.get_patient(pid)
+        summaries = list(reversed(store.trials(patient_id=pid)))
+        if limit is not None:
+            summaries = summaries[:max(0, limit)]
+        trials = []
+        for s in summaries:
+            try:
+                trials.append(store.get_trial(s["trial_id"]))
+            except RecordError as e:
+                log.error("%s", e)
+        tests = list(reversed(store.tests(patient_id=pid)))
+        for t in tests:
+            t["note"] = _note(t, patient)
+        return {"patient": patient_out(patient), "tests": tests, "trials": trials}
+
+    # --- the technician's ---------------------------------------------------------
+
+    async def tare(self, a: dict) -> dict:
+        return await self.calibration.tare(a["cell"])
+
+    async def calibrate(self, a: dict) -> dict:
+        return await self.calibration.calibrate(a["cell"], a["mass_g"])
+
+    async def self_test(self, a: dict) -> dict:
+        step = a.get("step")
+        if step is None:
+            return {"steps": self.selftest.steps()}
+        return await self.selftest.run(step)
+
+
+def _note(test: dict, patient: dict | None) -> str | None:
+    """The clinical note of a stored ``station.test/1`` record (None for an older record shape)."""
+    if test.get("schema") != TEST_SCHEMA or not isinstance(test.get("summary"), dict):
+        return None
+    try:
+        return clinical_note(test, patient)
+    except (KeyError, TypeError, ValueError) as e:
+        log.error("no clinical note for test %s: %s", test.get("test_id"), e)
+        return None

@@ -1,0 +1,248 @@
+"""The daemon's Unix-socket server: connections, replies and pushed messages.
+
+Protocol and messages: docs/api.md and ``station.api``. What a command does is
+the daemon's business: the server calls ``handler(conn, request)`` and sends
+back its result (or its ``ApiError``) as the reply.
+
+The pipeline must never wait for a client. ``broadcast`` encodes a message
+once and puts it on each subscribed connection's bounded queue without
+awaiting; a writer task per connection drains the queue into the socket. A
+connection whose queue is full (a client that stopped reading) is dropped.
+Requests from one connection are handled one at a time (replies come in
+request order); connections are independent.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import socket
+import stat
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from station import api
+from station.api import ApiError, Request
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Connection", Request], Awaitable[dict | None]]
+#: Outgoing messages a connection may have waiting before it is dropped.
+QUEUE_SIZE = 1000
+SOCKET_MODE = 0o660
+
+
+class SocketInUse(Exception):
+    """Another daemon already answers on the socket path."""
+
+
+class Connection:
+    """One client: its subscription and its outgoing queue."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, writer: asyncio.StreamWriter, queue_size: int) -> None:
+        self.id = next(self._ids)
+        self.name = f"client {self.id}"
+        self.topics: set[str] = set(api.DEFAULT_TOPICS)
+        self.writer = writer
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(queue_size)
+        self.closed = False
+        self.dropped = False
+
+    def send(self, msg: dict | bytes) -> bool:
+        """Queue a message without waiting; a full queue drops the client. False if not queued."""
+        if self.closed:
+            return False
+        data = msg if isinstance(msg, bytes) else api.encode(msg)
+        try:
+            self.queue.put_nowait(data)
+            return True
+        except asyncio.QueueFull:
+            log.warning("%s is not reading its messages (%d waiting); disconnecting it",
+                        self.name, self.queue.qsize())
+            self.dropped = True
+            self.abort()
+            return False
+
+    def close_after_flush(self) -> None:
+        """Send what is queued, then close."""
+        if not self.closed:
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.put_nowait(None)
+
+    def abort(self) -> None:
+        """Close now, discarding what is queued."""
+        self.closed = True
+        self.writer.transport.abort()
+
+
+class Server:
+    """Accepts clients on a Unix socket; dispatches requests; fans out pushed messages."""
+
+    def __init__(self, handler: Handler, hello: Callable[[], dict], *, queue_size: int = QUEUE_SIZE) -> None:
+        self.handler = handler
+        self.hello = hello
+        self.queue_size = queue_size
+        self.clients: set[Connection] = set()
+        self.path: str | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    async def start(self, path: str | os.PathLike) -> None:
+        """Listen on ``path`` (mode 0660). A stale socket file is replaced; a live one is refused."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_socket(p)
+        self._server = await asyncio.start_unix_server(self._serve, path=str(p), limit=api.MAX_REQUEST_LINE)
+        # Bound with the process umask (typically 022: others cannot write, so
+        # cannot connect, even before this chmod); then the group may connect.
+        os.chmod(p, SOCKET_MODE)
+        self.path = str(p)
+        log.info("listening on %s", p)
+
+    def broadcast(self, msg: dict, topic: str | None = None) -> int:
+        """Push ``msg`` to every connection subscribed to its topic; never waits. Returns how many."""
+        topic = topic or api.MESSAGE_TOPIC.get(msg.get("type", ""))
+        targets = [c for c in self.clients if topic is None or topic in c.topics]
+        if not targets:
+            return 0
+        data = api.encode(msg)
+        return sum(1 for c in targets if c.send(data))
+
+    def has_subscribers(self, topic: str) -> bool:
+        """Whether any connection wants ``topic`` (to skip building unwanted messages)."""
+        return any(topic in c.topics for c in self.clients)
+
+    async def close(self, reason: str = "shutdown") -> None:
+        """Say bye to every client, stop listening and remove the socket file."""
+        if self._server is not None:
+            self._server.close()
+        for c in list(self.clients):
+            c.send(api.bye_message(reason))
+            c.close_after_flush()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
+        for c in list(self.clients):
+            c.abort()  # their read loops see the connection end
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1.0)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+        if self.path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+    # --- one connection --------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(writer, self.queue_size)
+        self.clients.add(conn)
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        sender = asyncio.create_task(self._send_loop(conn), name=f"station-send-{conn.id}")
+        try:
+            conn.send(self.hello())
+            await self._read_loop(conn, reader)
+        except (ConnectionError, OSError) as e:
+            log.debug("%s: %s", conn.name, e)
+        finally:
+            self.clients.discard(conn)
+            self._tasks.discard(task)
+            conn.close_after_flush()
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(sender, 2.0)  # cancels the sender on timeout
+            conn.closed = True
+            writer.close()
+            log.debug("%s disconnected", conn.name)
+
+    async def _read_loop(self, conn: Connection, reader: asyncio.StreamReader) -> None:
+        while not conn.closed:
+            line = await _read_line(reader)
+            if line is None:
+                err = ApiError(api.LINE_TOO_LONG, f"a request line may be at most {api.MAX_REQUEST_LINE} bytes; "
+                                                  "the line was skipped")
+                conn.send(api.error_reply(None, err))
+                log.info("%s sent a line over %d bytes; skipped it", conn.name, api.MAX_REQUEST_LINE)
+                continue
+            if not line:
+                return  # EOF
+            if not line.strip():
+                continue
+            conn.send(await self._dispatch(conn, line))
+
+    async def _dispatch(self, conn: Connection, line: bytes) -> dict:
+        rid: Any = None
+        try:
+            req = api.parse_request(line)
+            rid = req.id
+            if req.cmd == "subscribe":
+                conn.topics = set(req.args["topics"])
+                return api.reply(rid, {"topics": sorted(conn.topics)})
+            if req.cmd == "hello" and "client" in req.args:
+                conn.name = f"client {conn.id} ({req.args['client'][:40]})"
+            return api.reply(rid, await self.handler(conn, req))
+        except ApiError as e:
+            return api.error_reply(e.request_id if rid is None else rid, e)
+        except Exception:  # a bug: the daemon keeps serving, the log keeps the traceback
+            log.exception("%s: internal error handling a request", conn.name)
+            return api.error_reply(rid, ApiError(api.INTERNAL, "internal error in the daemon (logged)"))
+
+    async def _send_loop(self, conn: Connection) -> None:
+        try:
+            while True:
+                data = await conn.queue.get()
+                if data is None:
+                    break
+                conn.writer.write(data)
+                await conn.writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            conn.closed = True
+            with contextlib.suppress(Exception):
+                conn.writer.close()
+
+
+async def _read_line(reader: asyncio.StreamReader) -> bytes | None:
+    """The next line; b"" at EOF; None for a line over the limit, which is read and discarded
+    in limit-sized pieces (memory stays bounded whatever the client sends)."""
+    try:
+        return await reader.readuntil(b"\n")
+    except asyncio.IncompleteReadError as e:
+        return e.partial  # EOF, possibly after a last line without its newline
+    except asyncio.LimitOverrunError as e:
+        consumed = e.consumed
+    try:
+        while True:
+            await reader.readexactly(consumed)
+            try:
+                await reader.readuntil(b"\n")
+                return None
+            except asyncio.LimitOverrunError as e:
+                consumed = e.consumed
+    except asyncio.IncompleteReadError:
+        return b""
+
+
+def _remove_stale_socket(p: Path) -> None:
+    try:
+        st = p.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise SocketInUse(f"{p} exists and is not a socket; not touching it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(str(p))
+    except OSError:
+        p.unlink()  # nobody listening: left over from a crash
+        return
+    finally:
+        probe.close()
+    raise SocketInUse(f"another station daemon is already listening on {p}")

@@ -1,0 +1,97 @@
+"""What the daemon tells clients about itself: the ``state`` snapshot and its parts.
+
+docs/api.md describes each shape: the armed trial (``trial``), the running
+test (``test``), the board's debounced holes and item counts (``board``),
+the station's description (``station``) and the technician screen's raw
+``sensors``. Each is a pure function of the daemon's current objects (and
+``now``); the daemon composes them (``Daemon.state_snapshot``).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from station.protocols import PROTOCOLS
+
+if TYPE_CHECKING:
+    from station.administration import TestSession
+    from station.board_spec import BoardSpec
+    from station.daemon.cell_monitor import CellMonitor
+    from station.config import CellConfig, Config
+    from station.pipeline import Pipeline
+    from station.daemon.trial_control import LiveTrial
+
+
+def patient_out(p: dict | None) -> dict | None:
+    """A stored patient as the API sends it (the store's shape; a copy)."""
+    return None if p is None else dict(p)
+
+
+def trial_snapshot(live: LiveTrial | None, now: float) -> dict | None:
+    """The armed trial (None: none): its place in the test, status, elapsed time, count-down, counts."""
+    if live is None:
+        return None
+    proto = live.trial.protocol
+    elapsed = proto.elapsed(now)
+    limit = proto.opts.get("duration_s") or proto.opts.get("cutoff_s")
+    countdown = None if limit is None else max(0.0, float(limit) - elapsed)
+    m = live.meta
+    return {"trial_id": live.journal.trial_id, "test_id": m["test_id"], "protocol": m["protocol"],
+            "options": m["options"], "hand": m["hand"], "side": m["side"], "practice": m["practice"],
+            "k": m["k"], "n": m["n"], "index": m["index"], "repeat_of": m["repeat_of"],
+            "started_by": m["started_by"], "status": "running" if proto.started else "waiting",
+            "started_at": live.armed_t, "elapsed_s": round(elapsed, 3),
+            "countdown_s": None if countdown is None else round(countdown, 3),
+            "counts": {n: c.count for n, c in live.trial.pipeline.cells.items()}}
+
+
+def test_snapshot(s: TestSession | None, summary: dict | None,
+                  side: Callable[[str | None], str | None]) -> dict | None:
+    """The running test (None: none): its trials so far, the next one and the scored summary.
+    ``side``: which side a hand (dominant, left...) is for the selected patient."""
+    if s is None:
+        return None
+    done = len(s.trials)
+    slot = s.next_trial()
+    trials = []
+    for k, e in enumerate(s.trials, 1):
+        r = e["result"]
+        trials.append({"trial_id": e["trial_id"], "k": k, "hand": e["hand"], "side": side(e["hand"]),
+                       "index": e["index"], "practice": e["practice"], "repeat_of": e["repeat_of"],
+                       "status": r.get("status"), "total_s": r.get("total_s"), "valid": e["valid"],
+                       "invalid_reason": e["invalid_reason"],
+                       "invalid": None if e["valid"] else {"reason": e["invalid_reason"]}})
+    nxt = None
+    if slot is not None:
+        nxt = {"k": done + 1, "n": done + len(s.queue), **slot.to_dict(), "side": side(slot.hand)}
+    return {"test_id": s.test_id, "protocol": s.plan.protocol, "options": dict(s.plan.options),
+            "plan": s.plan.to_dict(), "status": s.status, "ended_reason": s.ended_reason, "date": s.date,
+            "trials": trials, "next": nxt, "summary": summary}
+
+
+def board_snapshot(board: BoardSpec, pipe: Pipeline) -> dict:
+    """Which holes hold a peg (debounced) and the items on each cell, now."""
+    return {"occupied": [i for i in range(1, len(board.holes) + 1) if pipe.switch_closed(i)],
+            "counts": {n: c.count for n, c in pipe.cells.items()}}
+
+
+def station_snapshot(config: Config, cells: dict[str, CellConfig], board: BoardSpec, simulated: bool) -> dict:
+    """The station itself: its name, holes, buttons, cells and the protocols it runs."""
+    return {"name": config.name, "simulated": simulated,
+            "holes": len(board.holes), "buttons": sorted(board.buttons),
+            "cells": {n: {"unit_g": c.unit_g, "items": c.items} for n, c in cells.items()},
+            "protocols": {n: {"description": p.description, "options": dict(p.options)}
+                          for n, p in PROTOCOLS.items()}}
+
+
+def sensors_snapshot(board: BoardSpec, pipe: Pipeline, levels: dict[int, int],
+                     monitors: dict[str, CellMonitor], now: float) -> dict:
+    """The technician screen's view: every switch raw and debounced, every cell's readings."""
+    switches = []
+    for i, g in enumerate(board.holes, 1):
+        switches.append({"name": f"hole {i}", "gpio": g, "raw": levels.get(g),
+                         "closed": pipe.switch_closed(i)})
+    for name, g in board.buttons.items():
+        switches.append({"name": f"button {name}", "gpio": g, "raw": levels.get(g),
+                         "closed": pipe.switch_closed(name)})
+    cells = {n: m.snapshot(pipe.cells[n].count if n in pipe.cells else None) for n, m in monitors.items()}
+    return {"t": now, "switches": switches, "cells": cells}

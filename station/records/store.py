@@ -1,0 +1,646 @@
+"""The station's records: patients, tests and trials, crash-safe, flat cost.
+
+Layout of the data directory (``[daemon] data_dir``)::
+
+    station.lock                 held (fcntl.flock) by the one writer; holds its pid
+    patients.json (+ .bak)       TinyDB via AtomicJSONStorage: table "patients"
+    trials/NNNN/<trial_id>.json  one document per finished trial (NNNN = id // 1000)
+    tests/NNNN/<test_id>.json    one document per test (a clinical session of trials)
+    index.jsonl                  append-only summaries, one line per create/update
+    journal/<trial_id>.jsonl     the journal of each trial in progress
+
+Why not one TinyDB for everything: TinyDB rewrites its whole file on every
+insert, so recording would slow down as years of history pile up. Here
+recording a trial writes one small document atomically and appends one index
+line: the cost does not depend on how much is stored
+(tests/benchmarks/storage.py). Patients stay in TinyDB: there are few and they
+change rarely. The documents are the truth; the index is a cache of their
+summaries. Each line carries its document's file identity (inode, size,
+mtime); at open the index is checked against the document directories (one
+stat per document): a line that is missing or stale (a crash or power cut cut
+the append) is rebuilt from the document, a line without a document is
+dropped. So the index needs no fsync of its own.
+
+API: ``RecordStore(data_dir)`` takes the writer lock (``RecordsLocked``, a
+UserError, if another process holds it); ``RecordStore(data_dir,
+readonly=True)`` is for readers such as ``station export``: no lock, no
+writes, no recovery. Ids are whole numbers from 1, one sequence for trials
+and one for tests; methods also accept them as digit strings.
+
+* patients: ``add_patient(patient_id, birth_year, sex, dominant_hand,
+  notes=None) -> PATIENT``, ``get_patient(patient_id)``,
+  ``has_patient(patient_id)``, ``find_patients(query="", limit=None)`` (ID
+  substring, case-insensitive, prefix matches first), ``patients()``,
+  ``update_patient(patient_id, **changes)``. ``PATIENT`` is ``{"patient_id",
+  "birth_year", "sex", "dominant_hand", "created_at"[, "notes"]}``; sex is one
+  of ``SEXES``, the hand ``left``/``right``. Pseudonymous: no name field.
+* tests: ``create_test(record) -> test_id`` (needs ``patient_id``),
+  ``update_test(test_id, changes) -> record`` (top-level merge),
+  ``get_test(test_id)``, ``tests(patient_id=None, since=None, status=None)``
+  (full records, oldest first).
+* trials: ``begin_trial(meta, syncer=None) -> TrialJournal`` assigns the ``trial_id``
+  (``journal.trial_id``) and journals the live trial; the daemon appends
+  events (``journal.event``), phases and calls ``journal.tick()`` from its
+  loop. ``finish_trial(record, journal=None) -> trial_id`` stores journal
+  meta + ``record`` (a null in ``record`` does not erase a journal value;
+  ``events``/``faults`` default to the journal's) on disk,
+  fsynced, before it returns, then retires the journal.
+  ``mark_trial_invalid(trial_id, reason) -> record`` sets ``invalid`` to
+  ``{"reason", "at"}`` (the trial is kept). ``get_trial(trial_id)`` is the
+  full document; ``trials(patient_id=None, since=None, test_id=None)`` gives
+  summaries oldest first (``SUMMARY_KEYS``; newest first is ``[::-1]``).
+* recovery: a writable store runs ``recover()`` at open: every journal left
+  by a crash becomes a trial with status ``interrupted`` (its events kept,
+  ``invalid`` set) and is retired. ``recovered`` holds one log line per thing
+  recovered (journals, a corrupt patients.json); ``interrupted`` the ids.
+* ``close()``, or use the store as a context manager.
+
+Records are plain dicts, stored as given. The store sets ``trial_id`` /
+``test_id``, ``started_at`` (trials, if absent) or ``created_at`` (tests),
+``saved_at`` and ``invalid`` (null, or ``{"reason", "at"}``; set from
+``valid``/``invalid_reason`` when a record in the ``station.trial/1`` schema of
+station/results.py has them, and both are updated by ``mark_trial_invalid``).
+Times are ISO 8601, UTC. ``finish_trial`` raises OSError if the disk fails
+(the journal is then kept, so the trial is recovered at the next start).
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import re
+from datetime import date, datetime, time as dtime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from tinydb import Query, TinyDB
+
+from station.errors import UserError
+from station.records.journal import TrialJournal, read_journal, retire_journal
+from station.records.storage import FILE_MODE, AtomicJSONStorage, CorruptFile, fsync_dir, move_aside, write_atomic
+from station.records.syncer import Syncer
+
+log = logging.getLogger("station.records")
+
+SEXES = ("female", "male", "other", "unknown")
+HANDS = ("left", "right")
+PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+PATIENT_FIELDS = ("birth_year", "sex", "dominant_hand", "notes")
+NOTES_MAX = 500
+SUMMARY_KEYS = ("trial_id", "test_id", "patient_id", "protocol", "hand", "practice",
+                "started_at", "status", "invalid")
+KINDS = ("trial", "test")
+PER_DIR = 1000  # documents per directory
+
+
+class RecordError(UserError):
+    """A record request that cannot be done (unknown id, bad patient data); says why."""
+
+
+class RecordsLocked(RecordError):
+    """Another process holds the data directory's writer lock."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class RecordStore:
+    """Patients, tests and trials in ``data_dir`` (see the module docstring)."""
+
+    def __init__(self, data_dir: str | os.PathLike, *, readonly: bool = False,
+                 now: Callable[[], datetime] = utc_now) -> None:
+        self.dir = Path(data_dir)
+        self.readonly = readonly
+        self._now = now
+        self.recovered: list[str] = []
+        self.interrupted: list[int] = []
+        self._lock_fd: int | None = None
+        self._index_fd: int | None = None
+        self._db: TinyDB | None = None
+        self._live: dict[int, TrialJournal] = {}
+        self._index: dict[str, dict[int, dict]] = {k: {} for k in KINDS}
+        self._next = {k: 1 for k in KINDS}
+        self._damaged: dict[str, set[int]] = {k: set() for k in KINDS}  # corrupt documents moved aside
+        if readonly:
+            if not self.dir.is_dir():
+                raise RecordError(f"no station records in {self.dir}: no such directory")
+        else:
+            try:
+                for sub in ("", "trials", "tests", "journal"):
+                    (self.dir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as e:
+                raise RecordError(f"cannot keep records in {self.dir}: {e.strerror}") from None
+            self._lock()
+        try:
+            storage = AtomicJSONStorage(self.dir / "patients.json", readonly=readonly)
+            if storage.recovery:
+                self.recovered.append(storage.recovery)
+            self._db = TinyDB(storage=_Given(storage))
+            self._patients = self._db.table("patients")
+            self._load_index()
+            if not readonly:
+                self.recover()
+        except PermissionError as e:
+            self.close()
+            raise RecordError(f"cannot read the records in {self.dir}: permission denied ({e.filename}); "
+                              "run as the station's user") from None
+        except BaseException:
+            self.close()
+            raise
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def _lock(self) -> None:
+        fd = os.open(self.dir / "station.lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise RecordsLocked(f"the records in {self.dir} are in use by another station process{who}: "
+                                "only one daemon may write them") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        """Close journals (they stay on disk for recovery), the index and the lock."""
+        for j in list(self._live.values()):
+            j.close()
+        self._live.clear()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._index_fd is not None:
+            os.close(self._index_fd)
+            self._index_fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    def __enter__(self) -> "RecordStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- patients ------------------------------------------------------------
+
+    def add_patient(self, patient_id: str, birth_year: Any, sex: str, dominant_hand: str,
+                    notes: str | None = None) -> dict:
+        """Register a patient under a pseudonymous ID; returns the stored patient."""
+        self._writable()
+        patient_id = check_patient_id(patient_id)
+        if self.has_patient(patient_id):
+            raise RecordError(f"patient {patient_id} already exists")
+        fields = {"birth_year": birth_year, "sex": sex, "dominant_hand": dominant_hand}
+        if notes is not None:
+            fields["notes"] = notes
+        p = {"patient_id": patient_id, **self._check_patient_fields(fields), "created_at": self._stamp()}
+        self._patients.insert(p)
+        return p
+
+    def get_patient(self, patient_id: str) -> dict:
+        """The patient, or RecordError naming the unknown ID."""
+        p = self._patients.get(Query().patient_id == patient_id) if isinstance(patient_id, str) else None
+        if p is None:
+            raise RecordError(f"no patient {patient_id!r}")
+        return dict(p)
+
+    def has_patient(self, patient_id: Any) -> bool:
+        return isinstance(patient_id, str) and self._patients.contains(Query().patient_id == patient_id)
+
+    def find_patients(self, query: str = "", limit: int | None = None) -> list[dict]:
+        """Patients whose ID contains ``query`` (case-insensitive); prefix matches first."""
+        q = query.strip().casefold()
+        found = [dict(p) for p in self._patients.all() if q in p["patient_id"].casefold()]
+        found.sort(key=lambda p: (not p["patient_id"].casefold().startswith(q), p["patient_id"]))
+        return found if limit is None else found[:max(0, limit)]
+
+    def patients(self) -> list[dict]:
+        """Every patient, sorted by ID."""
+        return self.find_patients("")
+
+    def update_patient(self, patient_id: str, **changes: Any) -> dict:
+        """Change birth_year, sex, dominant_hand or notes; returns the updated patient."""
+        self._writable()
+        current = self.get_patient(patient_id)
+        unknown = set(changes) - set(PATIENT_FIELDS)
+        if unknown:
+            raise RecordError(f"cannot change {', '.join(sorted(unknown))} of a patient "
+                              f"(changeable: {', '.join(PATIENT_FIELDS)})")
+        fields = {k: current[k] for k in PATIENT_FIELDS if k in current}
+        fields.update(changes)
+        fields = self._check_patient_fields(fields)
+        self._patients.update(fields, Query().patient_id == patient_id)
+        return {**current, **fields}
+
+    def _check_patient_fields(self, f: dict) -> dict:
+        year = f["birth_year"]
+        if isinstance(year, str) and year.strip().isdigit():
+            year = int(year)
+        this_year = self._now().year
+        if not isinstance(year, int) or isinstance(year, bool) or not 1900 <= year <= this_year:
+            raise RecordError(f"birth year must be a year from 1900 to {this_year}, not {f['birth_year']!r}")
+        sex = f["sex"].strip().lower() if isinstance(f["sex"], str) else f["sex"]
+        if sex not in SEXES:
+            raise RecordError(f"sex must be one of {', '.join(SEXES)}, not {f['sex']!r}")
+        hand = f["dominant_hand"].strip().lower() if isinstance(f["dominant_hand"], str) else f["dominant_hand"]
+        if hand not in HANDS:
+            raise RecordError(f"dominant hand must be left or right, not {f['dominant_hand']!r}")
+        out = {"birth_year": year, "sex": sex, "dominant_hand": hand}
+        notes = f.get("notes")
+        if notes is not None:
+            if not isinstance(notes, str) or len(notes) > NOTES_MAX:
+                raise RecordError(f"notes must be text of at most {NOTES_MAX} characters")
+            out["notes"] = notes
+        return out
+
+    # --- tests ---------------------------------------------------------------
+
+    def create_test(self, record: dict) -> int:
+        """Store a new test (a session of trials) for ``record["patient_id"]``; returns its id."""
+        self._writable()
+        rec = self._new_record("test", record)
+        if rec.get("patient_id") is None:
+            raise RecordError("a test needs a patient_id")
+        self._write_doc("test", rec)
+        return rec["test_id"]
+
+    def update_test(self, test_id: int | str, changes: dict) -> dict:
+        """Merge ``changes`` into a test's top-level keys; returns the stored record."""
+        self._writable()
+        rec = self.get_test(test_id)
+        if not isinstance(changes, dict):
+            raise RecordError("test changes must be an object")
+        if changes.get("test_id", rec["test_id"]) != rec["test_id"]:
+            raise RecordError("a test's id cannot change")
+        if changes.get("patient_id", rec.get("patient_id")) != rec.get("patient_id"):
+            self._check_patient_ref(changes["patient_id"])
+        rec.update(changes)
+        rec["updated_at"] = self._stamp()
+        self._write_doc("test", rec, replace=True)
+        return rec
+
+    def get_test(self, test_id: int | str) -> dict:
+        """The full test record."""
+        return self._read_doc("test", test_id)
+
+    def tests(self, patient_id: str | None = None, since: date | datetime | None = None,
+              status: str | None = None) -> list[dict]:
+        """Full test records, oldest first (``status``: only those the index says have it)."""
+        return [self.get_test(e["test_id"]) for e in self._select("test", patient_id, since)
+                if status is None or e.get("status") == status]
+
+    # --- trials --------------------------------------------------------------
+
+    def begin_trial(self, meta: dict, syncer: Syncer | None = None) -> TrialJournal:
+        """Start journaling a live trial; ``journal.trial_id`` is the trial's id from now on.
+        With ``syncer`` the journal's fsyncs run on the syncer's thread."""
+        self._writable()
+        rec = self._new_record("trial", meta)
+        j = TrialJournal(self.dir / "journal" / f"{rec['trial_id']}.jsonl", rec["trial_id"], rec, syncer=syncer)
+        self._live[rec["trial_id"]] = j
+        return j
+
+    def finish_trial(self, record: dict, journal: TrialJournal | None = None) -> int:
+        """Store a finished trial; it is on disk and fsynced when this returns. Returns its id.
+
+        With ``journal`` (from ``begin_trial``) the trial keeps the journal's id
+        and metadata and takes its events and faults unless ``record`` has
+        them; the journal is retired once the document is durable.
+        """
+        self._writable()
+        if not isinstance(record, dict):
+            raise RecordError("a trial record must be an object")
+        if journal is not None:
+            if record.get("trial_id", journal.trial_id) != journal.trial_id:
+                raise RecordError(f"record trial_id {record['trial_id']!r} is not the journal's "
+                                  f"({journal.trial_id})")
+            # a null in the record means "not known here": it does not erase what the journal knew
+            rec = dict(journal.meta)
+            rec.update((k, v) for k, v in record.items() if v is not None or k not in rec)
+            rec["trial_id"] = journal.trial_id
+            rec.setdefault("events", list(journal.events))
+            rec.setdefault("faults", list(journal.faults))
+            self._check_refs(rec)
+        else:
+            rec = self._new_record("trial", record)
+        if "invalid" not in rec:  # records in the results schema say it with valid/invalid_reason
+            rec["invalid"] = {"reason": rec.get("invalid_reason")} if rec.get("valid") is False else None
+        rec["saved_at"] = self._stamp()
+        self._write_doc("trial", rec)
+        if journal is not None:
+            self._live.pop(journal.trial_id, None)
+            journal.retire()
+        return rec["trial_id"]
+
+    def mark_trial_invalid(self, trial_id: int | str, reason: str) -> dict:
+        """Flag a stored trial invalid with ``reason`` (it is kept); returns the record."""
+        self._writable()
+        if not isinstance(reason, str) or not reason.strip():
+            raise RecordError("say why the trial is invalid: a reason is required")
+        rec = self.get_trial(trial_id)
+        rec["invalid"] = {"reason": reason.strip(), "at": self._stamp()}
+        if "valid" in rec:  # keep a results-schema record (station.trial/1) consistent
+            rec.update(valid=False, invalid_reason=reason.strip())
+        self._write_doc("trial", rec, replace=True)
+        return rec
+
+    def get_trial(self, trial_id: int | str) -> dict:
+        """The full stored trial (metadata, result, metrics, events, trace path)."""
+        return self._read_doc("trial", trial_id)
+
+    def trials(self, patient_id: str | None = None, since: date | datetime | None = None,
+               test_id: int | str | None = None) -> list[dict]:
+        """Summaries of stored trials, oldest first (``get_trial`` gives the full record)."""
+        found = self._select("trial", patient_id, since)
+        if test_id is not None:
+            tid = _as_id("test", test_id)
+            found = [e for e in found if e.get("test_id") == tid]
+        return found
+
+    @property
+    def live_trials(self) -> list[int]:
+        """Ids of trials begun and not yet finished in this process."""
+        return list(self._live)
+
+    # --- recovery ------------------------------------------------------------
+
+    def recover(self) -> list[int]:
+        """Store every journal left by a crash as an interrupted trial; returns their ids."""
+        self._writable()
+        ids = []
+        for path in sorted((self.dir / "journal").glob("*.jsonl")):
+            if path.stem.isdigit() and int(path.stem) in self._live:
+                continue
+            tid = self._recover_journal(path)
+            if tid is not None:
+                ids.append(tid)
+        self.interrupted.extend(ids)
+        return ids
+
+    def _recover_journal(self, path: Path) -> int | None:
+        try:
+            j = read_journal(path)
+            tid = _as_id("trial", j.trial_id)
+        except (CorruptFile, RecordError) as e:
+            aside = move_aside(path)
+            self._note(f"journal {path.name} is unreadable ({e}); moved it to {aside.name}", error=True)
+            return None
+        if tid in self._index["trial"]:
+            retire_journal(path)  # stored just before the crash, not yet retired
+            return None
+        rec = {**j.meta, "trial_id": tid, "status": "interrupted", "events": j.events,
+               "faults": j.faults, "phases": j.phases, "last_t": j.last_t,
+               "invalid": {"reason": "interrupted: the station stopped during the trial", "at": self._stamp()},
+               "recovered_at": self._stamp()}
+        self._next["trial"] = max(self._next["trial"], tid + 1)
+        self._write_doc("trial", rec)
+        retire_journal(path)
+        cut = ", last line cut short" if j.truncated_tail else ""
+        bad = f", {len(j.bad_lines)} unreadable line(s) skipped" if j.bad_lines else ""
+        self._note(f"recovered interrupted trial {tid} from its journal "
+                   f"({len(j.events)} events{cut}{bad}); stored with status 'interrupted'")
+        return tid
+
+    def _note(self, line: str, error: bool = False) -> None:
+        (log.error if error else log.warning)("%s", line)
+        self.recovered.append(line)
+
+    # --- documents and the index ---------------------------------------------
+
+    def _new_record(self, kind: str, given: dict) -> dict:
+        if not isinstance(given, dict):
+            raise RecordError(f"a {kind} record must be an object")
+        key = f"{kind}_id"
+        if given.get(key) is not None:
+            raise RecordError(f"{kind} ids are given by the store: drop {key!r} from a new {kind}")
+        rec = dict(given)
+        self._check_refs(rec)
+        rec[key] = self._take_id(kind)
+        when = "started_at" if kind == "trial" else "created_at"
+        if rec.get(when) is None:
+            rec[when] = self._stamp()
+        return rec
+
+    def _take_id(self, kind: str) -> int:
+        rid = self._next[kind]
+        self._next[kind] += 1
+        return rid
+
+    def _check_refs(self, rec: dict) -> None:
+        """A trial's patient and test must exist (a new test has no test_id yet)."""
+        self._check_patient_ref(rec.get("patient_id"))
+        test_id = rec.get("test_id")
+        if test_id is not None and _as_id("test", test_id) not in self._index["test"]:
+            raise RecordError(f"no test {test_id!r}")
+
+    def _check_patient_ref(self, patient_id: Any) -> None:
+        if patient_id is not None and not self.has_patient(patient_id):
+            raise RecordError(f"no patient {patient_id!r}")
+
+    def _doc_path(self, kind: str, rid: int) -> Path:
+        return self.dir / f"{kind}s" / f"{rid // PER_DIR:04d}" / f"{rid}.json"
+
+    def _write_doc(self, kind: str, rec: dict, replace: bool = False) -> None:
+        rid = rec[f"{kind}_id"]
+        path = self._doc_path(kind, rid)
+        if not replace and path.exists():
+            raise RecordError(f"{kind} {rid} is already stored")
+        try:
+            data = json.dumps(rec, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{kind} {rid} cannot be stored as JSON: {e}") from None
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700)
+            fsync_dir(path.parent.parent)
+        write_atomic(path, data)
+        entry = _summary(kind, rec, _identity(os.stat(path)))
+        self._index[kind][rid] = entry
+        self._append_index(entry)
+
+    def _read_doc(self, kind: str, rid: Any) -> dict:
+        rid = _as_id(kind, rid)
+        path = self._doc_path(kind, rid)
+        try:
+            rec = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            raise RecordError(f"no {kind} {rid}") from None
+        except (ValueError, UnicodeDecodeError):
+            rec = None
+        if not isinstance(rec, dict):
+            where = path.name if self.readonly else move_aside(path).name
+            self._note(f"{kind} document {path} is corrupt; kept as {where}", error=True)
+            self._index[kind].pop(rid, None)
+            self._damaged[kind].add(rid)
+            raise RecordError(f"{kind} {rid} is damaged on disk (kept as {where})")
+        return rec
+
+    def _append_index(self, entry: dict) -> None:
+        # no fsync: the document is already durable and the index is rebuilt from documents at open
+        self._append_raw((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def _append_raw(self, data: bytes) -> None:
+        if self._index_fd is None:
+            self._index_fd = os.open(self.dir / "index.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        os.write(self._index_fd, data)
+
+    def _load_index(self) -> None:
+        try:
+            raw = (self.dir / "index.jsonl").read_bytes()
+        except FileNotFoundError:
+            raw = b""
+        for line in raw.split(b"\n"):
+            try:
+                e = json.loads(line)
+            except (ValueError, UnicodeDecodeError):
+                continue  # a line cut by a crash; the documents fill the gap below
+            kind = e.get("kind") if isinstance(e, dict) else None
+            if kind in KINDS and type(e.get(f"{kind}_id")) is int:
+                self._index[kind][e[f"{kind}_id"]] = e  # a later line is a newer version
+        if raw and not raw.endswith(b"\n") and not self.readonly:
+            self._append_raw(b"\n")  # so the next line does not join a cut one
+        for kind in KINDS:
+            self._reconcile(kind)
+        journals = [int(p.stem) for p in (self.dir / "journal").glob("*.jsonl") if p.stem.isdigit()]
+        for kind in KINDS:
+            self._next[kind] = max([0, *self._index[kind], *self._damaged[kind],
+                                    *(journals if kind == "trial" else [])]) + 1
+
+    def _reconcile(self, kind: str) -> None:
+        """Make the index match the documents, which are the truth."""
+        entries = self._index[kind]
+        on_disk: dict[int, os.DirEntry] = {}
+        root = self.dir / f"{kind}s"
+        if root.is_dir():
+            for sub in os.scandir(root):
+                if not sub.is_dir():
+                    continue
+                for d in os.scandir(sub.path):
+                    stem, ext, rest = d.name.partition(".json")
+                    if not stem.isdigit() or not ext:
+                        continue
+                    if not rest:
+                        on_disk[int(stem)] = d
+                    elif rest.startswith(".corrupt-"):  # moved aside earlier: its id stays taken
+                        self._damaged[kind].add(int(stem))
+        for rid in [r for r in entries if r not in on_disk]:
+            del entries[rid]
+            if rid in self._damaged[kind]:
+                continue  # moved aside as corrupt: said when it was found
+            self._note(f"the index lists {kind} {rid} but its document is missing; dropped the entry",
+                       error=True)
+        for rid, d in sorted(on_disk.items()):
+            ident = _identity(d.stat())
+            if rid in entries and entries[rid].get("file") == ident:
+                continue
+            try:  # not indexed, or changed after its last index line
+                rec = json.loads(Path(d.path).read_bytes())
+            except (ValueError, UnicodeDecodeError):
+                rec = None
+            if not isinstance(rec, dict):
+                entries.pop(rid, None)
+                self._damaged[kind].add(rid)  # its id is never given again
+                where = d.name if self.readonly else move_aside(d.path).name
+                self._note(f"{kind} document {d.path} is corrupt; kept as {where} (left out of the records)",
+                           error=True)
+                continue
+            entries[rid] = _summary(kind, rec, ident)
+            if not self.readonly:
+                self._append_index(entries[rid])
+        ordered = sorted(entries.items())
+        entries.clear()
+        entries.update(ordered)
+
+    def _select(self, kind: str, patient_id: str | None, since: date | datetime | None) -> list[dict]:
+        cutoff = as_utc(since) if since is not None else None
+        out = []
+        for e in self._index[kind].values():
+            if patient_id is not None and e.get("patient_id") != patient_id:
+                continue
+            if cutoff is not None:
+                t = parse_iso(e.get("started_at"))
+                if t is None or t < cutoff:
+                    continue
+            out.append({k: v for k, v in e.items() if k not in ("kind", "file")})
+        return out
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise RecordError(f"the records in {self.dir} are open read-only")
+
+    def _stamp(self) -> str:
+        return iso(self._now())
+
+
+class _Given:
+    """Hands TinyDB an already-built storage (TinyDB wants a class to instantiate)."""
+
+    def __init__(self, storage: AtomicJSONStorage) -> None:
+        self.storage = storage
+
+    def __call__(self, *args: Any, **kwargs: Any) -> AtomicJSONStorage:
+        return self.storage
+
+
+def check_patient_id(patient_id: Any) -> str:
+    """A valid pseudonymous patient ID, or RecordError saying what one looks like."""
+    if not isinstance(patient_id, str) or not PATIENT_ID.fullmatch(patient_id.strip()):
+        raise RecordError(f"patient ID {patient_id!r} must be 1-32 letters, digits, '-', '_' or '.', "
+                          "starting with a letter or digit (a pseudonym, never a name)")
+    return patient_id.strip()
+
+
+def _as_id(kind: str, rid: Any) -> int:
+    if isinstance(rid, str) and rid.strip().isdigit():
+        rid = int(rid)
+    if type(rid) is not int or rid < 1:
+        raise RecordError(f"no {kind} {rid!r}")
+    return rid
+
+
+def _identity(st: os.stat_result) -> list[int]:
+    """What changes whenever a document is rewritten (atomic replace makes a new inode)."""
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _summary(kind: str, rec: dict, file: list[int]) -> dict:
+    e = {"kind": kind, "file": file}
+    for k in SUMMARY_KEYS:
+        if k in rec:
+            e[k] = rec[k]
+    if kind == "test":
+        e["started_at"] = rec.get("created_at")
+    return e
+
+
+def iso(t: datetime) -> str:
+    """ISO 8601 in UTC, to the millisecond."""
+    return t.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def parse_iso(s: Any) -> datetime | None:
+    """An aware datetime from ISO 8601 text (naive means UTC); None if it is not one."""
+    if not isinstance(s, str):
+        return None
+    try:
+        t = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def as_utc(since: date | datetime) -> datetime:
+    """A date means local midnight; a naive datetime is local time."""
+    if not isinstance(since, datetime):
+        since = datetime.combine(since, dtime())
+    if since.tzinfo is None:
+        since = since.astimezone()  # local
+    return since.astimezone(timezone.utc)

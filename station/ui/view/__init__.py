@@ -1,0 +1,1 @@
+"""What the screens show, computed without Textual: testable as plain Python."""

@@ -1,0 +1,88 @@
+"""The therapist's results text for one test. Pure: no Textual.
+
+Uses the test's ``summary`` (``station.summary/1``: per-hand values and mean,
+SD score, band, norm source) and the clinical note from
+``station.clinical_note`` when the test record carries them; otherwise the
+per-hand times from the trial records alone.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from station.ui.view.model import SEP, score_of, trial_seconds
+
+BAND_WORDS = {"normal": "within normal limits", "below": "below normal", "well_below": "well below normal",
+              "markedly_below": "markedly below normal", "above": "above normal", "well_above": "well above normal",
+              "markedly_above": "markedly above normal"}
+
+
+def _v(x: Any, unit: str = "s") -> str:
+    if not isinstance(x, (int, float)):
+        return "-"
+    return f"{x:.1f} {unit}" if unit == "s" else f"{x:g} {unit}"
+
+
+def test_lines(test: Mapping[str, Any], trials: list[dict]) -> list[str]:
+    """Lines describing one test: per hand times, mean, SD score and band, then the norm source."""
+    date = str(test.get('date') or test.get('created_at') or '')[:10]
+    title = SEP.join(p for p in (f"Test {test.get('test_id')}", str(test.get('protocol')), date) if p)
+    lines = [title, f"  status: {test.get('status', '?')}"]
+    summary = test.get("summary")
+    if isinstance(summary, Mapping) and isinstance(summary.get("hands"), Mapping):
+        unit = summary.get("unit") or "s"
+        for hand, hs in summary["hands"].items():
+            values = ", ".join(_v(v, unit) for v in hs.get("values") or []) or "no valid trials"
+            lines.append(f"  {hand}: {values}; mean {_v(hs.get('mean'), unit)}")
+            norm = hs.get("norm")
+            if isinstance(norm, Mapping):
+                if norm.get("sd_score") is not None:
+                    band = norm.get("band_label") or BAND_WORDS.get(norm.get("band"), norm.get("band"))
+                    lines.append(f"    SD score {norm['sd_score']:+.2f} ({band})")
+                elif norm.get("reason"):
+                    lines.append(f"    no SD score: {norm['reason']}")
+        for inv in summary.get("invalid") or []:
+            lines.append(f"  invalid: trial {inv.get('trial_id')} ({inv.get('hand')}): {inv.get('reason')}")
+        if summary.get("norm_source"):
+            lines.append(f"  norms: {summary['norm_source']}")
+        return lines
+    # No summary in the record: per-hand times from the trials themselves.
+    mine = [t for t in trials if t.get("test_id") == test.get("test_id")]
+    by_hand: dict[str, list[str]] = {}
+    for t in reversed(mine):
+        hand = t.get("side") or t.get("hand") or "?"
+        s = score_of(t)
+        mark = " (invalid)" if t.get("invalid") else " (practice)" if t.get("practice") else ""
+        val = _v(s[0], "s" if s[1] == "seconds" else s[1]) if s else t.get("status", "?")
+        by_hand.setdefault(hand, []).append(f"{val}{mark}")
+    for hand, vals in by_hand.items():
+        lines.append(f"  {hand}: {', '.join(vals)}")
+    return lines
+
+
+def note_for(test: Mapping[str, Any], patient: Mapping[str, Any] | None) -> str | None:
+    """The clinical note (``station.clinical_note``) for a test record that has a plan and summary."""
+    if not isinstance(test.get("summary"), Mapping) or not isinstance(test.get("plan"), Mapping):
+        return None
+    try:
+        from station.clinical_note import clinical_note
+    except ImportError:  # pragma: no cover - shipped with the station
+        return None
+    try:
+        return clinical_note(test, patient)
+    except (KeyError, TypeError, ValueError):
+        return None  # an older record shape: the summary lines above still show
+
+
+def trial_row(t: Mapping[str, Any]) -> tuple[str, ...]:
+    """(id, trial, hand, status, time, note) for the therapist's trials table."""
+    s = trial_seconds(dict(t))
+    inv = t.get("invalid")
+    if isinstance(inv, Mapping):
+        note = f"invalid: {inv.get('reason')}"
+    elif t.get("valid") is False:
+        note = f"invalid: {t.get('invalid_reason')}"
+    else:
+        note = "practice" if t.get("practice") else ""
+    k = t.get("k") or t.get("index") or ""
+    return (str(t.get("trial_id")), str(k), str(t.get("side") or t.get("hand") or ""),
+            str(t.get("status") or ""), "-" if s is None else f"{s:.1f}", note)
