@@ -28,12 +28,12 @@ import logging
 import multiprocessing
 import threading
 import time
-from typing import Any, Callable
-
-from station.events import CellFault, RawRecord
+from collections.abc import Callable
+from typing import Any
 
 from hardware.cell_reader import CellReader
 from hardware.hx711 import HX711
+from station.events import CellFault, RawRecord
 
 log = logging.getLogger("station.hardware")
 

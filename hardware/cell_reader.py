@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Protocol
-
-from station.events import CellFault, Sample
+from collections.abc import Callable
+from typing import Protocol
 
 from hardware.hx711 import PulseTooLong, SensorFault
+from station.events import CellFault, Sample
 
 
 class CellDriver(Protocol):

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: PD_SCK high for longer than this powers the chip down (datasheet).
 POWER_DOWN_S = 60e-6

@@ -26,15 +26,15 @@ import heapq
 import math
 import threading
 import time
+from collections.abc import Callable
 from itertools import count
-from typing import Any, Callable
-
-from station.config import Config
-from station.events import RawRecord
+from typing import Any
 
 from hardware.cell_reader import CellReader
 from hardware.hx711 import HX711
 from hardware.switches import SwitchBank
+from station.config import Config
+from station.events import RawRecord
 
 HOLD_S = 0.02
 
@@ -187,7 +187,7 @@ class StationIO:
             drv.close()
         self.switches.close()
 
-    def __enter__(self) -> "StationIO":
+    def __enter__(self) -> StationIO:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,7 +17,7 @@ its bounce burst.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from gpiozero.pins.mock import MockFactory, MockPin, PinState
 
@@ -115,7 +115,7 @@ class SwitchBank:
         self._pins.clear()
         self._watches.clear()
 
-    def __enter__(self) -> "SwitchBank":
+    def __enter__(self) -> SwitchBank:
         return self
 
     def __exit__(self, *exc: object) -> None:

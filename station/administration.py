@@ -40,9 +40,10 @@ the two hands' mean times (1/s; higher is better).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from statistics import fmean
-from typing import Any, Mapping
+from typing import Any
 
 from station.board_spec import BoardSpec
 from station.errors import UserError
@@ -115,7 +116,7 @@ class TestPlan:
             raise AdministrationError(f"practice must be true or false, not {self.practice!r}")
 
     @classmethod
-    def default(cls, protocol: str, **overrides: Any) -> "TestPlan":
+    def default(cls, protocol: str, **overrides: Any) -> TestPlan:
         """The usual plan for ``protocol`` (9HPT: both hands, dominant first, 2 trials each)."""
         if protocol not in PLAN_DEFAULTS:
             raise AdministrationError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
@@ -129,7 +130,7 @@ class TestPlan:
         """A fresh protocol state machine for one trial of this test."""
         return make_protocol(self.protocol, board, dict(self.options))
 
-    def slots(self) -> list["TrialSlot"]:
+    def slots(self) -> list[TrialSlot]:
         """The planned trials in order (before any repeat)."""
         out = [TrialSlot(self.hands[0], 1, practice=True)] if self.practice else []
         out += [TrialSlot(h, i) for h in self.hands for i in range(1, self.trials_per_hand + 1)]
@@ -140,7 +141,7 @@ class TestPlan:
                 "trials_per_hand": self.trials_per_hand, "practice": self.practice}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "TestPlan":
+    def from_dict(cls, d: Mapping[str, Any]) -> TestPlan:
         if not isinstance(d, Mapping) or "protocol" not in d:
             raise AdministrationError("a test plan needs at least a 'protocol'")
         unknown = set(d) - {"protocol", "options", "hands", "trials_per_hand", "practice"}
@@ -165,7 +166,7 @@ class TrialSlot:
         return {"hand": self.hand, "index": self.index, "practice": self.practice, "repeat_of": self.repeat_of}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "TrialSlot":
+    def from_dict(cls, d: Mapping[str, Any]) -> TrialSlot:
         try:
             return cls(str(d["hand"]), int(d["index"]), bool(d.get("practice", False)), d.get("repeat_of"))
         except (KeyError, TypeError, ValueError):
@@ -305,7 +306,7 @@ class TestSession:
                 "trials": [dict(e, result=dict(e["result"])) for e in self.trials]}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "TestSession":
+    def from_dict(cls, d: Mapping[str, Any]) -> TestSession:
         """Restore a session from ``to_dict``'s output. AdministrationError if it is not one."""
         if not isinstance(d, Mapping) or d.get("schema") != SESSION_SCHEMA:
             raise AdministrationError(f"not a stored test session (expected schema {SESSION_SCHEMA!r})")

@@ -64,7 +64,7 @@ class BoardSpec:
             },
         }
 
-    def with_counts(self, counts: dict[str, int]) -> "BoardSpec":
+    def with_counts(self, counts: dict[str, int]) -> BoardSpec:
         """The same board with the cells' starting item counts replaced."""
         cells = {
             n: CellSpec(n, c.calibration, counts.get(n, c.units_at_start)) for n, c in self.cells.items()
@@ -72,7 +72,7 @@ class BoardSpec:
         return BoardSpec(self.holes, dict(self.buttons), self.active_low, self.settle_ms, cells)
 
     @classmethod
-    def from_header(cls, station: object) -> "BoardSpec":
+    def from_header(cls, station: object) -> BoardSpec:
         """Validate a trace header's ``station`` object. Raises SpecError naming the key."""
         if not isinstance(station, dict):
             raise SpecError("header 'station' must be an object")

@@ -10,8 +10,9 @@ count items by weight). The hardware comes in as a ``hardware.station_io.Station
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from station.config import CellConfig, Config
 

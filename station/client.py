@@ -23,7 +23,8 @@ import itertools
 import json
 import logging
 import os
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from station.api import API_VERSION, MAX_MESSAGE_LINE, ApiError
 
@@ -75,7 +76,7 @@ class StationClient:
         await self._drop_connection()
         self._put(_END)
 
-    async def __aenter__(self) -> "StationClient":
+    async def __aenter__(self) -> StationClient:
         await self.connect()
         return self
 

@@ -10,7 +10,8 @@ Times are given to 0.1 s, the precision the 9HPT is reported in.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 TITLES = {
     "nine-hole-peg": "Nine Hole Peg Test (9HPT)",

@@ -7,8 +7,6 @@ and the wiring docs all read that one file.
 """
 from __future__ import annotations
 
-from station.errors import UserError, read_user_text
-
 import math
 import os
 import tomllib
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from station.board_spec import BoardSpec, CellSpec
+from station.errors import UserError, read_user_text
 from station.loadcell import Calibration
 
 BCM_MIN, BCM_MAX = 2, 27  # the user GPIOs on the 40-pin header

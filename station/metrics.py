@@ -22,8 +22,8 @@ Definitions (the clinical reading of each is in ``station/results.py``):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from statistics import fmean, stdev
-from typing import Iterable, Sequence
 
 from station.events import CellCount, Event, PegIn, PegOut
 

@@ -6,7 +6,7 @@ every protocol's main measure. Pure functions over plain values.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 #: percent change flagged as clinically meaningful
 MEANINGFUL_PCT = 20.0

@@ -110,8 +110,9 @@ Test record, ``station.test/1`` (``test_record``)
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from station.administration import INCOMPLETE_REASON, TestSession, TrialSlot
 from station.norms import NormSet, load_norms, score_time

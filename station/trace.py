@@ -10,8 +10,9 @@ import functools
 import json
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from station.board_spec import BoardSpec, SpecError
 from station.errors import UserError
@@ -210,7 +211,7 @@ class TraceWriter:
         finally:
             self._f.close()
 
-    def __enter__(self) -> "TraceWriter":
+    def __enter__(self) -> TraceWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -9,7 +9,7 @@ Records must come in time order (the hardware layer merges its sources).
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from station.board_spec import BoardSpec
 from station.events import Event, Fault, RawRecord

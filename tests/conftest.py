@@ -7,7 +7,6 @@ from station.board_spec import BoardSpec, CellSpec
 from station.loadcell import Calibration
 
 
-
 @pytest.fixture
 def board() -> BoardSpec:
     """Nine holes, a start button, a dish with nine pegs and an empty tray."""

@@ -9,8 +9,8 @@ import pytest
 
 from station.cli import main
 from station.commands.simulate import parse_options, truth_path_for
-from station.trace import open_trace, read_records
 from station.events import Edge, Sample
+from station.trace import open_trace, read_records
 from tests.support import CHECK_REPLAY
 
 

@@ -8,7 +8,6 @@ import pytest
 from station.protocols import ProtocolError
 from station.replay import replay
 from station.trace import TraceError
-
 from tests.support import TRACES
 
 HEADER = {"format": "station-trace", "version": 1,

@@ -22,10 +22,10 @@ Written for one thread (the simulator and tests drive it in virtual time).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
-from hardware.sim.clock import VirtualClock
 from hardware.hx711 import POWER_DOWN_S, SETTLE_PERIODS
+from hardware.sim.clock import VirtualClock
 
 # physical pin -> BCM GPIO on the 40-pin header, for BOARD numbering
 _BOARD_TO_BCM = {

@@ -24,17 +24,17 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from collections.abc import Callable
 from itertools import count
-from typing import Any, Callable
-
-from station.config import CellConfig, Config
-from station.events import RawRecord
+from typing import Any
 
 from hardware.sim.clock import VirtualClock
 from hardware.sim.fake_gpio import FakeGPIO, FakeHX711
 from hardware.sim.patient import Patient, Plan
 from hardware.station_io import HOLD_S, StationIO
 from hardware.switches import VirtualPinFactory
+from station.config import CellConfig, Config
+from station.events import RawRecord
 
 #: Time played after the patient's last movement, so its last change is confirmed (held 200 ms).
 SETTLE_AFTER_S = 0.6
@@ -204,7 +204,7 @@ class Simulation:
         """Deliver what is held and release the fakes."""
         self.io.close()
 
-    def __enter__(self) -> "Simulation":
+    def __enter__(self) -> Simulation:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -27,9 +27,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hardware.daemon_io import HardwareError, LiveHardware, SimulatedHardware
     from station.config import load_config
     from station.daemon.service import Daemon
-    from hardware.daemon_io import HardwareError, LiveHardware, SimulatedHardware
 
     # journald adds its own timestamps; the level and logger name are what it cannot know
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, args.log_level),

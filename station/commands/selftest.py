@@ -32,8 +32,8 @@ def _verdict(results) -> int:
 
 
 def run(args) -> int:
-    from station.config import ConfigError, load_config
     from station import build_check
+    from station.config import ConfigError, load_config
 
     if (args.stuck_hole is not None or args.unplug_cell is not None) and not args.simulate:
         raise UserError("--stuck-hole and --unplug-cell only apply with --simulate")

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from station.errors import UserError
 
@@ -40,8 +41,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from station.config import load_config
     from station.commands.replay import format_replay
+    from station.config import load_config
 
     config = load_config(args.config)
     options = parse_options(args.option)
@@ -77,7 +78,6 @@ def run_simulated_trial(config, protocol: str, options: dict[str, Any] | None = 
     it have been delivered). Raises ProtocolError for an unknown protocol or option.
     """
     from hardware.sim.simulator import Simulation
-
     from station.protocols import make_protocol
     from station.trace import TraceHeader, TraceWriter
     from station.trial import Trial

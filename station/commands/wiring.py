@@ -17,8 +17,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from station.config import load_config
     from station import wiring
+    from station.config import load_config
 
     config = load_config(args.config)
     if args.check:

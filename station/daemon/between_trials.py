@@ -13,9 +13,9 @@ from __future__ import annotations
 import collections
 
 from station.board_spec import BoardSpec
+from station.daemon.preroll import Preroll
 from station.events import CellCount
 from station.pipeline import Pipeline
-from station.daemon.preroll import Preroll
 
 
 class BetweenTrials:

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import logging
 import statistics
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 from station import api
 from station.api import ApiError
-from station.daemon.between_trials import BetweenTrials
-from station.daemon.cell_monitor import CellMonitor
 from station.config import CellConfig, Config
 from station.config_write import ConfigWriteError, update_config
+from station.daemon.between_trials import BetweenTrials
+from station.daemon.cell_monitor import CellMonitor
 from station.daemon.records_thread import RecordsThread
 from station.daemon.sensor_waiters import SensorWaiters
 

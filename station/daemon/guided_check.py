@@ -7,14 +7,13 @@ stopped), these run inside the daemon on the readings it already takes.
 """
 from __future__ import annotations
 
-import asyncio
 import statistics
-from typing import Callable
+from collections.abc import Callable
 
 from station import api
 from station.api import ApiError
-from station.daemon.between_trials import BetweenTrials
 from station.config import CellConfig
+from station.daemon.between_trials import BetweenTrials
 from station.daemon.sensor_waiters import SensorWaiters
 
 PRESS_WAIT_S = 10.0
@@ -65,5 +64,5 @@ class GuidedCheck:
         try:
             t = await self.waiters.press(name, PRESS_WAIT_S)
             return {"step": step, "ok": True, "detail": f"button {name} pressed", "data": {"t": t}}
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return {"step": step, "ok": False, "detail": f"no press of button {name} within 10 s", "data": {}}

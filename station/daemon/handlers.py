@@ -9,22 +9,23 @@ and the administration rules become API error codes here.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from station import api
 from station.administration import AdministrationError, TestPlan
 from station.api import ApiError, Request
-from station.daemon.calibration import Calibration
 from station.clinical_note import clinical_note
+from station.daemon.calibration import Calibration
 from station.daemon.guided_check import GuidedCheck
-from station.protocols import PROTOCOLS, ProtocolError
-from station.records.store import RecordError
 from station.daemon.records_thread import RecordsThread
-from station.results import TEST_SCHEMA
 from station.daemon.running_test import RunningTest
 from station.daemon.server import Connection
 from station.daemon.state_messages import patient_out
 from station.daemon.trial_control import TrialControl
+from station.protocols import PROTOCOLS, ProtocolError
+from station.records.store import RecordError
+from station.results import TEST_SCHEMA
 
 log = logging.getLogger("station.daemon")  # the service's log name, whichever part says it
 

@@ -24,12 +24,12 @@ import asyncio
 import collections
 import heapq
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from station.daemon.between_trials import BetweenTrials
 from station.daemon.cell_monitor import CellMonitor
-from station.events import CellFault, Edge, Event, Fault, RawRecord, Sample
 from station.daemon.sensor_waiters import SensorWaiters
+from station.events import CellFault, Edge, Event, Fault, RawRecord, Sample
 from station.trial import Trial
 
 

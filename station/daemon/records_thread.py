@@ -12,7 +12,8 @@ import asyncio
 import concurrent.futures
 import functools
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from station.records.store import RecordStore
 

@@ -13,17 +13,16 @@ caller holds its lock.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
-from typing import Callable
 
 from station import api
-
-from station.daemon import state_messages
 from station.administration import AdministrationError, TestPlan, TestSession, TrialSlot
 from station.api import ApiError
+from station.daemon import state_messages
+from station.daemon.records_thread import RecordsThread
 from station.norms import NormSet
 from station.records.store import RecordError
-from station.daemon.records_thread import RecordsThread
 from station.results import TEST_SCHEMA, test_record
 
 log = logging.getLogger("station.daemon")  # the service's log name, whichever part says it

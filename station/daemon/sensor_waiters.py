@@ -46,7 +46,7 @@ class SensorWaiters:
         self.samples.append((cell, [], n, fut))
         try:
             return await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ApiError(api.HARDWARE, f"cell {cell!r} gave no readings (check its wiring)") from None
         finally:
             self.samples[:] = [w for w in self.samples if w[3] is not fut]

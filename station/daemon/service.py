@@ -61,31 +61,30 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+from hardware.daemon_io import Hardware
 from station import api
-
+from station.config import Config
 from station.daemon import state_messages
 from station.daemon.between_trials import BetweenTrials
 from station.daemon.calibration import Calibration
 from station.daemon.cell_monitor import CellMonitor
-from station.config import Config
-from hardware.daemon_io import Hardware
-from station.events import ButtonPress, CellCount, Event, Fault
 from station.daemon.guided_check import GuidedCheck
 from station.daemon.handlers import CommandHandlers
 from station.daemon.intake import Intake
-from station.norms import NormSet, load_norms
 from station.daemon.records_thread import RecordsThread
 from station.daemon.running_test import RunningTest
 from station.daemon.sdnotify import Notifier
-from station.daemon.server import Server
 from station.daemon.sensor_waiters import SensorWaiters
+from station.daemon.server import Server
 from station.daemon.state_messages import patient_out
+from station.daemon.trial_control import TrialControl
+from station.events import ButtonPress, CellCount, Event, Fault
+from station.norms import NormSet, load_norms
 from station.records.syncer import Syncer
 from station.trial import Trial
-from station.daemon.trial_control import TrialControl
 
 log = logging.getLogger("station.daemon")
 
@@ -205,7 +204,7 @@ class Daemon:
         while not self._stop.is_set():
             try:
                 await asyncio.wait_for(self._stop.wait(), TICK_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._safe_tick()
 

@@ -8,17 +8,18 @@ the station's description (``station``) and the technician screen's raw
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from station.protocols import PROTOCOLS
 
 if TYPE_CHECKING:
     from station.administration import TestSession
     from station.board_spec import BoardSpec
-    from station.daemon.cell_monitor import CellMonitor
     from station.config import CellConfig, Config
-    from station.pipeline import Pipeline
+    from station.daemon.cell_monitor import CellMonitor
     from station.daemon.trial_control import LiveTrial
+    from station.pipeline import Pipeline
 
 
 def patient_out(p: dict | None) -> dict | None:

@@ -19,24 +19,24 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from station import api
-
-from station.daemon import state_messages
 from station.administration import TrialSlot
 from station.api import ApiError
+from station.daemon import state_messages
 from station.daemon.between_trials import BetweenTrials
+from station.daemon.records_thread import RecordsThread
+from station.daemon.running_test import RunningTest
+from station.daemon.sensor_waiters import SensorWaiters
 from station.events import ButtonPress, Event, Fault
 from station.protocols import ProtocolError, make_protocol
 from station.records.store import RecordError
-from station.daemon.records_thread import RecordsThread
-from station.results import trial_record
-from station.daemon.running_test import RunningTest
-from station.daemon.sensor_waiters import SensorWaiters
 from station.records.syncer import Syncer
+from station.results import trial_record
 from station.trace import TraceHeader, TraceWriter
 from station.trial import Trial
 

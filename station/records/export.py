@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import csv
 import errno
-import io
 import json
 import os
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any
 
 from station.errors import UserError
-from station.records.store import RecordError, RecordStore, iso, parse_iso, utc_now
 from station.records.storage import fsync_dir
+from station.records.store import RecordError, RecordStore, iso, parse_iso, utc_now
 
 FORMAT = "station-export"
 VERSION = 1
@@ -150,7 +150,7 @@ class PrivateFile:
             target.unlink(missing_ok=True)
             raise ExportError(f"cannot create {self.path}: {e.strerror}") from None
         self.tmp = target
-        self.file = io.open(fd, "w", encoding="utf-8", newline="")
+        self.file = open(fd, "w", encoding="utf-8", newline="")
 
     def commit(self) -> None:
         self.file.flush()

@@ -24,9 +24,10 @@ import functools
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from station.records.storage import FILE_MODE, CorruptFile, fsync_dir
 from station.records.syncer import Syncer

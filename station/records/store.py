@@ -71,9 +71,11 @@ import json
 import logging
 import os
 import re
-from datetime import date, datetime, time as dtime, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from datetime import time as dtime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tinydb import Query, TinyDB
 
@@ -104,7 +106,7 @@ class RecordsLocked(RecordError):
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class RecordStore:
@@ -184,7 +186,7 @@ class RecordStore:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
 
-    def __enter__(self) -> "RecordStore":
+    def __enter__(self) -> RecordStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -623,7 +625,7 @@ def _summary(kind: str, rec: dict, file: list[int]) -> dict:
 
 def iso(t: datetime) -> str:
     """ISO 8601 in UTC, to the millisecond."""
-    return t.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return t.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def parse_iso(s: Any) -> datetime | None:
@@ -634,7 +636,7 @@ def parse_iso(s: Any) -> datetime | None:
         t = datetime.fromisoformat(s)
     except ValueError:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def as_utc(since: date | datetime) -> datetime:
@@ -643,4 +645,4 @@ def as_utc(since: date | datetime) -> datetime:
         since = datetime.combine(since, dtime())
     if since.tzinfo is None:
         since = since.astimezone()  # local
-    return since.astimezone(timezone.utc)
+    return since.astimezone(UTC)

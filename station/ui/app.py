@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
@@ -116,7 +117,7 @@ class StationApp(App):
             client = self._client_factory(self.socket_path)
             try:
                 await client.connect(timeout=5.0)
-            except (OSError, ConnectionError, asyncio.TimeoutError, ApiError) as e:
+            except (TimeoutError, OSError, ConnectionError, ApiError) as e:
                 self.post_message(m.Disconnected(f"no answer from the station daemon at {self.socket_path} ({_why(e)})"))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_S[1])
@@ -218,7 +219,7 @@ class StationApp(App):
         except ApiError as e:
             if not quiet:
                 self.notify(e.message, title=cmd.replace("_", " "), severity="error", timeout=8)
-        except (ConnectionError, asyncio.TimeoutError) as e:
+        except (TimeoutError, ConnectionError) as e:
             if not quiet:
                 self.notify(f"The station daemon did not answer ({_why(e)}).", severity="error", timeout=8)
         return None
@@ -310,7 +311,7 @@ class KioskApp(StationApp):
     ]
 
 
-def _daemon_client(path: str) -> "StationClient":
+def _daemon_client(path: str) -> StationClient:
     # Imported here: the first frame does not wait for the socket client's modules.
     from station.client import StationClient
 

@@ -49,7 +49,7 @@ class DemoAutopilot:
             try:
                 await client.connect(timeout=5)
                 await self._session(client)
-            except (OSError, ConnectionError, ApiError, asyncio.TimeoutError):
+            except (TimeoutError, OSError, ConnectionError, ApiError):
                 pass  # the daemon is (re)starting, or the therapist took over: try again shortly
             finally:
                 await client.close()

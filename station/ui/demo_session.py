@@ -71,9 +71,9 @@ def stop_daemon(proc: subprocess.Popen) -> None:
 
 
 def run_demo(args) -> int:
+    from station.config import load_config
     from station.ui.app import StaffPins, create_app, wants_ascii
     from station.ui.demo_autopilot import DemoAutopilot
-    from station.config import load_config
 
     data = demo_data_dir(args.data)
     data.mkdir(parents=True, exist_ok=True, mode=0o700)

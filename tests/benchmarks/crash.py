@@ -81,7 +81,7 @@ async def _run(kills: int, speed: float, seed: int, work: Path, log=print) -> di
         try:
             # the session ends itself at the deadline (not only by cancellation)
             await driver.session(sock, time.monotonic() + delay)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         except (ConnectionError, OSError, ApiError) as e:
             log(f"kill {k}: client error {e!r}")

@@ -66,9 +66,9 @@ def daemon_main(socket_path: str, data_dir: str) -> None:
     """The real daemon on simulated hardware; stdin lines ``GPIO LEVEL`` drive a pin now."""
     import threading
 
+    from hardware.daemon_io import SimulatedHardware
     from station.config import load_config
     from station.daemon.service import Daemon
-    from hardware.daemon_io import SimulatedHardware
 
     config = load_config(None)
     hw = SimulatedHardware(config, seed=1, respond=False)  # no virtual patient: only our edges

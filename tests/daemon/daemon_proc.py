@@ -25,7 +25,7 @@ class DaemonProcess:
         self.proc: subprocess.Popen | None = None
         self.log_path = Path(self.data_dir).parent / f"daemon-{Path(self.data_dir).name}.log"
 
-    def start(self, timeout: float = 20.0) -> "DaemonProcess":
+    def start(self, timeout: float = 20.0) -> DaemonProcess:
         cmd = [sys.executable, "-m", "station", "daemon", "--simulate", "--data", self.data_dir,
                "--socket", self.socket, "--speed", str(self.speed), "--seed", str(self.seed), *self.extra]
         env = {**os.environ, **(self.env or {})}

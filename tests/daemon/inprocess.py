@@ -11,9 +11,9 @@ import asyncio
 import os
 from pathlib import Path
 
+from hardware.daemon_io import SimulatedHardware
 from station.config import load_config
 from station.daemon.service import Daemon
-from hardware.daemon_io import SimulatedHardware
 
 
 class InProcessDaemon:
@@ -26,7 +26,7 @@ class InProcessDaemon:
         self.closed = 0 if self.config.active_low else 1
         self._task: asyncio.Task | None = None
 
-    async def __aenter__(self) -> "InProcessDaemon":
+    async def __aenter__(self) -> InProcessDaemon:
         self._task = asyncio.create_task(self.daemon.run())
         for _ in range(400):
             if os.path.exists(self.socket):

@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-from tests.daemon.daemon_proc import REPO, DaemonProcess
 from station.api import ApiError
 from station.client import StationClient
 from station.records.store import RecordStore
+from tests.daemon.daemon_proc import REPO, DaemonProcess
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from station.administration import INCOMPLETE_REASON
 from station.api import ApiError
 from station.client import StationClient
 from station.config import default_config_text, load_config
-from station.administration import INCOMPLETE_REASON
 from tests.daemon.daemon_proc import DaemonProcess
 from tests.daemon.inprocess import InProcessDaemon
 

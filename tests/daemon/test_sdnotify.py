@@ -74,9 +74,9 @@ def test_the_daemon_says_ready_once_open_and_pings_the_watchdog_from_its_event_l
     import asyncio
     import time
 
+    from hardware.daemon_io import SimulatedHardware
     from station.config import load_config
     from station.daemon.service import Daemon
-    from hardware.daemon_io import SimulatedHardware
 
     path = str(tmp_path / "notify")
     srv = _listener(path)

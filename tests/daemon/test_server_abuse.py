@@ -39,7 +39,7 @@ class Harness:
         self.sent: list[float] = []
         self._producer: asyncio.Task | None = None
 
-    async def __aenter__(self) -> "Harness":
+    async def __aenter__(self) -> Harness:
         await self.server.start(self.path)
         self._producer = asyncio.create_task(self._produce())
         return self

@@ -2,14 +2,14 @@
 writing other tests here can add theirs without clashing."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 
+from hardware.hx711 import HX711
 from hardware.sim.clock import VirtualClock
 from hardware.sim.fake_gpio import FakeGPIO, FakeHX711
-from hardware.hx711 import HX711
 
 HX_DOUT, HX_SCK = 22, 23
 

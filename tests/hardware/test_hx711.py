@@ -5,9 +5,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hardware.hx711 import HX711, NotReady, PulseTooLong, Saturated, SensorFault
 from hardware.sim.clock import VirtualClock
 from hardware.sim.fake_gpio import FakeGPIO, FakeHX711
-from hardware.hx711 import HX711, NotReady, PulseTooLong, Saturated, SensorFault
 
 DOUT, SCK = 22, 23
 

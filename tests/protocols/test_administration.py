@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from station.administration import (INCOMPLETE_REASON, AdministrationError, TestPlan, TestSession,
-                                    TrialSlot)
+from station.administration import INCOMPLETE_REASON, AdministrationError, TestPlan, TestSession, TrialSlot
 from station.errors import UserError
 
 

@@ -5,7 +5,7 @@ import csv
 import io
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -47,7 +47,7 @@ def test_csv_one_row_per_trial(data, capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["trial_id"] for r in rows] == ["1", "2", "3"]
     first = rows[0]
-    local = datetime(2025, 3, 4, 9, 15, 30, tzinfo=timezone.utc).astimezone()
+    local = datetime(2025, 3, 4, 9, 15, 30, tzinfo=UTC).astimezone()
     assert first["date"] == local.strftime("%Y-%m-%d") and first["time"] == local.strftime("%H:%M:%S")
     assert {k: first[k] for k in ("patient_id", "protocol", "hand", "side", "trial_number", "practice",
                                   "status", "total_s", "place_s", "remove_s", "pickup_s", "valid",

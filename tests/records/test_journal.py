@@ -111,11 +111,11 @@ def test_with_a_syncer_the_callers_thread_never_fsyncs(tmp_path, monkeypatch):
     import os
     import threading
 
+    from station.config import load_config
+    from station.events import Edge
     from station.records import journal as journal_mod
     from station.records.syncer import Syncer
     from station.trace import TraceHeader, TraceWriter
-    from station.config import load_config
-    from station.events import Edge
 
     threads = []
     real = os.fsync

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -139,7 +139,7 @@ def test_update_test_and_filters(store):
     store.finish_trial(trial_record("P-001", started_at="2025-07-01T09:00:00+00:00"))
     assert [t["started_at"][:7] for t in store.trials(patient_id="P-001")] == ["2024-03", "2025-07"]
     assert [t["patient_id"] for t in store.trials(since=date(2025, 1, 1))] == ["P-002", "P-001"]
-    assert len(store.trials(since=datetime(2025, 6, 15, tzinfo=timezone.utc))) == 1
+    assert len(store.trials(since=datetime(2025, 6, 15, tzinfo=UTC))) == 1
     assert [t["status"] for t in store.tests(patient_id="P-001")] == ["complete"]
 
 

@@ -16,7 +16,8 @@ import contextlib
 import copy
 import os
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from station import api
 
@@ -57,7 +58,7 @@ class FakeDaemon:
 
     # --- lifecycle (thread-safe) -------------------------------------------------
 
-    def start(self) -> "FakeDaemon":
+    def start(self) -> FakeDaemon:
         self._call(self._start())
         return self
 
@@ -71,7 +72,7 @@ class FakeDaemon:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
-    def __enter__(self) -> "FakeDaemon":
+    def __enter__(self) -> FakeDaemon:
         return self.start()
 
     def __exit__(self, *exc) -> None:

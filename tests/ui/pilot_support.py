@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from collections.abc import Callable
 
 from station.staff_pins import hash_pin
 from station.ui.app import StaffPins

@@ -12,11 +12,11 @@ from textual.widgets import Static
 
 from station.records.export import ExportError, PrivateFile
 from station.ui.app import create_app
-from station.ui.view.export_target import ExportTarget, export_target, removable_drives
 from station.ui.screens.therapist import TherapistScreen
+from station.ui.view.export_target import ExportTarget, export_target, removable_drives
+from tests.technician.test_systemd_units import unit
 from tests.ui.fake_daemon import FakeDaemon
 from tests.ui.pilot_support import PATIENT, PINS, nhpt_trial, text_of, wait_until
-from tests.technician.test_systemd_units import unit
 
 MOUNTS = """/dev/root / ext4 rw,noatime 0 0
 proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0

@@ -14,8 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
-from station.ui.view.model import (INSTRUCTIONS, countdown_word, format_timer, live_count, timer_seconds,
-                     trial_headline)
+from station.ui.view.model import INSTRUCTIONS, countdown_word, format_timer, live_count, timer_seconds, trial_headline
 from station.ui.widgets.big_timer import BigNumber
 from station.ui.widgets.board import BoardView
 from station.ui.widgets.console import console_look

@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, ContentSwitcher, Input, Select, Static
 
+from station.ui.screens.staff import StaffScreen
 from station.ui.view.guided_check import GuidedCheckWalk
 from station.ui.widgets.choice import chosen
-from station.ui.screens.staff import StaffScreen
 
 PANES = ("sensors", "self-test", "calibrate")
 FLASH_S = 0.4

@@ -15,11 +15,11 @@ from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Input,
 from textual_plotext import PlotextPlot
 
 from station.api import SEXES
+from station.ui.screens.staff import StaffScreen
 from station.ui.view.export_target import export_history, export_target
 from station.ui.view.model import History, peg_splits
 from station.ui.view.summary import note_for, test_lines, trial_row
 from station.ui.widgets.choice import chosen
-from station.ui.screens.staff import StaffScreen
 
 PANES = ("patient", "test", "results", "progress")
 

@@ -11,10 +11,10 @@ terminal). The screen says which it was.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Mapping
 
 from station.ui.view.model import History
 from station.ui.view.summary import note_for

@@ -24,7 +24,7 @@ class BoardSnapshot:
     def count(self, cell: str) -> int | None:
         return dict(self.counts).get(cell)
 
-    def with_count(self, cell: str, n: int) -> "BoardSnapshot":
+    def with_count(self, cell: str, n: int) -> BoardSnapshot:
         counts = dict(self.counts)
         counts[cell] = n
         return replace(self, counts=tuple(sorted(counts.items())), version=self.version + 1)
@@ -276,7 +276,7 @@ class History:
     tests: list[dict] = field(default_factory=list)
     trials: list[dict] = field(default_factory=list)
 
-    def progress(self) -> "Progress":
+    def progress(self) -> Progress:
         """What the progress plot draws: per hand, the mean of each test of the latest test's protocol.
 
         Tests without a scored summary (older records) fall back to the valid

@@ -7,7 +7,8 @@ per-hand times from the trial records alone.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from station.ui.view.model import SEP, score_of, trial_seconds
 

@@ -7,8 +7,8 @@ seven-segment shapes read from a metre away in any font.
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widget import Widget
 from textual.reactive import reactive
+from textual.widget import Widget
 
 GLYPHS: dict[str, tuple[str, str, str]] = {
     "0": (" _ ", "| |", "|_|"),

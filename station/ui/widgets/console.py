@@ -7,9 +7,9 @@ scrollbar thumbs whole cells (no eighth-block ends). Borders are CSS
 """
 from __future__ import annotations
 
+from rich.text import Text
 from textual.scrollbar import ScrollBarRender
 from textual.widget import Widget
-from rich.text import Text
 from textual.widgets import Input, Static
 from textual.widgets._toggle_button import ToggleButton
 
