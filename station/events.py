@@ -8,7 +8,7 @@ Two layers:
   ``Fault``: what the pipeline accepts after debouncing and step detection.
 
 Every ``t`` is seconds on one monotonic clock. All are small frozen
-dataclasses; ``to_dict`` gives the JSON shape of ../shared/spec/trace-v1.md.
+dataclasses; ``to_dict`` gives the JSON shape of docs/trace-v1.md.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Trace files (../shared/spec/trace-v1.md): read, validate, write.
+"""Trace files (docs/trace-v1.md): read, validate, write.
 
 A trace is JSON Lines: a header, then one raw record per line. Reading never
 stops at a bad record: it becomes a ``record`` fault. A bad header is a

@@ -142,7 +142,7 @@ class Plan:
     glitches: list[tuple[float, int]] = field(default_factory=list)  # (t, gpio) of short pulses: no event
 
     def truth(self) -> dict:
-        """The ground truth in the shape of ``station replay --json`` (and shared/traces/*.truth.json)."""
+        """The ground truth in the shape of ``station replay --json`` (and tests/data/traces/*.truth.json)."""
         return {"protocol": self.protocol, "events": self.events, "faults": [], "result": self.result}
 
 
