@@ -205,9 +205,7 @@ class TrialControl:
                 "simulated": self.hardware.simulated}
         journal = store.begin_trial(meta, syncer=self.syncer)
         tid = journal.trial_id
-        trace_dir = self.data_dir / "traces" / f"{int(tid) // 1000:04d}"
-        trace_dir.mkdir(parents=True, exist_ok=True)
-        trace_path = trace_dir / f"{tid}.trace.jsonl"
+        trace_path = store.trace_path(tid)
         header = TraceHeader(board, protocol, dict(proto.opts), {"trial_id": tid})
         trace = TraceWriter(trace_path, header, syncer=self.syncer)
         trial = Trial(board, proto, trace,

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from station.errors import UserError
-from station.records.storage import fsync_dir
+from station.records.atomic import publish, temp_path
 from station.records.store import RecordError, RecordStore, iso, parse_iso, utc_now
 
 FORMAT = "station-export"
@@ -131,7 +131,7 @@ class PrivateFile:
     def __init__(self, path: str | os.PathLike, replace: bool = False) -> None:
         self.path = Path(path)
         self.replace = replace
-        target = self.path.with_name(f".{self.path.name}.tmp") if replace else self.path
+        target = temp_path(self.path) if replace else self.path
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
             if replace:
@@ -156,9 +156,7 @@ class PrivateFile:
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
-        if self.replace:
-            os.replace(self.tmp, self.path)
-        fsync_dir(self.path.parent.resolve())
+        publish(self.tmp, self.path)
 
     def abort(self) -> None:
         """Close and remove the unfinished file."""

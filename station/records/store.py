@@ -8,6 +8,7 @@ Layout of the data directory (``[daemon] data_dir``)::
     tests/NNNN/<test_id>.json    one document per test (a clinical session of trials)
     index.jsonl                  append-only summaries, one line per create/update
     journal/<trial_id>.jsonl     the journal of each trial in progress
+    traces/NNNN/<trial_id>.trace.jsonl  each trial's raw trace (trace v1; ``trace_path``)
 
 Why not one TinyDB for everything: TinyDB rewrites its whole file on every
 insert, so recording would slow down as years of history pile up. Here
@@ -80,8 +81,9 @@ from typing import Any
 from tinydb import Query, TinyDB
 
 from station.errors import UserError
+from station.records.atomic import FILE_MODE, atomic_write, fsync_dir
 from station.records.journal import TrialJournal, read_journal, retire_journal
-from station.records.storage import FILE_MODE, AtomicJSONStorage, CorruptFile, fsync_dir, move_aside, write_atomic
+from station.records.storage import AtomicJSONStorage, CorruptFile, move_aside
 from station.records.syncer import Syncer
 
 log = logging.getLogger("station.records")
@@ -311,6 +313,13 @@ class RecordStore:
         self._live[rec["trial_id"]] = j
         return j
 
+    def trace_path(self, trial_id: int) -> Path:
+        """Where trial ``trial_id``'s raw trace is written (its directory made if need be)."""
+        tid = _as_id("trial", trial_id)
+        path = self.dir / "traces" / f"{tid // PER_DIR:04d}" / f"{tid}.trace.jsonl"
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
+
     def finish_trial(self, record: dict, journal: TrialJournal | None = None) -> int:
         """Store a finished trial; it is on disk and fsynced when this returns. Returns its id.
 
@@ -367,11 +376,6 @@ class RecordStore:
             tid = _as_id("test", test_id)
             found = [e for e in found if e.get("test_id") == tid]
         return found
-
-    @property
-    def live_trials(self) -> list[int]:
-        """Ids of trials begun and not yet finished in this process."""
-        return list(self._live)
 
     # --- recovery ------------------------------------------------------------
 
@@ -463,7 +467,7 @@ class RecordStore:
         if not path.parent.exists():
             path.parent.mkdir(mode=0o700)
             fsync_dir(path.parent.parent)
-        write_atomic(path, data)
+        atomic_write(path, data)
         entry = _summary(kind, rec, _identity(os.stat(path)))
         self._index[kind][rid] = entry
         self._append_index(entry)
