@@ -52,9 +52,6 @@ from station.protocols import PROTOCOLS, Protocol, make_protocol
 HANDS = ("dominant", "non-dominant")
 SESSION_SCHEMA = "station.session/1"
 INCOMPLETE_REASON = "trial stopped before it ended (incomplete)"
-#: reasons a therapist commonly gives; any non-empty text is accepted
-COMMON_INVALID_REASONS = ("peg dropped on the floor", "wrong technique", "patient distracted or interrupted",
-                          "equipment problem")
 
 
 @dataclass(frozen=True)

@@ -129,16 +129,3 @@ class Fault:
 
     def to_dict(self) -> dict:
         return {"t": self.t, "kind": self.kind, "source": self.source, "detail": self.detail}
-
-
-def event_from_dict(d: dict) -> Event:
-    """Inverse of ``to_dict`` for events (used by clients of the socket API)."""
-    kind = d["kind"]
-    t = float(d["t"])
-    if kind == "button":
-        return ButtonPress(t, str(d["name"]))
-    if kind == "peg_in":
-        return PegIn(t, int(d["hole"]))
-    if kind == "peg_out":
-        return PegOut(t, int(d["hole"]))
-    return CellCount(t, str(kind), int(d["count"]))

@@ -51,7 +51,6 @@ class Connection:
         self.writer = writer
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(queue_size)
         self.closed = False
-        self.dropped = False
 
     def send(self, msg: dict | bytes) -> bool:
         """Queue a message without waiting; a full queue drops the client. False if not queued."""
@@ -64,7 +63,6 @@ class Connection:
         except asyncio.QueueFull:
             log.warning("%s is not reading its messages (%d waiting); disconnecting it",
                         self.name, self.queue.qsize())
-            self.dropped = True
             self.abort()
             return False
 
