@@ -34,8 +34,8 @@ class CommandHandlers:
     """Every API command. ``hello()``/``state(now=None)``: the daemon's hello and state snapshot;
     ``drain(now)``: take every record delivered so far (before a trial ends now)."""
 
-    def __init__(self, records: RecordsThread, test: RunningTest, trials: TrialControl,
-                 calibration: Calibration, selftest: GuidedCheck, clock: Callable[[], float], *,
+    def __init__(self, *, records: RecordsThread, test: RunningTest, trials: TrialControl,
+                 calibration: Calibration, selftest: GuidedCheck, clock: Callable[[], float],
                  hello: Callable[[], dict], state: Callable[[], dict], drain: Callable[[float], None]) -> None:
         self.records = records
         self.running_test = test

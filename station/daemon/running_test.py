@@ -34,7 +34,7 @@ class RunningTest:
     ``changed()`` is called when clients should hear the new state.
     """
 
-    def __init__(self, records: RecordsThread, norms: NormSet, changed: Callable[[], None]) -> None:
+    def __init__(self, *, records: RecordsThread, norms: NormSet, changed: Callable[[], None]) -> None:
         self.records = records
         self.norms = norms
         self.changed = changed

@@ -81,7 +81,7 @@ class Connection:
 class Server:
     """Accepts clients on a Unix socket; dispatches requests; fans out pushed messages."""
 
-    def __init__(self, handler: Handler, hello: Callable[[], dict], *, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(self, *, handler: Handler, hello: Callable[[], dict], queue_size: int = QUEUE_SIZE) -> None:
         self.handler = handler
         self.hello = hello
         self.queue_size = queue_size

@@ -122,24 +122,27 @@ class Daemon:
         # The parts, each depending only on those made before it.
         self.records = RecordsThread()
         self.board = BetweenTrials(config.board())
-        self.monitors = {n: CellMonitor(c.offset, c.counts_per_gram, c.unit_g) for n, c in config.cells.items()}
+        self.monitors = {n: CellMonitor(cal_offset=c.offset, counts_per_gram=c.counts_per_gram, unit_g=c.unit_g)
+                         for n, c in config.cells.items()}
         self.waiters = SensorWaiters()
-        self.server = Server(self._handle, self._hello)
-        self.running_test = RunningTest(self.records, norms, self._push_state)
-        self.intake = Intake(hardware, self.clock, self.board, self.monitors, self.waiters,
-                             self._current_trial, self._safe_tick, self._board_event, self._board_fault,
-                             tick_s=TICK_S)
-        self.trials = TrialControl(self.records, self.running_test, self.board, self.waiters, hardware,
-                                   self.clock, self.data_dir, drain=self.intake.drain,
-                                   broadcast=self.server.broadcast, changed=self._push_state)
-        self.calibration = Calibration(config, Path(config_path) if config_path is not None else None,
-                                       self.board, self.monitors, self.waiters, self.records,
-                                       lambda: self.trials.live is not None)
-        self.selftest = GuidedCheck(self.board, lambda: self.calibration.cells, self.waiters, self.clock,
-                                       lambda now: self.sensors_snapshot(now)["switches"])
-        self.handlers = CommandHandlers(self.records, self.running_test, self.trials, self.calibration,
-                                        self.selftest, self.clock, hello=self._hello, state=self.state_snapshot,
-                                        drain=self.intake.drain)
+        self.server = Server(handler=self._handle, hello=self._hello)
+        self.running_test = RunningTest(records=self.records, norms=norms, changed=self._push_state)
+        self.intake = Intake(hardware=hardware, clock=self.clock, board=self.board, monitors=self.monitors,
+                             waiters=self.waiters, current_trial=self._current_trial, tick=self._safe_tick,
+                             on_board_event=self._board_event, on_board_fault=self._board_fault, tick_s=TICK_S)
+        self.trials = TrialControl(records=self.records, test=self.running_test, board=self.board,
+                                   waiters=self.waiters, hardware=hardware, clock=self.clock,
+                                   drain=self.intake.drain, broadcast=self.server.broadcast,
+                                   changed=self._push_state)
+        save_to = Path(config_path) if config_path is not None else None
+        self.calibration = Calibration(config=config, config_path=save_to,
+                                       board=self.board, monitors=self.monitors, waiters=self.waiters,
+                                       records=self.records, trial_running=self.trials.has_live_trial)
+        self.selftest = GuidedCheck(board=self.board, calibration=self.calibration, waiters=self.waiters,
+                                    clock=self.clock, switches=self._switches)
+        self.handlers = CommandHandlers(records=self.records, test=self.running_test, trials=self.trials,
+                                        calibration=self.calibration, selftest=self.selftest, clock=self.clock,
+                                        hello=self._hello, state=self.state_snapshot, drain=self.intake.drain)
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -255,15 +258,21 @@ class Daemon:
     def state_snapshot(self, now: float | None = None) -> dict:
         """The ``state`` message's snapshot (docs/api.md), now."""
         now = self.clock() if now is None else now
-        return {"station": state_messages.station_snapshot(self.config, self.calibration.cells, self.board.board,
-                                                      self.hardware.simulated),
+        board = self.board.board
+        return {"station": state_messages.station_snapshot(self.config, self.calibration.cells, board,
+                                                           self.hardware.simulated),
                 "patient": patient_out(self.running_test.patient), "test": self.running_test.snapshot(),
-                "trial": self.trials.snapshot(now), "board": state_messages.board_snapshot(self.board.board, self._pipeline()),
+                "trial": self.trials.snapshot(now), "board": state_messages.board_snapshot(board, self._pipeline()),
                 "clock": self._clock_pair()}
 
     def sensors_snapshot(self, now: float) -> dict:
         """The ``sensors`` message's snapshot (the technician screen), now."""
-        return state_messages.sensors_snapshot(self.board.board, self._pipeline(), self.board.levels, self.monitors, now)
+        return state_messages.sensors_snapshot(self.board.board, self._pipeline(), self.board.levels,
+                                               self.monitors, now)
+
+    def _switches(self, now: float) -> list[dict]:
+        """The switches as the ``sensors`` message shows them (the self-test's first step)."""
+        return self.sensors_snapshot(now)["switches"]
 
     def _clock_pair(self) -> dict:
         return {"monotonic": self.clock(), "wall": time.time()}

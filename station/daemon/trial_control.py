@@ -21,9 +21,9 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from hardware.daemon_io import Hardware
 from station import api
 from station.administration import TrialSlot
 from station.api import ApiError
@@ -64,8 +64,8 @@ class TrialControl:
     daemon once it runs.
     """
 
-    def __init__(self, records: RecordsThread, test: RunningTest, board: BetweenTrials, waiters: SensorWaiters,
-                 hardware, clock: Callable[[], float], data_dir: Path, *, drain: Callable[[float], None],
+    def __init__(self, *, records: RecordsThread, test: RunningTest, board: BetweenTrials, waiters: SensorWaiters,
+                 hardware: Hardware, clock: Callable[[], float], drain: Callable[[float], None],
                  broadcast: Callable[[dict], Any], changed: Callable[..., None]) -> None:
         self.records = records
         self.running_test = test
@@ -73,7 +73,6 @@ class TrialControl:
         self.waiters = waiters
         self.hardware = hardware
         self.clock = clock
-        self.data_dir = data_dir
         self._drain = drain
         self._broadcast = broadcast
         self._changed = changed
@@ -82,6 +81,10 @@ class TrialControl:
         self.saving: asyncio.Task | None = None  # a finished trial being written
         self._arming = False  # a trial armed by the start button is being set up
         self._tasks: set[asyncio.Task] = set()
+
+    def has_live_trial(self) -> bool:
+        """Whether a trial is armed (calibration waits for it to end)."""
+        return self.live is not None
 
     def snapshot(self, now: float) -> dict | None:
         """The armed trial as the ``state`` message shows it."""
