@@ -277,7 +277,8 @@ class TestSession:
         scored = [e for e in self.trials if e["hand"] == hand and e["valid"] and not e["practice"]]
         timed_out = sum(1 for e in scored if e["result"].get("status") == "timeout")
         values = [e["result"].get(m.key) for e in scored]
-        done = [v for e, v in zip(scored, values) if e["result"].get("status") == "complete" and v is not None]
+        done = [v for e, v in zip(scored, values, strict=True)
+                if e["result"].get("status") == "complete" and v is not None]
         if not scored:
             status = "no_trials"
         elif timed_out and m.lower_is_better:

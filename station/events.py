@@ -13,7 +13,7 @@ dataclasses; ``to_dict`` gives the JSON shape of ../shared/spec/trace-v1.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Union
+from typing import ClassVar
 
 # --- raw records -----------------------------------------------------------
 
@@ -58,7 +58,7 @@ class CellFault:
         return {"t": self.t, "cell": self.cell, "fault": self.detail}
 
 
-RawRecord = Union[Edge, Sample, CellFault]
+RawRecord = Edge | Sample | CellFault
 
 # --- accepted events --------------------------------------------------------
 
@@ -115,7 +115,7 @@ class CellCount:
         return {"t": self.t, "kind": self.cell, "count": self.count}
 
 
-Event = Union[ButtonPress, PegIn, PegOut, CellCount]
+Event = ButtonPress | PegIn | PegOut | CellCount
 
 
 @dataclass(frozen=True, slots=True)

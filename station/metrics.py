@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from statistics import fmean, stdev
 
 from station.events import CellCount, Event, PegIn, PegOut
@@ -39,7 +40,7 @@ def _rl(xs: Iterable[float]) -> list[float]:
 def intervals(times: Sequence[float], origin: float | None = None) -> list[float]:
     """Successive differences of ``times``; with ``origin`` the first runs from it."""
     seq = ([origin] if origin is not None else []) + list(times)
-    return [b - a for a, b in zip(seq, seq[1:])]
+    return [b - a for a, b in pairwise(seq)]
 
 
 def cv(values: Sequence[float]) -> float | None:
@@ -57,7 +58,7 @@ def longest_gap(times: Sequence[float], start: float, end: float | None) -> tupl
     (relative to ``start``). ``end`` None: the gap after the last time is not counted."""
     seq = [start] + [t for t in times if t >= start] + ([end] if end is not None else [])
     best, at = None, None
-    for a, b in zip(seq, seq[1:]):
+    for a, b in pairwise(seq):
         if best is None or b - a > best:
             best, at = b - a, a - start
     return _r(best), _r(at)
@@ -286,4 +287,4 @@ def _slope(ys: Sequence[float]) -> float | None:
     xs = range(1, n + 1)
     mx, my = fmean(xs), fmean(ys)
     sxx = sum((x - mx) ** 2 for x in xs)
-    return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx, 4)
+    return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx, 4)

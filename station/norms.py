@@ -140,7 +140,7 @@ def parse_norms(text: str, source: str = "norm file") -> NormSet:
     header = [c.strip() for c in next(csv.reader([head]))]
     if sorted(header) != sorted(COLUMNS):
         raise NormsError(f"{source}: line {head_n}: the columns must be {','.join(COLUMNS)}, not {','.join(header)}")
-    rows = [_parse_row(dict(zip(header, (c.strip() for c in cells))), n, len(cells), source)
+    rows = [_parse_row(dict(zip(header, (c.strip() for c in cells), strict=False)), n, len(cells), source)
             for n, line in data_lines[1:] for cells in csv.reader([line])]
     if not rows:
         raise NormsError(f"{source}: the table has no rows")
@@ -184,7 +184,7 @@ def _parse_row(d: dict[str, str], n: int, ncells: int, source: str) -> NormRow:
 
 def _check_overlaps(rows: list[NormRow], lines: list[tuple[int, str]], source: str) -> None:
     seen: list[tuple[NormRow, int]] = []
-    for r, (n, _) in zip(rows, lines):
+    for r, (n, _) in zip(rows, lines, strict=True):
         for o, on in seen:
             if o.sex == r.sex and o.hand == r.hand and r.age_from <= o.age_to and o.age_from <= r.age_to:
                 raise NormsError(f"{source}: line {n}: ages {r.age_from}-{r.age_to} overlap line {on} "

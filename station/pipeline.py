@@ -155,7 +155,7 @@ class Pipeline:
 
     def switch_closed(self, hole_or_button: int | str) -> bool:
         """Debounced state of a hole (1-based number) or a button (name)."""
-        for deb, _, is_button, key in self._switches.values():
+        for deb, _, _is_button, key in self._switches.values():
             if key == hole_or_button:
                 return deb.stable == self._closed
         raise KeyError(hole_or_button)

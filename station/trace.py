@@ -60,7 +60,8 @@ def parse_header(line: bytes | str) -> TraceHeader:
     if head.get("format") != FORMAT:
         raise TraceError(f"not a station trace: header 'format' is {head.get('format')!r}, expected {FORMAT!r}")
     if head.get("version") != VERSION:
-        raise TraceError(f"trace version {head.get('version')!r} is not supported (this station reads version {VERSION})")
+        raise TraceError(f"trace version {head.get('version')!r} is not supported "
+                         f"(this station reads version {VERSION})")
     if "station" not in head:
         raise TraceError("the header has no 'station' object")
     try:
