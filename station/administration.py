@@ -157,7 +157,7 @@ class TrialSlot:
     hand: str
     index: int
     practice: bool = False
-    repeat_of: str | None = None
+    repeat_of: int | str | None = None
 
     def to_dict(self) -> dict:
         return {"hand": self.hand, "index": self.index, "practice": self.practice, "repeat_of": self.repeat_of}
@@ -175,7 +175,7 @@ class TestSession:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, plan: TestPlan, test_id: str | None = None, *, patient_id: str | None = None,
+    def __init__(self, plan: TestPlan, test_id: int | str | None = None, *, patient_id: str | None = None,
                  date: str | None = None) -> None:
         self.plan = plan
         self.test_id = test_id
@@ -193,7 +193,7 @@ class TestSession:
         """The trial to run next, or None when the test is over."""
         return self.queue[0] if self.status == "in_progress" and self.queue else None
 
-    def record(self, result: Mapping[str, Any], trial_id: str | None = None) -> str:
+    def record(self, result: Mapping[str, Any], trial_id: int | str | None = None) -> int | str:
         """Take the finished result of the next trial; returns its trial id.
 
         An ``incomplete`` result is marked invalid at once and repeated.
@@ -214,7 +214,7 @@ class TestSession:
         self._settle()
         return tid
 
-    def mark_invalid(self, trial_id: str, reason: str, repeat: bool = True) -> dict:
+    def mark_invalid(self, trial_id: int | str, reason: str, repeat: bool = True) -> dict:
         """Flag a recorded trial invalid with ``reason`` (kept, left out of the summary);
         with ``repeat`` the same trial is run again next. Returns the trial entry."""
         entry = self.trial(trial_id)
@@ -237,7 +237,7 @@ class TestSession:
             self.status, self.ended_reason = "ended", reason.strip()
             self.queue.clear()
 
-    def trial(self, trial_id: str) -> dict:
+    def trial(self, trial_id: int | str) -> dict:
         """The recorded trial entry ``trial_id``."""
         for e in self.trials:
             if e["trial_id"] == trial_id:

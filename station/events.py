@@ -120,9 +120,11 @@ Event = ButtonPress | PegIn | PegOut | CellCount
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """Something the station could not trust: ``chatter``, ``sensor`` or ``record``."""
+    """Something the station could not trust: ``chatter``, ``sensor`` or ``record``.
 
-    t: float
+    ``t`` is None for a malformed trace line before any good record (it has no time of its own)."""
+
+    t: float | None
     kind: str
     source: str
     detail: str

@@ -25,6 +25,7 @@ import math
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from statistics import fmean, stdev
+from typing import Any
 
 from station.events import CellCount, Event, PegIn, PegOut
 
@@ -149,7 +150,7 @@ def nine_hole_peg_metrics(events: Sequence[Event], start_t: float, end_t: float 
                     place_end = ev.t
         elif isinstance(ev, PegOut):
             last_out[ev.hole] = ev.t
-    order = sorted(first_in, key=first_in.get)
+    order = sorted(first_in, key=first_in.__getitem__)
     holes = [{"hole": h, "in_s": _r(first_in[h] - start_t),
               "out_s": _r(last_out[h] - start_t) if h in last_out else None} for h in order]
     fills = [first_in[h] for h in order][:pegs]
@@ -252,7 +253,7 @@ def free_practice_metrics(rep_times: Sequence[float], start_t: float | None, end
     """
     span = end_t - start_t if start_t is not None and end_t is not None else None
     reps = len(rep_times)
-    out = {"reps_per_min": None, "pace_by_third_rpm": None, "reps_by_minute": None,
+    out: dict[str, Any] = {"reps_per_min": None, "pace_by_third_rpm": None, "reps_by_minute": None,
            "pace_change_pct": None, "pace_trend": None, "rep_intervals_s": [],
            "rep_interval_slope_s": None}
     if start_t is None:

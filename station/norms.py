@@ -235,8 +235,8 @@ def score_time(time_s: float | None, *, birth_year: Any, sex: Any, hand: str, te
     norms = norms or load_norms()
     age = patient_age(birth_year, test_date) if test_date is not None else None
     sx = normalise_sex(sex)
-    out = {"time_s": time_s, "hand": hand, "age": age, "sex": sx, "sd_score": None, "band": None,
-           "band_label": None, "norm": None, "reason": None, "citation": norms.citation}
+    out: dict[str, Any] = {"time_s": time_s, "hand": hand, "age": age, "sex": sx, "sd_score": None, "band": None,
+                           "band_label": None, "norm": None, "reason": None, "citation": norms.citation}
     lo, hi = norms.sample_ages
     if not_scored:
         out["reason"] = not_scored

@@ -161,17 +161,17 @@ def summary_record(session: TestSession, *, patient: Mapping[str, Any] | None = 
     and later dates are ignored.
     """
     s = session.summary()
-    is_normed = False
+    normed: NormSet | None = None  # the norms this test is scored against
     if session.plan.protocol == "nine-hole-peg":
         norms = norms or load_norms()
-        is_normed = norms.test == session.plan.protocol
+        normed = norms if norms.test == session.plan.protocol else None
     earlier = _earlier(session, history)
     for hand, hs in s["hands"].items():
-        hs["norm"] = _norm_score(hand, hs, session, patient, norms) if is_normed else None
+        hs["norm"] = _norm_score(hand, hs, session, patient, normed) if normed is not None else None
         hs["progress"] = progress(hs["mean"], _hand_history(earlier, hand),
                                   lower_is_better=s["lower_is_better"])
     return {"schema": SUMMARY_SCHEMA, "test_id": session.test_id, "patient_id": session.patient_id,
-            "date": session.date, **s, "norm_source": norms.citation if is_normed else None}
+            "date": session.date, **s, "norm_source": normed.citation if normed is not None else None}
 
 
 def test_record(session: TestSession, *, patient: Mapping[str, Any] | None = None,
@@ -185,7 +185,8 @@ def test_record(session: TestSession, *, patient: Mapping[str, Any] | None = Non
             "session": state}
 
 
-test_record.__test__ = False  # a name pytest would otherwise collect
+# a name pytest would otherwise collect; mypy knows no attributes on functions
+test_record.__test__ = False  # type: ignore[attr-defined]
 
 
 def _norm_score(hand: str, hs: dict, session: TestSession, patient: Mapping[str, Any] | None,

@@ -54,7 +54,7 @@ def parse_header(line: bytes | str) -> TraceHeader:
     try:
         head = json.loads(line)
     except ValueError as e:
-        raise TraceError(f"the header line is not JSON ({e.msg})") from None
+        raise TraceError(f"the header line is not JSON ({getattr(e, 'msg', e)})") from None
     if not isinstance(head, dict):
         raise TraceError("the header line is not a JSON object")
     if head.get("format") != FORMAT:

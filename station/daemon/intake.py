@@ -144,8 +144,7 @@ class Intake:
         while inbox:
             rec = inbox.popleft()
             last_t = rec.t
-            cls = type(rec)
-            if cls is Sample:
+            if type(rec) is Sample:
                 m = monitors.get(rec.cell)
                 if m is not None:
                     m.counts.append(rec.counts)
@@ -154,10 +153,10 @@ class Intake:
                     m.fault = None
                     if waiters.samples:
                         waiters.feed_sample(rec)
-            elif cls is Edge:
+            elif type(rec) is Edge:
                 levels[rec.gpio] = rec.level
                 self._expect_settle(rec.t)
-            elif cls is CellFault:
+            elif type(rec) is CellFault:
                 m = monitors.get(rec.cell)
                 if m is not None:
                     m.fault = rec.detail

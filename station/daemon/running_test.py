@@ -125,17 +125,16 @@ class RunningTest:
         store = self.records.store
         assert store is not None
         tid = trial["trial_id"]
-        s = self.test
-        in_session = s is not None and trial.get("test_id") == s.test_id
-        if in_session:
+        s = self.test if self.test is not None and trial.get("test_id") == self.test.test_id else None
+        if s is not None:  # a trial of the running test
             entry = next((e for e in s.trials if e["trial_id"] == tid), None)
             if entry is not None and not entry["valid"]:
                 raise ApiError(api.BAD_VALUE, f"trial {tid} is already invalid ({entry['invalid_reason']})")
         rec = await self.records.call(store.mark_trial_invalid, tid, reason)
-        if in_session and any(e["trial_id"] == tid for e in s.trials):
+        if s is not None and any(e["trial_id"] == tid for e in s.trials):
             s.mark_invalid(tid, reason, repeat=repeat)
             await self.save()
-        elif trial.get("test_id") is not None and not in_session:
+        elif trial.get("test_id") is not None and s is None:
             await self._rescore_stored_test(trial["test_id"], tid, reason)
         return rec
 

@@ -168,7 +168,8 @@ class Daemon:
             mode = "simulated hardware" if self.hardware.simulated else "hardware"
             self.notifier.ready(f"serving on {self.socket_path} ({mode})")
             log.info("ready: %s, records in %s, socket %s", mode, self.data_dir, self.socket_path)
-            watchdog = asyncio.create_task(self._watchdog()) if self.notifier.watchdog_s else None
+            watchdog_s = self.notifier.watchdog_s
+            watchdog = asyncio.create_task(self._watchdog(watchdog_s)) if watchdog_s else None
             try:
                 await self._loop_ticks()
             finally:
@@ -196,9 +197,9 @@ class Daemon:
             self.trials.syncer.close()
         log.info("stopped")
 
-    async def _watchdog(self) -> None:
+    async def _watchdog(self, watchdog_s: float) -> None:
         # Pinged from the loop itself: if the loop stalls, pings stop and systemd restarts us.
-        period = max(0.5, self.notifier.watchdog_s / 3)
+        period = max(0.5, watchdog_s / 3)
         while True:
             self.notifier.watchdog()
             await asyncio.sleep(period)
@@ -237,13 +238,12 @@ class Daemon:
     def _board_event(self, ev: Event) -> None:
         """Between trials: a confirmed event of the board (counts remembered, pushed to clients;
         the start button may arm the test's next trial)."""
-        cls = type(ev)
-        if cls is ButtonPress:
+        if type(ev) is ButtonPress:
             self.waiters.pressed(ev)
-        elif cls is CellCount:
+        elif type(ev) is CellCount:
             self.board.count_changed(ev)
         self.server.broadcast(api.event_message(ev.to_dict()))
-        if cls is ButtonPress and ev.name == START_BUTTON and self.trials.press_arms():
+        if type(ev) is ButtonPress and ev.name == START_BUTTON and self.trials.press_arms():
             self.trials.arm_by_press(ev)
 
     def _board_fault(self, f: Fault) -> None:
@@ -300,12 +300,13 @@ class Daemon:
         s = rt.test
         slot = s.next_trial() if s is not None else None
         key = None
-        if slot is not None and rt.patient is not None and self.trials.live is None and self.trials.saving is None:
+        if s is not None and slot is not None and rt.patient is not None and self.trials.live is None \
+                and self.trials.saving is None:
             key = (s.test_id, len(s.trials), slot)
         if key == self._waiting_key:
             return
         self._waiting_key = key
-        if key is None:
+        if key is None or s is None or slot is None:  # (key set means both are)
             tell(None, {}, None)
         else:
             tell(s.plan.protocol, dict(s.plan.options), rt.side(slot.hand) or "right")

@@ -175,8 +175,8 @@ class JournalContents:
     @property
     def last_t(self) -> float | None:
         """The time of the last thing recorded (events, faults, phases)."""
-        ts = [d.get("t") for d in (*self.events, *self.faults, *self.phases)]
-        ts = [t for t in ts if isinstance(t, (int, float)) and not isinstance(t, bool)]
+        ts: list[float] = [t for d in (*self.events, *self.faults, *self.phases)
+                           if isinstance(t := d.get("t"), (int, float)) and not isinstance(t, bool)]
         return max(ts) if ts else None
 
 

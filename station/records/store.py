@@ -618,7 +618,7 @@ def _identity(st: os.stat_result) -> list[int]:
 
 
 def _summary(kind: str, rec: dict, file: list[int]) -> dict:
-    e = {"kind": kind, "file": file}
+    e: dict[str, Any] = {"kind": kind, "file": file}
     for k in SUMMARY_KEYS:
         if k in rec:
             e[k] = rec[k]
