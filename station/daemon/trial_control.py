@@ -34,6 +34,8 @@ from station.daemon.running_test import RunningTest
 from station.daemon.sensor_waiters import SensorWaiters
 from station.events import ButtonPress, Event, Fault
 from station.protocols import ProtocolError, make_protocol
+from station.record_types import StoredTrial
+from station.records.journal import TrialJournal
 from station.records.store import RecordError
 from station.records.syncer import Syncer
 from station.results import trial_record
@@ -48,8 +50,8 @@ class LiveTrial:
     """The armed trial: its pipeline and protocol, journal and trace, and its place in a test."""
 
     trial: Trial
-    journal: Any  # station.records.journal.TrialJournal
-    meta: dict
+    journal: TrialJournal
+    meta: dict[str, Any]  # the journal's: what the trial was armed as (``arm``)
     armed_t: float
     slot: TrialSlot | None = None
     running: bool = False
@@ -228,14 +230,14 @@ class TrialControl:
         self._changed(now)
         return self.snapshot(now)  # type: ignore[return-value]
 
-    def _trial_event(self, journal: Any, ev: Event) -> None:
+    def _trial_event(self, journal: TrialJournal, ev: Event) -> None:
         if not journal.closed:
             journal.event(ev)
         if type(ev) is ButtonPress:
             self.waiters.pressed(ev)
         self._broadcast(api.event_message(ev.to_dict(), journal.trial_id))
 
-    def _trial_fault(self, journal: Any, f: Fault) -> None:
+    def _trial_fault(self, journal: TrialJournal, f: Fault) -> None:
         if not journal.closed:
             journal.fault(f)
         self._broadcast(api.fault_message(f.to_dict(), journal.trial_id))
@@ -252,25 +254,26 @@ class TrialControl:
         counts = {n: c.count for n, c in live.trial.pipeline.cells.items()}
         self.board.reset(counts)
         m = live.meta
-        record = trial_record(result, protocol=m["protocol"], options=m["options"], slot=live.slot,
-                              test_id=m["test_id"], patient_id=m["patient_id"], events=live.trial.events,
-                              faults=live.trial.faults, trace=m["trace"])
-        record.update(status="aborted" if aborted else result["status"], hand=m["hand"],
-                      practice=m["practice"], armed_t=live.armed_t, ended_t=now)
+        record: StoredTrial = {
+            **trial_record(result, protocol=m["protocol"], options=m["options"], slot=live.slot,
+                           test_id=m["test_id"], patient_id=m["patient_id"], events=live.trial.events,
+                           faults=live.trial.faults, trace=m["trace"]),
+            "status": "aborted" if aborted else result["status"], "hand": m["hand"],
+            "practice": m["practice"], "armed_t": live.armed_t, "ended_t": now}
         if aborted:
             reason = f"aborted: {aborted}"
-            record.update(valid=False, invalid_reason=reason, invalid={"reason": reason})
+            record.update({"valid": False, "invalid_reason": reason, "invalid": {"reason": reason}})
         task = self._spawn(self._save(live, record, now))
         self.saving = task
         return task
 
-    def _finish_durably(self, record: dict, journal: Any) -> int:
+    def _finish_durably(self, record: StoredTrial, journal: TrialJournal) -> int:
         """On the records thread: the trace's and journal's last fsyncs done, then the record stored."""
         assert self.records.store is not None and self.syncer is not None
         self.syncer.drain()
         return self.records.store.finish_trial(record, journal)
 
-    async def _save(self, live: LiveTrial, record: dict, now: float) -> dict:
+    async def _save(self, live: LiveTrial, record: StoredTrial, now: float) -> StoredTrial:
         store = self.records.store
         assert store is not None
         try:
