@@ -207,6 +207,26 @@ class TrialRecord(TypedDict):
     trace: str | None
 
 
+class TrialMeta(TypedDict):
+    """What the daemon journals of a trial as it is armed (``station.daemon.trial_control``):
+    the stored trial starts from it."""
+
+    patient_id: str
+    test_id: int | str | None
+    protocol: str
+    options: dict[str, Any]
+    hand: str  # dominant | non-dominant | left | right
+    side: str | None  # left | right
+    practice: bool
+    k: int | None  # the trial's number in its test, of ``n``
+    n: int | None
+    index: int | None
+    repeat_of: int | str | None
+    started_by: str  # command | button
+    simulated: bool
+    trace: NotRequired[str]
+
+
 class StoredTrial(TrialRecord, total=False):
     """A trial as the record store gives it back: the record, the daemon's additions and the
     store's (``trial_id``, ``saved_at``, ``invalid``: null or ``{"reason", "at"}``).

@@ -34,7 +34,7 @@ from station.daemon.running_test import RunningTest
 from station.daemon.sensor_waiters import SensorWaiters
 from station.events import ButtonPress, Event, Fault
 from station.protocols import ProtocolError, make_protocol
-from station.record_types import StoredTrial
+from station.record_types import StoredTrial, TrialMeta
 from station.records.journal import TrialJournal
 from station.records.store import RecordError
 from station.records.syncer import Syncer
@@ -51,7 +51,7 @@ class LiveTrial:
 
     trial: Trial
     journal: TrialJournal
-    meta: dict[str, Any]  # the journal's: what the trial was armed as (``arm``)
+    meta: TrialMeta
     armed_t: float
     slot: TrialSlot | None = None
     running: bool = False
@@ -203,11 +203,12 @@ class TrialControl:
         k = n = None
         if s is not None:
             k, n = len(s.trials) + 1, len(s.trials) + len(s.queue)
-        meta = {"patient_id": rt.patient["patient_id"], "test_id": s.test_id if s else None,
-                "protocol": protocol, "options": proto.opts, "hand": hand or "dominant", "side": side,
-                "practice": practice, "k": k, "n": n, "index": slot.index if slot else None,
-                "repeat_of": slot.repeat_of if slot else None, "started_by": started_by,
-                "simulated": self.hardware.simulated}
+        meta: TrialMeta = {
+            "patient_id": rt.patient["patient_id"], "test_id": s.test_id if s else None,
+            "protocol": protocol, "options": proto.opts, "hand": hand or "dominant", "side": side,
+            "practice": practice, "k": k, "n": n, "index": slot.index if slot else None,
+            "repeat_of": slot.repeat_of if slot else None, "started_by": started_by,
+            "simulated": self.hardware.simulated}
         journal = store.begin_trial(meta, syncer=self.syncer)
         tid = journal.trial_id
         trace_path = store.trace_path(tid)
