@@ -43,18 +43,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from statistics import fmean
-from typing import Any
+from typing import Any, cast
 
 from station.board_spec import BoardSpec
 from station.errors import UserError
 from station.protocols import PROTOCOLS, Protocol, make_protocol
+from station.record_types import HandSummary, PlanDict, SessionDict, SessionSummary, SlotDict, TrialEntry
 
 HANDS = ("dominant", "non-dominant")
 SESSION_SCHEMA = "station.session/1"
 INCOMPLETE_REASON = "trial stopped before it ended (incomplete)"
-#: reasons a therapist commonly gives; any non-empty text is accepted
-COMMON_INVALID_REASONS = ("peg dropped on the floor", "wrong technique", "patient distracted or interrupted",
-                          "equipment problem")
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ class TestPlan:
         out += [TrialSlot(h, i) for h in self.hands for i in range(1, self.trials_per_hand + 1)]
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> PlanDict:
         return {"protocol": self.protocol, "options": dict(self.options), "hands": list(self.hands),
                 "trials_per_hand": self.trials_per_hand, "practice": self.practice}
 
@@ -160,9 +158,9 @@ class TrialSlot:
     hand: str
     index: int
     practice: bool = False
-    repeat_of: str | None = None
+    repeat_of: int | str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> SlotDict:
         return {"hand": self.hand, "index": self.index, "practice": self.practice, "repeat_of": self.repeat_of}
 
     @classmethod
@@ -178,7 +176,7 @@ class TestSession:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, plan: TestPlan, test_id: str | None = None, *, patient_id: str | None = None,
+    def __init__(self, plan: TestPlan, test_id: int | str | None = None, *, patient_id: str | None = None,
                  date: str | None = None) -> None:
         self.plan = plan
         self.test_id = test_id
@@ -186,7 +184,7 @@ class TestSession:
         self.date = date  # ISO date of the test, given by the caller
         self.queue: list[TrialSlot] = plan.slots()
         #: every recorded trial in order: trial_id, hand, index, practice, repeat_of, result, valid, invalid_reason
-        self.trials: list[dict] = []
+        self.trials: list[TrialEntry] = []
         self.status = "in_progress"  # -> complete | ended
         self.ended_reason: str | None = None
 
@@ -196,7 +194,7 @@ class TestSession:
         """The trial to run next, or None when the test is over."""
         return self.queue[0] if self.status == "in_progress" and self.queue else None
 
-    def record(self, result: Mapping[str, Any], trial_id: str | None = None) -> str:
+    def record(self, result: Mapping[str, Any], trial_id: int | str | None = None) -> int | str:
         """Take the finished result of the next trial; returns its trial id.
 
         An ``incomplete`` result is marked invalid at once and repeated.
@@ -217,7 +215,7 @@ class TestSession:
         self._settle()
         return tid
 
-    def mark_invalid(self, trial_id: str, reason: str, repeat: bool = True) -> dict:
+    def mark_invalid(self, trial_id: int | str, reason: str, repeat: bool = True) -> TrialEntry:
         """Flag a recorded trial invalid with ``reason`` (kept, left out of the summary);
         with ``repeat`` the same trial is run again next. Returns the trial entry."""
         entry = self.trial(trial_id)
@@ -240,7 +238,7 @@ class TestSession:
             self.status, self.ended_reason = "ended", reason.strip()
             self.queue.clear()
 
-    def trial(self, trial_id: str) -> dict:
+    def trial(self, trial_id: int | str) -> TrialEntry:
         """The recorded trial entry ``trial_id``."""
         for e in self.trials:
             if e["trial_id"] == trial_id:
@@ -253,12 +251,12 @@ class TestSession:
 
     # --- summary -----------------------------------------------------------
 
-    def summary(self) -> dict:
+    def summary(self) -> SessionSummary:
         """Per hand the valid trials and their mean; the MSFC-style score for the 9HPT;
         the invalid trials and why. Fields documented in ``station/results.py``."""
         m = self.plan.measure
         hands = {h: self._hand_summary(h, m) for h in self.plan.hands}
-        out = {
+        out: SessionSummary = {
             "protocol": self.plan.protocol,
             "status": self.status,
             "measure": m.key,
@@ -276,11 +274,12 @@ class TestSession:
         }
         return out
 
-    def _hand_summary(self, hand: str, m: Measure) -> dict:
+    def _hand_summary(self, hand: str, m: Measure) -> HandSummary:
         scored = [e for e in self.trials if e["hand"] == hand and e["valid"] and not e["practice"]]
         timed_out = sum(1 for e in scored if e["result"].get("status") == "timeout")
         values = [e["result"].get(m.key) for e in scored]
-        done = [v for e, v in zip(scored, values) if e["result"].get("status") == "complete" and v is not None]
+        done = [v for e, v in zip(scored, values, strict=True)
+                if e["result"].get("status") == "complete" and v is not None]
         if not scored:
             status = "no_trials"
         elif timed_out and m.lower_is_better:
@@ -288,22 +287,21 @@ class TestSession:
         else:
             status = "complete"
         mean = _mean(done) if status == "complete" else None
-        extras = {}
+        extras: dict[str, float | None] = {}
         for key in m.extras:
             xs = [e["result"].get(key) for e in scored if e["result"].get("status") == "complete"]
-            xs = [x for x in xs if isinstance(x, (int, float))]
-            extras[key] = _mean(xs)
+            extras[key] = _mean([x for x in xs if isinstance(x, (int, float))])
         return {"trials": [e["trial_id"] for e in scored], "values": values, "mean": mean,
                 "status": status, "timed_out": timed_out, "means": extras}
 
     # --- storage -----------------------------------------------------------
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> SessionDict:
         """Everything needed to restore the session (JSON-ready)."""
         return {"schema": SESSION_SCHEMA, "test_id": self.test_id, "patient_id": self.patient_id,
                 "date": self.date, "plan": self.plan.to_dict(), "status": self.status,
                 "ended_reason": self.ended_reason, "queue": [s.to_dict() for s in self.queue],
-                "trials": [dict(e, result=dict(e["result"])) for e in self.trials]}
+                "trials": [{**e, "result": dict(e["result"])} for e in self.trials]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TestSession:
@@ -320,7 +318,7 @@ class TestSession:
         for e in d.get("trials", []):
             if not isinstance(e, Mapping) or any(k not in e for k in keys):
                 raise AdministrationError(f"stored test session has a malformed trial: {e!r}")
-            s.trials.append({k: e[k] for k in keys} | {"result": dict(e["result"])})
+            s.trials.append(cast(TrialEntry, {k: e[k] for k in keys} | {"result": dict(e["result"])}))
         return s
 
 
@@ -328,7 +326,7 @@ def _mean(xs: list[float]) -> float | None:
     return round(fmean(xs), 6) if xs else None
 
 
-def _msfc(hands: dict[str, dict]) -> float | None:
+def _msfc(hands: dict[str, HandSummary]) -> float | None:
     """Mean of the reciprocals of the two hands' mean times; a hand that timed out counts 0."""
     recips = []
     for h in HANDS:

@@ -2,11 +2,11 @@
 
 The calibration wizard (``tare``/``calibrate`` on the daemon) saves a cell's
 ``offset`` and ``counts_per_gram`` into the config the daemon was started
-with; ``station set-pin`` (``station.staff_pins.write_pin``) saves a staff PIN. tomlkit keeps the file's comments and layout; the new text is checked
-with ``parse_config`` before it replaces the old file; the replacement is a
-temporary file in the same directory, fsynced, renamed over the original
-(keeping its mode), and the directory fsynced: a crash or a power cut leaves
-the old file or the new one, never half of each.
+with; ``station set-pin`` (``station.staff_pins.write_pin``) saves a staff PIN.
+tomlkit keeps the file's comments and layout; the new text is checked
+with ``parse_config`` before it replaces the old file, atomically and keeping
+its mode (``station.records.atomic.atomic_write``): a crash or a power cut
+leaves the old file or the new one, never half of each.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from station.config import ConfigError, parse_config
 from station.errors import UserError
-from station.records.storage import fsync_dir
+from station.records.atomic import atomic_write
 
 
 class ConfigWriteError(UserError):
@@ -52,25 +52,10 @@ def update_config(path: str | os.PathLike, values: dict[tuple[str, ...], Any], *
         parse_config(text, str(p))
     except ConfigError as e:  # never write a config the station could not start with
         raise ConfigWriteError(f"the new values would make {p} invalid: {e}") from None
-    tmp = p.with_name(f".{p.name}.tmp")
     try:
-        mode = os.stat(p).st_mode & 0o7777
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            data = memoryview(text.encode("utf-8"))
-            while data:
-                data = data[os.write(fd, data):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, mode)  # the config may be readable by the daemon's group only
-        os.replace(tmp, p)
-        fsync_dir(p.parent)
+        # keep the file's mode: the config may be readable by the daemon's group only
+        atomic_write(p, text.encode("utf-8"), mode=os.stat(p).st_mode & 0o7777)
     except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         why = "permission denied" if isinstance(e, PermissionError) else (e.strerror or str(e))
         raise ConfigWriteError(f"cannot write {p} ({why}): the user needs write access to {p.parent} "
                                "(the daemon's user, or whoever runs the command)") from None

@@ -70,6 +70,7 @@ class Debouncer:
 
     def _settle(self) -> tuple[float, int] | None:
         start, self.burst_start = self.burst_start, None
+        assert start is not None  # only called with a burst pending
         if self.level == self.stable:
             return None  # glitch: the burst came back to where it started
         self.stable = self.level

@@ -13,7 +13,7 @@ dataclasses; ``to_dict`` gives the JSON shape of docs/trace-v1.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Union
+from typing import ClassVar
 
 # --- raw records -----------------------------------------------------------
 
@@ -58,7 +58,7 @@ class CellFault:
         return {"t": self.t, "cell": self.cell, "fault": self.detail}
 
 
-RawRecord = Union[Edge, Sample, CellFault]
+RawRecord = Edge | Sample | CellFault
 
 # --- accepted events --------------------------------------------------------
 
@@ -115,30 +115,19 @@ class CellCount:
         return {"t": self.t, "kind": self.cell, "count": self.count}
 
 
-Event = Union[ButtonPress, PegIn, PegOut, CellCount]
+Event = ButtonPress | PegIn | PegOut | CellCount
 
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """Something the station could not trust: ``chatter``, ``sensor`` or ``record``."""
+    """Something the station could not trust: ``chatter``, ``sensor`` or ``record``.
 
-    t: float
+    ``t`` is None for a malformed trace line before any good record (it has no time of its own)."""
+
+    t: float | None
     kind: str
     source: str
     detail: str
 
     def to_dict(self) -> dict:
         return {"t": self.t, "kind": self.kind, "source": self.source, "detail": self.detail}
-
-
-def event_from_dict(d: dict) -> Event:
-    """Inverse of ``to_dict`` for events (used by clients of the socket API)."""
-    kind = d["kind"]
-    t = float(d["t"])
-    if kind == "button":
-        return ButtonPress(t, str(d["name"]))
-    if kind == "peg_in":
-        return PegIn(t, int(d["hole"]))
-    if kind == "peg_out":
-        return PegOut(t, int(d["hole"]))
-    return CellCount(t, str(kind), int(d["count"]))

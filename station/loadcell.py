@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SATURATED = (8388607, -8388608)  # 0x7FFFFF, 0x800000 as signed 24-bit
-
 
 @dataclass(frozen=True, slots=True)
 class Calibration:

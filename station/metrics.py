@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from statistics import fmean, stdev
+from typing import Any
 
 from station.events import CellCount, Event, PegIn, PegOut
 
@@ -39,7 +41,7 @@ def _rl(xs: Iterable[float]) -> list[float]:
 def intervals(times: Sequence[float], origin: float | None = None) -> list[float]:
     """Successive differences of ``times``; with ``origin`` the first runs from it."""
     seq = ([origin] if origin is not None else []) + list(times)
-    return [b - a for a, b in zip(seq, seq[1:])]
+    return [b - a for a, b in pairwise(seq)]
 
 
 def cv(values: Sequence[float]) -> float | None:
@@ -57,7 +59,7 @@ def longest_gap(times: Sequence[float], start: float, end: float | None) -> tupl
     (relative to ``start``). ``end`` None: the gap after the last time is not counted."""
     seq = [start] + [t for t in times if t >= start] + ([end] if end is not None else [])
     best, at = None, None
-    for a, b in zip(seq, seq[1:]):
+    for a, b in pairwise(seq):
         if best is None or b - a > best:
             best, at = b - a, a - start
     return _r(best), _r(at)
@@ -148,7 +150,7 @@ def nine_hole_peg_metrics(events: Sequence[Event], start_t: float, end_t: float 
                     place_end = ev.t
         elif isinstance(ev, PegOut):
             last_out[ev.hole] = ev.t
-    order = sorted(first_in, key=first_in.get)
+    order = sorted(first_in, key=first_in.__getitem__)
     holes = [{"hole": h, "in_s": _r(first_in[h] - start_t),
               "out_s": _r(last_out[h] - start_t) if h in last_out else None} for h in order]
     fills = [first_in[h] for h in order][:pegs]
@@ -251,7 +253,7 @@ def free_practice_metrics(rep_times: Sequence[float], start_t: float | None, end
     """
     span = end_t - start_t if start_t is not None and end_t is not None else None
     reps = len(rep_times)
-    out = {"reps_per_min": None, "pace_by_third_rpm": None, "reps_by_minute": None,
+    out: dict[str, Any] = {"reps_per_min": None, "pace_by_third_rpm": None, "reps_by_minute": None,
            "pace_change_pct": None, "pace_trend": None, "rep_intervals_s": [],
            "rep_interval_slope_s": None}
     if start_t is None:
@@ -286,4 +288,4 @@ def _slope(ys: Sequence[float]) -> float | None:
     xs = range(1, n + 1)
     mx, my = fmean(xs), fmean(ys)
     sxx = sum((x - mx) ** 2 for x in xs)
-    return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx, 4)
+    return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx, 4)

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from station.errors import UserError, read_user_text
+from station.record_types import NormScore
 
 HANDS = ("dominant", "non-dominant")
 SEXES = ("female", "male")
@@ -140,7 +141,7 @@ def parse_norms(text: str, source: str = "norm file") -> NormSet:
     header = [c.strip() for c in next(csv.reader([head]))]
     if sorted(header) != sorted(COLUMNS):
         raise NormsError(f"{source}: line {head_n}: the columns must be {','.join(COLUMNS)}, not {','.join(header)}")
-    rows = [_parse_row(dict(zip(header, (c.strip() for c in cells))), n, len(cells), source)
+    rows = [_parse_row(dict(zip(header, (c.strip() for c in cells), strict=False)), n, len(cells), source)
             for n, line in data_lines[1:] for cells in csv.reader([line])]
     if not rows:
         raise NormsError(f"{source}: the table has no rows")
@@ -184,7 +185,7 @@ def _parse_row(d: dict[str, str], n: int, ncells: int, source: str) -> NormRow:
 
 def _check_overlaps(rows: list[NormRow], lines: list[tuple[int, str]], source: str) -> None:
     seen: list[tuple[NormRow, int]] = []
-    for r, (n, _) in zip(rows, lines):
+    for r, (n, _) in zip(rows, lines, strict=True):
         for o, on in seen:
             if o.sex == r.sex and o.hand == r.hand and r.age_from <= o.age_to and o.age_from <= r.age_to:
                 raise NormsError(f"{source}: line {n}: ages {r.age_from}-{r.age_to} overlap line {on} "
@@ -223,7 +224,7 @@ def normalise_sex(sex: Any) -> str | None:
 
 
 def score_time(time_s: float | None, *, birth_year: Any, sex: Any, hand: str, test_date: date | None,
-               norms: NormSet | None = None, not_scored: str | None = None) -> dict:
+               norms: NormSet | None = None, not_scored: str | None = None) -> NormScore:
     """The SD score of ``time_s`` for a patient, or the reason there is none.
 
     ``hand``: ``dominant`` or ``non-dominant`` (the tested hand). ``not_scored``: a
@@ -235,8 +236,8 @@ def score_time(time_s: float | None, *, birth_year: Any, sex: Any, hand: str, te
     norms = norms or load_norms()
     age = patient_age(birth_year, test_date) if test_date is not None else None
     sx = normalise_sex(sex)
-    out = {"time_s": time_s, "hand": hand, "age": age, "sex": sx, "sd_score": None, "band": None,
-           "band_label": None, "norm": None, "reason": None, "citation": norms.citation}
+    out: NormScore = {"time_s": time_s, "hand": hand, "age": age, "sex": sx, "sd_score": None, "band": None,
+                      "band_label": None, "norm": None, "reason": None, "citation": norms.citation}
     lo, hi = norms.sample_ages
     if not_scored:
         out["reason"] = not_scored
@@ -265,5 +266,5 @@ def score_time(time_s: float | None, *, birth_year: Any, sex: Any, hand: str, te
         else:
             z = round((row.mean_s - time_s) / row.sd_s, 2)
             code = band(z)
-            out.update(sd_score=z, band=code, band_label=BAND_LABELS[code], norm=row.to_dict())
+            out.update({"sd_score": z, "band": code, "band_label": BAND_LABELS[code], "norm": row.to_dict()})
     return out

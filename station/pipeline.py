@@ -84,7 +84,7 @@ class Pipeline:
             return
         change = counter.sample(t, counts)
         if counter.pending_fault is not None:
-            self._cell_fault(t, cell, counter)
+            self._cell_fault(t, cell, counter, counter.pending_fault)
         if change is not None:
             heapq.heappush(self._heap, (change[0], next(self._seq), CellCount(change[0], cell, change[1])))
         if self._heap:
@@ -99,23 +99,22 @@ class Pipeline:
         self.now = max(self.now, t)
         counter.fault(t, detail)
         if counter.pending_fault is not None:
-            self._cell_fault(t, cell, counter)
+            self._cell_fault(t, cell, counter, counter.pending_fault)
         if self._heap:
             self._release()
 
     def feed(self, rec: RawRecord) -> None:
         """Take one raw record object (``edge``, ``sample`` and ``cell_fault`` take its fields)."""
-        cls = type(rec)
-        if cls is Sample:
+        if type(rec) is Sample:
             self.sample(rec.t, rec.cell, rec.counts)
-        elif cls is Edge:
+        elif type(rec) is Edge:
             self.edge(rec.t, rec.gpio, rec.level)
-        elif cls is CellFault:
+        elif type(rec) is CellFault:
             self.cell_fault(rec.t, rec.cell, rec.detail)
         else:
             raise TypeError(f"not a raw record: {rec!r}")
 
-    def record_fault(self, t: float, source: str, detail: str) -> None:
+    def record_fault(self, t: float | None, source: str, detail: str) -> None:
         """A record that could not be used (malformed, out of order, unknown source)."""
         self._faults.append(Fault(t, "record", source, detail))
 
@@ -155,7 +154,7 @@ class Pipeline:
 
     def switch_closed(self, hole_or_button: int | str) -> bool:
         """Debounced state of a hole (1-based number) or a button (name)."""
-        for deb, _, is_button, key in self._switches.values():
+        for deb, _, _is_button, key in self._switches.values():
             if key == hole_or_button:
                 return deb.stable == self._closed
         raise KeyError(hole_or_button)
@@ -184,8 +183,8 @@ class Pipeline:
             ev = PegIn(t, key) if closed else PegOut(t, key)
         heapq.heappush(self._heap, (t, next(self._seq), ev))
 
-    def _cell_fault(self, t: float, cell: str, counter: LoadCellCounter) -> None:
-        self._faults.append(Fault(t, "sensor", cell, counter.pending_fault))
+    def _cell_fault(self, t: float, cell: str, counter: LoadCellCounter, detail: str) -> None:
+        self._faults.append(Fault(t, "sensor", cell, detail))
         counter.pending_fault = None
 
     def _settle_due(self, now: float) -> None:
@@ -198,7 +197,9 @@ class Pipeline:
         self._update_deadline()
 
     def _update_deadline(self) -> None:
-        self._next_deadline = min((d.deadline for d in self._pending.values()), default=math.inf)
+        # a pending switch is in a burst: it has a deadline
+        self._next_deadline = min((dl for d in self._pending.values() if (dl := d.deadline) is not None),
+                                  default=math.inf)
 
     def _release(self) -> None:
         # nothing earlier than every detector's horizon can still be reported

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from station.record_types import Change, Progress
+
 #: percent change flagged as clinically meaningful
 MEANINGFUL_PCT = 20.0
 
 
 def change(current: float, reference: float, *, lower_is_better: bool = True,
-           threshold_pct: float = MEANINGFUL_PCT) -> dict:
+           threshold_pct: float = MEANINGFUL_PCT) -> Change:
     """How ``current`` compares with ``reference``.
 
     ``change``: current - reference; ``change_pct``: that as a percentage of the
@@ -35,7 +37,7 @@ def change(current: float, reference: float, *, lower_is_better: bool = True,
 
 
 def progress(current: float | None, history: Iterable[tuple[str, float | None]], *,
-             lower_is_better: bool = True, threshold_pct: float = MEANINGFUL_PCT) -> dict:
+             lower_is_better: bool = True, threshold_pct: float = MEANINGFUL_PCT) -> Progress:
     """Change from the baseline (the first earlier value) and from the previous one.
 
     ``history``: ``(date, value)`` of earlier tests, any order (sorted by date
@@ -44,10 +46,12 @@ def progress(current: float | None, history: Iterable[tuple[str, float | None]],
     no earlier value or no current one.
     """
     earlier: Sequence[tuple[str, float]] = sorted((d, v) for d, v in history if v is not None)
-    out: dict = {"baseline": None, "previous": None, "threshold_pct": threshold_pct}
+    out: Progress = {"baseline": None, "previous": None, "threshold_pct": threshold_pct}
     if current is None or not earlier:
         return out
-    for key, (d, v) in (("baseline", earlier[0]), ("previous", earlier[-1])):
-        out[key] = {"date": d, **change(current, v, lower_is_better=lower_is_better,
-                                        threshold_pct=threshold_pct)}
+    (first_d, first_v), (last_d, last_v) = earlier[0], earlier[-1]
+    out["baseline"] = {"date": first_d, **change(current, first_v, lower_is_better=lower_is_better,
+                                                 threshold_pct=threshold_pct)}
+    out["previous"] = {"date": last_d, **change(current, last_v, lower_is_better=lower_is_better,
+                                                threshold_pct=threshold_pct)}
     return out

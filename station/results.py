@@ -3,7 +3,9 @@
 Every record is a plain, JSON-ready dict with a ``schema`` string naming its
 shape and version (``station.trial/1``...). A change that removes or
 redefines a field gets a new version; added fields do not. Times are seconds,
-dates ISO 8601. Fields that cannot be known are present with ``null``.
+dates ISO 8601. Fields that cannot be known are present with ``null``. The
+same shapes are in code as ``TypedDict``s in ``station.record_types``
+(``TrialRecord``, ``SummaryRecord``, ``TestRecord``...).
 
 Trial record, ``station.trial/1`` (``trial_record``)
 ------------------------------------------------------
@@ -117,6 +119,7 @@ from typing import Any
 from station.administration import INCOMPLETE_REASON, TestSession, TrialSlot
 from station.norms import NormSet, load_norms, score_time
 from station.progress import progress
+from station.record_types import EventDict, HandSummary, NormScore, SummaryRecord, TestRecord, TrialRecord
 
 TRIAL_SCHEMA = "station.trial/1"
 TEST_SCHEMA = "station.test/1"
@@ -124,9 +127,9 @@ SUMMARY_SCHEMA = "station.summary/1"
 
 
 def trial_record(result: Mapping[str, Any], *, protocol: str, options: Mapping[str, Any] | None = None,
-                 slot: TrialSlot | None = None, test_id: str | None = None, patient_id: str | None = None,
+                 slot: TrialSlot | None = None, test_id: int | str | None = None, patient_id: str | None = None,
                  started_at: str | None = None, events: Iterable[Any] = (), faults: Iterable[Any] = (),
-                 trace: str | None = None) -> dict:
+                 trace: str | None = None) -> TrialRecord:
     """A ``station.trial/1`` record. ``events``/``faults``: event objects or their dicts."""
     return {
         "schema": TRIAL_SCHEMA,
@@ -151,7 +154,7 @@ def trial_record(result: Mapping[str, Any], *, protocol: str, options: Mapping[s
 
 
 def summary_record(session: TestSession, *, patient: Mapping[str, Any] | None = None,
-                   norms: NormSet | None = None, history: Iterable[Mapping[str, Any]] = ()) -> dict:
+                   norms: NormSet | None = None, history: Iterable[Mapping[str, Any]] = ()) -> SummaryRecord:
     """The ``station.summary/1`` record of a session.
 
     ``patient``: ``{"id", "birth_year", "sex", "dominant_hand"}`` as the record store
@@ -161,21 +164,21 @@ def summary_record(session: TestSession, *, patient: Mapping[str, Any] | None = 
     and later dates are ignored.
     """
     s = session.summary()
-    is_normed = False
+    normed: NormSet | None = None  # the norms this test is scored against
     if session.plan.protocol == "nine-hole-peg":
         norms = norms or load_norms()
-        is_normed = norms.test == session.plan.protocol
+        normed = norms if norms.test == session.plan.protocol else None
     earlier = _earlier(session, history)
     for hand, hs in s["hands"].items():
-        hs["norm"] = _norm_score(hand, hs, session, patient, norms) if is_normed else None
+        hs["norm"] = _norm_score(hand, hs, session, patient, normed) if normed is not None else None
         hs["progress"] = progress(hs["mean"], _hand_history(earlier, hand),
                                   lower_is_better=s["lower_is_better"])
     return {"schema": SUMMARY_SCHEMA, "test_id": session.test_id, "patient_id": session.patient_id,
-            "date": session.date, **s, "norm_source": norms.citation if is_normed else None}
+            "date": session.date, **s, "norm_source": normed.citation if normed is not None else None}
 
 
 def test_record(session: TestSession, *, patient: Mapping[str, Any] | None = None,
-                norms: NormSet | None = None, history: Iterable[Mapping[str, Any]] = ()) -> dict:
+                norms: NormSet | None = None, history: Iterable[Mapping[str, Any]] = ()) -> TestRecord:
     """The ``station.test/1`` record of a session, its summary included."""
     state = session.to_dict()
     return {"schema": TEST_SCHEMA, "test_id": session.test_id, "patient_id": session.patient_id,
@@ -185,11 +188,12 @@ def test_record(session: TestSession, *, patient: Mapping[str, Any] | None = Non
             "session": state}
 
 
-test_record.__test__ = False  # a name pytest would otherwise collect
+# a name pytest would otherwise collect; mypy knows no attributes on functions
+test_record.__test__ = False  # type: ignore[attr-defined]
 
 
-def _norm_score(hand: str, hs: dict, session: TestSession, patient: Mapping[str, Any] | None,
-                norms: NormSet) -> dict:
+def _norm_score(hand: str, hs: HandSummary, session: TestSession, patient: Mapping[str, Any] | None,
+                norms: NormSet) -> NormScore:
     not_scored = None
     if hs["status"] == "timeout":
         cutoff = session.plan.options.get("cutoff_s", 300.0)
@@ -232,5 +236,5 @@ def _parse_date(s: str | None) -> date | None:
         return None
 
 
-def _as_dict(x: Any) -> dict:
+def _as_dict(x: Any) -> EventDict:
     return x if isinstance(x, dict) else x.to_dict()

@@ -54,13 +54,14 @@ def parse_header(line: bytes | str) -> TraceHeader:
     try:
         head = json.loads(line)
     except ValueError as e:
-        raise TraceError(f"the header line is not JSON ({e.msg})") from None
+        raise TraceError(f"the header line is not JSON ({getattr(e, 'msg', e)})") from None
     if not isinstance(head, dict):
         raise TraceError("the header line is not a JSON object")
     if head.get("format") != FORMAT:
         raise TraceError(f"not a station trace: header 'format' is {head.get('format')!r}, expected {FORMAT!r}")
     if head.get("version") != VERSION:
-        raise TraceError(f"trace version {head.get('version')!r} is not supported (this station reads version {VERSION})")
+        raise TraceError(f"trace version {head.get('version')!r} is not supported "
+                         f"(this station reads version {VERSION})")
     if "station" not in head:
         raise TraceError("the header has no 'station' object")
     try:

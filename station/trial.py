@@ -21,7 +21,7 @@ from station.trace import TraceWriter
 class Trial:
     """Pipeline + protocol + trace writer for one trial."""
 
-    def __init__(self, board: BoardSpec, protocol: Protocol, trace: TraceWriter | None = None,
+    def __init__(self, board: BoardSpec, protocol: Protocol, trace: TraceWriter | None = None, *,
                  on_event: Callable[[Event], None] | None = None,
                  on_fault: Callable[[Fault], None] | None = None) -> None:
         self.board = board

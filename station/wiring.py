@@ -144,7 +144,8 @@ def plan(config: Config) -> Plan:
         used_gnd.add(gnd)
         vcc = v33_pins[k % len(v33_pins)]
         cell_power[name] = (vcc, gnd)
-        sig.append(Signal(f"{name} VCC", dev, None, vcc, cc["vcc"], "3.3 V supply (VCC and VDD: DOUT is then 3.3 V logic)"))
+        sig.append(Signal(f"{name} VCC", dev, None, vcc, cc["vcc"],
+                          "3.3 V supply (VCC and VDD: DOUT is then 3.3 V logic)"))
         sig.append(Signal(f"{name} GND", dev, None, gnd, cc["gnd"], "ground"))
     switch_pins = [s.header_pin for s in sig if s.device.startswith(("SW", "BTN_"))]
     mid = sorted(switch_pins)[len(switch_pins) // 2]
@@ -155,7 +156,8 @@ def plan(config: Config) -> Plan:
     else:
         bus_pin, bus_colour = v33_pins[-1], colours["power"]
         role = "3.3 V for every switch and button (common bus)"
-    sig.append(Signal(f"switch common ({'GND' if config.active_low else '3V3'})", "BUS", None, bus_pin, bus_colour, role))
+    common = f"switch common ({'GND' if config.active_low else '3V3'})"
+    sig.append(Signal(common, "BUS", None, bus_pin, bus_colour, role))
     return Plan(config, tuple(sig), bus_pin, bus_colour, cell_power, colours,
                 float(w["switch_cable_m"]), float(w["hx711_cable_m"]))
 
@@ -192,7 +194,8 @@ def pinout_markdown(p: Plan) -> str:
     at = {s.header_pin: s for s in p.signals}
     for odd in range(1, 40, 2):
         left, right = at.get(odd), at.get(odd + 1)
-        lines.append(f"{_pin_cell(left, odd):>34} {odd:2d} {odd + 1:2d} {_pin_cell(right, odd + 1, left=False)}".rstrip())
+        right_cell = _pin_cell(right, odd + 1, left=False)
+        lines.append(f"{_pin_cell(left, odd):>34} {odd:2d} {odd + 1:2d} {right_cell}".rstrip())
     lines += ["```"]
     lines += ["", "## Load cells", "",
               "| cell | HX711 | samples/s (RATE pin) | load-cell leads (E+, E-, A-, A+) |",
@@ -226,13 +229,16 @@ def parts_markdown(p: Plan) -> str:
     n_switch = n_holes + n_buttons
     rows: list = []
     _part(rows, 1, "", "Raspberry Pi 3B/3B+, 4B, 5 or Zero 2 W", "any RAM size; Raspberry Pi OS Bookworm Lite")
-    _part(rows, 1, "", "Power supply for that Pi", "official: 27 W USB-C (Pi 5), 15 W USB-C (Pi 4), 2.5 A micro-USB (Pi 3, Zero 2 W)")
+    _part(rows, 1, "", "Power supply for that Pi",
+          "official: 27 W USB-C (Pi 5), 15 W USB-C (Pi 4), 2.5 A micro-USB (Pi 3, Zero 2 W)")
     _part(rows, 1, "", "microSD card", "16 GB or more, A1 class")
-    _part(rows, 1, "", "Screen", "HDMI monitor or the official 7\" display (the kiosk UI runs on the text console, tty1)")
+    _part(rows, 1, "", "Screen",
+          "HDMI monitor or the official 7\" display (the kiosk UI runs on the text console, tty1)")
     _part(rows, n_holes, "", "Hole switch, one per hole",
           "subminiature microswitch with lever (low operating force, e.g. Omron D2F-01L class) "
           "or a normally-open reed switch, 10-15 mm glass (then one magnet per peg)")
-    _part(rows, n_holes, "", "Peg magnets (reed switches only)", "neodymium disc 4 x 2 mm, glued axially into the peg's base")
+    _part(rows, n_holes, "", "Peg magnets (reed switches only)",
+          "neodymium disc 4 x 2 mm, glued axially into the peg's base")
     if n_buttons:
         _part(rows, n_buttons, "", "Push button(s): " + ", ".join(c.buttons),
               "momentary, normally open, 30 mm arcade type (easy for a weak hand)")
@@ -240,18 +246,22 @@ def parts_markdown(p: Plan) -> str:
         _part(rows, n_cells, "", "HX711 load-cell amplifier board(s): " + ", ".join(c.cells),
               "HX711 breakout whose RATE pin is reachable (a pad or pin), or the common green board "
               "with the chip's pin 15 lifted and tied to VCC")
-        _part(rows, n_cells, "", "Straight-bar load cell(s), 4-wire", "1 kg (peg dish) and 1-5 kg (coin tray), TAL220-style, M4/M5 holes")
-        _part(rows, 2 * n_cells, "", "Load-cell spacers", "5 mm thick, one under the fixed end, one on top of the free end")
+        _part(rows, n_cells, "", "Straight-bar load cell(s), 4-wire",
+              "1 kg (peg dish) and 1-5 kg (coin tray), TAL220-style, M4/M5 holes")
+        _part(rows, 2 * n_cells, "", "Load-cell spacers",
+              "5 mm thick, one under the fixed end, one on top of the free end")
         _part(rows, 4 * n_cells, "", "Load-cell screws", "M4 or M5 as the cell's threads, with washers")
         _part(rows, n_cells, "", "Platforms", "rigid plate (acrylic or plywood, 3-5 mm) for the dish and the tray")
-    _part(rows, 1, "", "Common bus for the switches", f"screw-terminal strip or lever connectors, {n_switch + 1} positions")
+    _part(rows, 1, "",
+          "Common bus for the switches", f"screw-terminal strip or lever connectors, {n_switch + 1} positions")
     _part(rows, round(n_switch * p.switch_cable_m, 2), "m", "2-core cable for switches and buttons",
           f"0.14-0.25 mm² (26-24 AWG), {p.switch_cable_m:g} m per switch, twisted pair preferred")
     if n_cells:
         _part(rows, round(n_cells * p.hx711_cable_m, 2), "m", "4-core cable, HX711 to the Pi",
               f"0.14 mm² (26 AWG), {p.hx711_cable_m:g} m per board; shielded if longer")
     _part(rows, 1, "", "Header connection", "40-pin female IDC cable or a screw-terminal HAT, or Dupont female crimps")
-    _part(rows, n_switch, "", "10 kΩ resistors (optional)", "external pull-ups to 3.3 V if switch runs exceed 1 m or read noisy")
+    _part(rows, n_switch, "", "10 kΩ resistors (optional)",
+          "external pull-ups to 3.3 V if switch runs exceed 1 m or read noisy")
     lines = [
         "# Parts list",
         "",
@@ -310,7 +320,8 @@ def harness(p: Plan) -> dict:
                       "notes": "the cell's own lead", "ignore_in_bom": True}
         conns.append([{lc: [1, 2, 3, 4]}, {wl: [1, 2, 3, 4]}, {dev: [6, 7, 8, 9]}])
     return {
-        "metadata": {"title": f"{c.name} wiring harness", "description": f"generated by station wiring from {_source(c)}"},
+        "metadata": {"title": f"{c.name} wiring harness",
+                     "description": f"generated by station wiring from {_source(c)}"},
         "options": {"fontname": "DejaVu Sans"},
         "connectors": connectors,
         "cables": cables,

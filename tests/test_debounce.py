@@ -1,6 +1,8 @@
 """The debouncer: first edge of a burst, glitches, chatter; and properties under random bounce."""
 from __future__ import annotations
 
+from itertools import pairwise
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -127,6 +129,6 @@ def test_property_arbitrary_edges_never_crash_and_alternate(raw):
     if c:
         out.append(c)
     # confirmed levels alternate, start from a change away from 1, times never go back
-    assert all(a[1] != b[1] for a, b in zip(out, out[1:]))
+    assert all(a[1] != b[1] for a, b in pairwise(out))
     assert not out or out[0][1] == 0
-    assert all(a[0] <= b[0] for a, b in zip(out, out[1:]))
+    assert all(a[0] <= b[0] for a, b in pairwise(out))

@@ -188,5 +188,5 @@ def test_property_counter_reports_exactly_the_changes_that_held(story):
     c = LoadCellCounter(CAL, start)
     changes = feed(c, signal, 0.5, end, random.Random(seed), noise=0.15)
     assert [k for _, k in changes] == [k for _, k in truth]
-    for (got_t, _), (true_t, _) in zip(changes, truth):
+    for (got_t, _), (true_t, _) in zip(changes, truth, strict=True):
         assert true_t <= got_t + 1e-9 <= true_t + 2 * PERIOD

@@ -17,7 +17,7 @@ HEADER = {"format": "station-trace", "version": 1,
 
 def write(tmp_path, lines, name="t.jsonl"):
     p = tmp_path / name
-    p.write_text("".join(l + "\n" for l in lines))
+    p.write_text("".join(line + "\n" for line in lines))
     return p
 
 
@@ -97,7 +97,8 @@ def test_cli_exit_status_and_one_line_message(tmp_path, capsys):
 
 def test_a_binary_line_is_a_record_fault_that_says_not_utf8(tmp_path):
     p = tmp_path / "t.jsonl"
-    p.write_bytes(json.dumps(HEADER).encode() + b"\n\xff\xfe\x00junk\n\xc3\x28\n" + b'{"t": 1.0, "gpio": 5, "level": 0}\n')
+    p.write_bytes(json.dumps(HEADER).encode() + b"\n\xff\xfe\x00junk\n\xc3\x28\n"
+                  + b'{"t": 1.0, "gpio": 5, "level": 0}\n')
     out = replay(p)
     assert [f["detail"] for f in out["faults"]] == ["line 2: not UTF-8 text", "line 3: not UTF-8 text"]
     assert [e["kind"] for e in out["events"]] == ["peg_in"]

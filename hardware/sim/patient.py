@@ -23,8 +23,6 @@ from typing import Any
 from station.config import Config
 from station.errors import UserError
 
-PROTOCOL_NAMES = ("nine-hole-peg", "coin-drop", "timed-pegs", "free-practice")
-
 #: After a change on a cell, nothing else touches it for this long: the new
 #: count must hold 200 ms to be accepted and rest 100 ms before the next
 #: excursion can start (trace-v1), or the truth would be ambiguous.

@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardware.daemon_io import HardwareError, LiveHardware, SimulatedHardware
+    from hardware.daemon_io import Hardware, HardwareError, LiveHardware, SimulatedHardware
     from station.config import load_config
     from station.daemon.service import Daemon
 
@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     socket_path = args.socket or section.get("socket", "/run/station/station.sock")
     if not args.simulate and (args.speed != 1.0 or args.seed is not None):
         raise HardwareError("--speed and --seed only apply with --simulate")
+    hardware: Hardware
     if args.simulate:
         from hardware.sim.patient import PROFILES
         if args.profile not in PROFILES:

@@ -35,7 +35,7 @@ class Calibration:
     calibration waits for the trial to end.
     """
 
-    def __init__(self, config: Config, config_path: Path | None, board: BetweenTrials,
+    def __init__(self, *, config: Config, config_path: Path | None, board: BetweenTrials,
                  monitors: dict[str, CellMonitor], waiters: SensorWaiters, records: RecordsThread,
                  trial_running: Callable[[], bool]) -> None:
         self.config = config

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from typing import Protocol
 
 from station import api
 from station.api import ApiError
@@ -19,20 +20,27 @@ from station.daemon.sensor_waiters import SensorWaiters
 PRESS_WAIT_S = 10.0
 
 
-class GuidedCheck:
-    """``steps()`` lists the steps; ``run(step)`` runs one. ``cells()``: the cells' calibration in
-    use; ``switches(now)``: the sensors snapshot's switches."""
+class CellsInUse(Protocol):
+    """What holds the cells' calibration in use (``station.daemon.calibration.Calibration``)."""
 
-    def __init__(self, board: BetweenTrials, cells: Callable[[], dict[str, CellConfig]], waiters: SensorWaiters,
+    cells: dict[str, CellConfig]
+
+
+class GuidedCheck:
+    """``steps()`` lists the steps; ``run(step)`` runs one. ``calibration``: the cells'
+    calibration in use (``cells``); ``switches(now)``: the sensors snapshot's switches."""
+
+    def __init__(self, *, board: BetweenTrials, calibration: CellsInUse, waiters: SensorWaiters,
                  clock: Callable[[], float], switches: Callable[[float], list[dict]]) -> None:
         self.board = board
-        self._cells = cells
+        self.calibration = calibration
         self.waiters = waiters
         self.clock = clock
         self._switches = switches
 
     def steps(self) -> list[str]:
-        return ["switches", *(f"cell:{n}" for n in self._cells()), *(f"button:{n}" for n in self.board.board.buttons)]
+        return ["switches", *(f"cell:{n}" for n in self.calibration.cells),
+                *(f"button:{n}" for n in self.board.board.buttons)]
 
     async def run(self, step: str) -> dict:
         """One step's ``{"step", "ok", "detail", "data"}``; ApiError for an unknown step."""
@@ -48,7 +56,7 @@ class GuidedCheck:
                     "data": {"switches": snap}}
         kind, name = step.split(":", 1)
         if kind == "cell":
-            cfg = self._cells()[name]
+            cfg = self.calibration.cells[name]
             t0 = self.clock()
             try:
                 samples = await self.waiters.collect(name, cfg.sample_hz, 2.0)

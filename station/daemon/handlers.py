@@ -24,6 +24,7 @@ from station.daemon.server import Connection
 from station.daemon.state_messages import patient_out
 from station.daemon.trial_control import TrialControl
 from station.protocols import PROTOCOLS, ProtocolError
+from station.record_types import Patient, TestRecord
 from station.records.store import RecordError
 from station.results import TEST_SCHEMA
 
@@ -34,8 +35,8 @@ class CommandHandlers:
     """Every API command. ``hello()``/``state(now=None)``: the daemon's hello and state snapshot;
     ``drain(now)``: take every record delivered so far (before a trial ends now)."""
 
-    def __init__(self, records: RecordsThread, test: RunningTest, trials: TrialControl,
-                 calibration: Calibration, selftest: GuidedCheck, clock: Callable[[], float], *,
+    def __init__(self, *, records: RecordsThread, test: RunningTest, trials: TrialControl,
+                 calibration: Calibration, selftest: GuidedCheck, clock: Callable[[], float],
                  hello: Callable[[], dict], state: Callable[[], dict], drain: Callable[[float], None]) -> None:
         self.records = records
         self.running_test = test
@@ -203,7 +204,8 @@ class CommandHandlers:
     # --- results ----------------------------------------------------------------
 
     async def results(self, a: dict) -> dict:
-        pid = a.get("patient_id") or (self.running_test.patient or {}).get("patient_id")
+        selected = self.running_test.patient
+        pid = a.get("patient_id") or (selected.get("patient_id") if selected is not None else None)
         if pid is None:
             raise ApiError(api.NO_PATIENT, "results: say which 'patient_id' (no patient is selected)")
         async with self.records.lock:  # reads many files: on the records thread, off the loop
@@ -242,7 +244,7 @@ class CommandHandlers:
         return await self.selftest.run(step)
 
 
-def _note(test: dict, patient: dict | None) -> str | None:
+def _note(test: TestRecord, patient: Patient | None) -> str | None:
     """The clinical note of a stored ``station.test/1`` record (None for an older record shape)."""
     if test.get("schema") != TEST_SCHEMA or not isinstance(test.get("summary"), dict):
         return None

@@ -25,6 +25,7 @@ import collections
 import heapq
 import math
 from collections.abc import Callable
+from typing import Any
 
 from station.daemon.between_trials import BetweenTrials
 from station.daemon.cell_monitor import CellMonitor
@@ -39,19 +40,20 @@ class Intake:
     ``tick()``: called on the loop when an edge arrives or a settle is due (the
     daemon's tick, which drains); ``current_trial()``: the running ``Trial`` or
     None; ``on_board_event``/``on_board_fault``: between trials, what the board's
-    pipeline confirms. ``hardware``: ``complete_to()``, ``speed``, ``latency_s``
+    pipeline confirms; ``board``: the board between trials (pipeline, pre-roll,
+    raw levels). ``hardware``: ``complete_to()``, ``speed``, ``latency_s``
     and ``sync()`` are used when it has them; ``tick_s``: the daemon's tick, the
     latency assumed of hardware that does not say.
     """
 
-    def __init__(self, hardware, clock: Callable[[], float], state: BetweenTrials,
+    def __init__(self, *, hardware: Any, clock: Callable[[], float], board: BetweenTrials,
                  monitors: dict[str, CellMonitor], waiters: SensorWaiters,
                  current_trial: Callable[[], Trial | None], tick: Callable[[], None],
                  on_board_event: Callable[[Event], None], on_board_fault: Callable[[Fault], None],
-                 *, tick_s: float) -> None:
+                 tick_s: float) -> None:
         self.hardware = hardware
         self.clock = clock
-        self.state = state
+        self.state = board
         self.monitors = monitors
         self.waiters = waiters
         self._current_trial = current_trial
@@ -142,8 +144,7 @@ class Intake:
         while inbox:
             rec = inbox.popleft()
             last_t = rec.t
-            cls = type(rec)
-            if cls is Sample:
+            if type(rec) is Sample:
                 m = monitors.get(rec.cell)
                 if m is not None:
                     m.counts.append(rec.counts)
@@ -152,10 +153,10 @@ class Intake:
                     m.fault = None
                     if waiters.samples:
                         waiters.feed_sample(rec)
-            elif cls is Edge:
+            elif type(rec) is Edge:
                 levels[rec.gpio] = rec.level
                 self._expect_settle(rec.t)
-            elif cls is CellFault:
+            elif type(rec) is CellFault:
                 m = monitors.get(rec.cell)
                 if m is not None:
                     m.fault = rec.detail

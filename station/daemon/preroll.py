@@ -54,9 +54,9 @@ class Preroll:
         for i in range(press_i + 1):
             if i >= floor and not closed:
                 return i, True
-            if i < len(recs) and type(recs[i]) is Edge:
-                r = recs[i]
-                (closed.discard if r.level == opened else closed.add)(r.gpio)
+            rec = recs[i] if i < len(recs) else None
+            if type(rec) is Edge:
+                (closed.discard if rec.level == opened else closed.add)(rec.gpio)
         return press_i, False
 
     def clear(self, levels: dict[int, int]) -> None:

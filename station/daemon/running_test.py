@@ -22,6 +22,7 @@ from station.api import ApiError
 from station.daemon import state_messages
 from station.daemon.records_thread import RecordsThread
 from station.norms import NormSet
+from station.record_types import Patient, StoredTrial, SummaryRecord, TestRecord
 from station.records.store import RecordError
 from station.results import TEST_SCHEMA, test_record
 
@@ -34,18 +35,18 @@ class RunningTest:
     ``changed()`` is called when clients should hear the new state.
     """
 
-    def __init__(self, records: RecordsThread, norms: NormSet, changed: Callable[[], None]) -> None:
+    def __init__(self, *, records: RecordsThread, norms: NormSet, changed: Callable[[], None]) -> None:
         self.records = records
         self.norms = norms
         self.changed = changed
-        self.patient: dict | None = None
+        self.patient: Patient | None = None
         self.test: TestSession | None = None
-        self.summary: dict | None = None  # the running test's station.summary/1
-        self._history: list[dict] = []  # the patient's earlier tests (for the running test's progress)
+        self.summary: SummaryRecord | None = None  # the running test's station.summary/1
+        self._history: list[TestRecord] = []  # the patient's earlier tests (for the running test's progress)
 
     def side(self, hand: str | None) -> str | None:
         """The side (left, right) a hand (dominant, non-dominant, left, right, None) is for the patient."""
-        dom = (self.patient or {}).get("dominant_hand")
+        dom = self.patient.get("dominant_hand") if self.patient is not None else None
         if hand in ("left", "right") or hand is None:
             return hand if hand is not None else dom
         if dom is None:
@@ -56,7 +57,7 @@ class RunningTest:
         """The running test as the ``state`` message shows it."""
         return state_messages.test_snapshot(self.test, self.summary, self.side)
 
-    async def select(self, p: dict | None) -> None:
+    async def select(self, p: Patient | None) -> None:
         """Select a patient; another patient's test ends."""
         if self.test is not None and (p is None or p["patient_id"] != self.test.patient_id):
             await self.close("the patient was changed")
@@ -99,7 +100,7 @@ class RunningTest:
         self.summary = rec["summary"]
         await self.records.call(self.records.store.update_test, s.test_id, rec)
 
-    async def take(self, s: TestSession, slot: TrialSlot, record: dict, trial_id: int) -> None:
+    async def take(self, s: TestSession, slot: TrialSlot, record: StoredTrial, trial_id: int) -> None:
         """The test takes a finished trial's result (an aborted or interrupted trial counts as
         incomplete: invalid, and repeated as the administration rules say)."""
         if s.status != "in_progress":
@@ -119,27 +120,26 @@ class RunningTest:
                                                    or (record.get("invalid") or {}).get("reason"))
         await self.save()
 
-    async def mark_invalid(self, trial: dict, reason: str, repeat: bool) -> dict:
+    async def mark_invalid(self, trial: StoredTrial, reason: str, repeat: bool) -> StoredTrial:
         """The therapist marks a stored trial invalid; its test (running or earlier) leaves it out.
         Returns the trial's record; ApiError if it already is invalid."""
         store = self.records.store
         assert store is not None
         tid = trial["trial_id"]
-        s = self.test
-        in_session = s is not None and trial.get("test_id") == s.test_id
-        if in_session:
+        s = self.test if self.test is not None and trial.get("test_id") == self.test.test_id else None
+        if s is not None:  # a trial of the running test
             entry = next((e for e in s.trials if e["trial_id"] == tid), None)
             if entry is not None and not entry["valid"]:
                 raise ApiError(api.BAD_VALUE, f"trial {tid} is already invalid ({entry['invalid_reason']})")
         rec = await self.records.call(store.mark_trial_invalid, tid, reason)
-        if in_session and any(e["trial_id"] == tid for e in s.trials):
+        if s is not None and any(e["trial_id"] == tid for e in s.trials):
             s.mark_invalid(tid, reason, repeat=repeat)
             await self.save()
-        elif trial.get("test_id") is not None and not in_session:
-            await self._rescore_stored_test(trial["test_id"], tid, reason)
+        elif (test_id := trial.get("test_id")) is not None and s is None:
+            await self._rescore_stored_test(test_id, tid, reason)
         return rec
 
-    async def _rescore_stored_test(self, test_id: int, trial_id: int, reason: str) -> None:
+    async def _rescore_stored_test(self, test_id: int | str, trial_id: int, reason: str) -> None:
         """A trial of an earlier test was marked invalid: that test's summary leaves it out."""
         store = self.records.store
         assert store is not None

@@ -51,7 +51,6 @@ class Connection:
         self.writer = writer
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(queue_size)
         self.closed = False
-        self.dropped = False
 
     def send(self, msg: dict | bytes) -> bool:
         """Queue a message without waiting; a full queue drops the client. False if not queued."""
@@ -64,7 +63,6 @@ class Connection:
         except asyncio.QueueFull:
             log.warning("%s is not reading its messages (%d waiting); disconnecting it",
                         self.name, self.queue.qsize())
-            self.dropped = True
             self.abort()
             return False
 
@@ -83,7 +81,7 @@ class Connection:
 class Server:
     """Accepts clients on a Unix socket; dispatches requests; fans out pushed messages."""
 
-    def __init__(self, handler: Handler, hello: Callable[[], dict], *, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(self, *, handler: Handler, hello: Callable[[], dict], queue_size: int = QUEUE_SIZE) -> None:
         self.handler = handler
         self.hello = hello
         self.queue_size = queue_size

@@ -122,24 +122,27 @@ class Daemon:
         # The parts, each depending only on those made before it.
         self.records = RecordsThread()
         self.board = BetweenTrials(config.board())
-        self.monitors = {n: CellMonitor(c.offset, c.counts_per_gram, c.unit_g) for n, c in config.cells.items()}
+        self.monitors = {n: CellMonitor(cal_offset=c.offset, counts_per_gram=c.counts_per_gram, unit_g=c.unit_g)
+                         for n, c in config.cells.items()}
         self.waiters = SensorWaiters()
-        self.server = Server(self._handle, self._hello)
-        self.running_test = RunningTest(self.records, norms, self._push_state)
-        self.intake = Intake(hardware, self.clock, self.board, self.monitors, self.waiters,
-                             self._current_trial, self._safe_tick, self._board_event, self._board_fault,
-                             tick_s=TICK_S)
-        self.trials = TrialControl(self.records, self.running_test, self.board, self.waiters, hardware,
-                                   self.clock, self.data_dir, drain=self.intake.drain,
-                                   broadcast=self.server.broadcast, changed=self._push_state)
-        self.calibration = Calibration(config, Path(config_path) if config_path is not None else None,
-                                       self.board, self.monitors, self.waiters, self.records,
-                                       lambda: self.trials.live is not None)
-        self.selftest = GuidedCheck(self.board, lambda: self.calibration.cells, self.waiters, self.clock,
-                                       lambda now: self.sensors_snapshot(now)["switches"])
-        self.handlers = CommandHandlers(self.records, self.running_test, self.trials, self.calibration,
-                                        self.selftest, self.clock, hello=self._hello, state=self.state_snapshot,
-                                        drain=self.intake.drain)
+        self.server = Server(handler=self._handle, hello=self._hello)
+        self.running_test = RunningTest(records=self.records, norms=norms, changed=self._push_state)
+        self.intake = Intake(hardware=hardware, clock=self.clock, board=self.board, monitors=self.monitors,
+                             waiters=self.waiters, current_trial=self._current_trial, tick=self._safe_tick,
+                             on_board_event=self._board_event, on_board_fault=self._board_fault, tick_s=TICK_S)
+        self.trials = TrialControl(records=self.records, test=self.running_test, board=self.board,
+                                   waiters=self.waiters, hardware=hardware, clock=self.clock,
+                                   drain=self.intake.drain, broadcast=self.server.broadcast,
+                                   changed=self._push_state)
+        save_to = Path(config_path) if config_path is not None else None
+        self.calibration = Calibration(config=config, config_path=save_to,
+                                       board=self.board, monitors=self.monitors, waiters=self.waiters,
+                                       records=self.records, trial_running=self.trials.has_live_trial)
+        self.selftest = GuidedCheck(board=self.board, calibration=self.calibration, waiters=self.waiters,
+                                    clock=self.clock, switches=self._switches)
+        self.handlers = CommandHandlers(records=self.records, test=self.running_test, trials=self.trials,
+                                        calibration=self.calibration, selftest=self.selftest, clock=self.clock,
+                                        hello=self._hello, state=self.state_snapshot, drain=self.intake.drain)
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -165,7 +168,8 @@ class Daemon:
             mode = "simulated hardware" if self.hardware.simulated else "hardware"
             self.notifier.ready(f"serving on {self.socket_path} ({mode})")
             log.info("ready: %s, records in %s, socket %s", mode, self.data_dir, self.socket_path)
-            watchdog = asyncio.create_task(self._watchdog()) if self.notifier.watchdog_s else None
+            watchdog_s = self.notifier.watchdog_s
+            watchdog = asyncio.create_task(self._watchdog(watchdog_s)) if watchdog_s else None
             try:
                 await self._loop_ticks()
             finally:
@@ -193,9 +197,9 @@ class Daemon:
             self.trials.syncer.close()
         log.info("stopped")
 
-    async def _watchdog(self) -> None:
+    async def _watchdog(self, watchdog_s: float) -> None:
         # Pinged from the loop itself: if the loop stalls, pings stop and systemd restarts us.
-        period = max(0.5, self.notifier.watchdog_s / 3)
+        period = max(0.5, watchdog_s / 3)
         while True:
             self.notifier.watchdog()
             await asyncio.sleep(period)
@@ -234,13 +238,12 @@ class Daemon:
     def _board_event(self, ev: Event) -> None:
         """Between trials: a confirmed event of the board (counts remembered, pushed to clients;
         the start button may arm the test's next trial)."""
-        cls = type(ev)
-        if cls is ButtonPress:
+        if type(ev) is ButtonPress:
             self.waiters.pressed(ev)
-        elif cls is CellCount:
+        elif type(ev) is CellCount:
             self.board.count_changed(ev)
         self.server.broadcast(api.event_message(ev.to_dict()))
-        if cls is ButtonPress and ev.name == START_BUTTON and self.trials.press_arms():
+        if type(ev) is ButtonPress and ev.name == START_BUTTON and self.trials.press_arms():
             self.trials.arm_by_press(ev)
 
     def _board_fault(self, f: Fault) -> None:
@@ -255,15 +258,21 @@ class Daemon:
     def state_snapshot(self, now: float | None = None) -> dict:
         """The ``state`` message's snapshot (docs/api.md), now."""
         now = self.clock() if now is None else now
-        return {"station": state_messages.station_snapshot(self.config, self.calibration.cells, self.board.board,
-                                                      self.hardware.simulated),
+        board = self.board.board
+        return {"station": state_messages.station_snapshot(self.config, self.calibration.cells, board,
+                                                           self.hardware.simulated),
                 "patient": patient_out(self.running_test.patient), "test": self.running_test.snapshot(),
-                "trial": self.trials.snapshot(now), "board": state_messages.board_snapshot(self.board.board, self._pipeline()),
+                "trial": self.trials.snapshot(now), "board": state_messages.board_snapshot(board, self._pipeline()),
                 "clock": self._clock_pair()}
 
     def sensors_snapshot(self, now: float) -> dict:
         """The ``sensors`` message's snapshot (the technician screen), now."""
-        return state_messages.sensors_snapshot(self.board.board, self._pipeline(), self.board.levels, self.monitors, now)
+        return state_messages.sensors_snapshot(self.board.board, self._pipeline(), self.board.levels,
+                                               self.monitors, now)
+
+    def _switches(self, now: float) -> list[dict]:
+        """The switches as the ``sensors`` message shows them (the self-test's first step)."""
+        return self.sensors_snapshot(now)["switches"]
 
     def _clock_pair(self) -> dict:
         return {"monotonic": self.clock(), "wall": time.time()}
@@ -291,12 +300,13 @@ class Daemon:
         s = rt.test
         slot = s.next_trial() if s is not None else None
         key = None
-        if slot is not None and rt.patient is not None and self.trials.live is None and self.trials.saving is None:
+        if s is not None and slot is not None and rt.patient is not None and self.trials.live is None \
+                and self.trials.saving is None:
             key = (s.test_id, len(s.trials), slot)
         if key == self._waiting_key:
             return
         self._waiting_key = key
-        if key is None:
+        if key is None or s is None or slot is None:  # (key set means both are)
             tell(None, {}, None)
         else:
             tell(s.plan.protocol, dict(s.plan.options), rt.side(slot.hand) or "right")

@@ -9,7 +9,7 @@ the station's description (``station``) and the technician screen's raw
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from station.protocols import PROTOCOLS
 
@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from station.daemon.cell_monitor import CellMonitor
     from station.daemon.trial_control import LiveTrial
     from station.pipeline import Pipeline
+    from station.record_types import Patient, SummaryRecord
 
 
-def patient_out(p: dict | None) -> dict | None:
+def patient_out(p: Patient | None) -> dict[str, Any] | None:
     """A stored patient as the API sends it (the store's shape; a copy)."""
     return None if p is None else dict(p)
 
@@ -45,7 +46,7 @@ def trial_snapshot(live: LiveTrial | None, now: float) -> dict | None:
             "counts": {n: c.count for n, c in live.trial.pipeline.cells.items()}}
 
 
-def test_snapshot(s: TestSession | None, summary: dict | None,
+def test_snapshot(s: TestSession | None, summary: SummaryRecord | None,
                   side: Callable[[str | None], str | None]) -> dict | None:
     """The running test (None: none): its trials so far, the next one and the scored summary.
     ``side``: which side a hand (dominant, left...) is for the selected patient."""

@@ -21,9 +21,9 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from hardware.daemon_io import Hardware
 from station import api
 from station.administration import TrialSlot
 from station.api import ApiError
@@ -34,6 +34,8 @@ from station.daemon.running_test import RunningTest
 from station.daemon.sensor_waiters import SensorWaiters
 from station.events import ButtonPress, Event, Fault
 from station.protocols import ProtocolError, make_protocol
+from station.record_types import StoredTrial, TrialMeta
+from station.records.journal import TrialJournal
 from station.records.store import RecordError
 from station.records.syncer import Syncer
 from station.results import trial_record
@@ -48,8 +50,8 @@ class LiveTrial:
     """The armed trial: its pipeline and protocol, journal and trace, and its place in a test."""
 
     trial: Trial
-    journal: Any  # station.records.journal.TrialJournal
-    meta: dict
+    journal: TrialJournal
+    meta: TrialMeta
     armed_t: float
     slot: TrialSlot | None = None
     running: bool = False
@@ -64,8 +66,8 @@ class TrialControl:
     daemon once it runs.
     """
 
-    def __init__(self, records: RecordsThread, test: RunningTest, board: BetweenTrials, waiters: SensorWaiters,
-                 hardware, clock: Callable[[], float], data_dir: Path, *, drain: Callable[[float], None],
+    def __init__(self, *, records: RecordsThread, test: RunningTest, board: BetweenTrials, waiters: SensorWaiters,
+                 hardware: Hardware, clock: Callable[[], float], drain: Callable[[float], None],
                  broadcast: Callable[[dict], Any], changed: Callable[..., None]) -> None:
         self.records = records
         self.running_test = test
@@ -73,7 +75,6 @@ class TrialControl:
         self.waiters = waiters
         self.hardware = hardware
         self.clock = clock
-        self.data_dir = data_dir
         self._drain = drain
         self._broadcast = broadcast
         self._changed = changed
@@ -82,6 +83,10 @@ class TrialControl:
         self.saving: asyncio.Task | None = None  # a finished trial being written
         self._arming = False  # a trial armed by the start button is being set up
         self._tasks: set[asyncio.Task] = set()
+
+    def has_live_trial(self) -> bool:
+        """Whether a trial is armed (calibration waits for it to end)."""
+        return self.live is not None
 
     def snapshot(self, now: float) -> dict | None:
         """The armed trial as the ``state`` message shows it."""
@@ -198,16 +203,15 @@ class TrialControl:
         k = n = None
         if s is not None:
             k, n = len(s.trials) + 1, len(s.trials) + len(s.queue)
-        meta = {"patient_id": rt.patient["patient_id"], "test_id": s.test_id if s else None,
-                "protocol": protocol, "options": proto.opts, "hand": hand or "dominant", "side": side,
-                "practice": practice, "k": k, "n": n, "index": slot.index if slot else None,
-                "repeat_of": slot.repeat_of if slot else None, "started_by": started_by,
-                "simulated": self.hardware.simulated}
+        meta: TrialMeta = {
+            "patient_id": rt.patient["patient_id"], "test_id": s.test_id if s else None,
+            "protocol": protocol, "options": proto.opts, "hand": hand or "dominant", "side": side,
+            "practice": practice, "k": k, "n": n, "index": slot.index if slot else None,
+            "repeat_of": slot.repeat_of if slot else None, "started_by": started_by,
+            "simulated": self.hardware.simulated}
         journal = store.begin_trial(meta, syncer=self.syncer)
         tid = journal.trial_id
-        trace_dir = self.data_dir / "traces" / f"{int(tid) // 1000:04d}"
-        trace_dir.mkdir(parents=True, exist_ok=True)
-        trace_path = trace_dir / f"{tid}.trace.jsonl"
+        trace_path = store.trace_path(tid)
         header = TraceHeader(board, protocol, dict(proto.opts), {"trial_id": tid})
         trace = TraceWriter(trace_path, header, syncer=self.syncer)
         trial = Trial(board, proto, trace,
@@ -227,14 +231,14 @@ class TrialControl:
         self._changed(now)
         return self.snapshot(now)  # type: ignore[return-value]
 
-    def _trial_event(self, journal: Any, ev: Event) -> None:
+    def _trial_event(self, journal: TrialJournal, ev: Event) -> None:
         if not journal.closed:
             journal.event(ev)
         if type(ev) is ButtonPress:
             self.waiters.pressed(ev)
         self._broadcast(api.event_message(ev.to_dict(), journal.trial_id))
 
-    def _trial_fault(self, journal: Any, f: Fault) -> None:
+    def _trial_fault(self, journal: TrialJournal, f: Fault) -> None:
         if not journal.closed:
             journal.fault(f)
         self._broadcast(api.fault_message(f.to_dict(), journal.trial_id))
@@ -251,25 +255,26 @@ class TrialControl:
         counts = {n: c.count for n, c in live.trial.pipeline.cells.items()}
         self.board.reset(counts)
         m = live.meta
-        record = trial_record(result, protocol=m["protocol"], options=m["options"], slot=live.slot,
-                              test_id=m["test_id"], patient_id=m["patient_id"], events=live.trial.events,
-                              faults=live.trial.faults, trace=m["trace"])
-        record.update(status="aborted" if aborted else result["status"], hand=m["hand"],
-                      practice=m["practice"], armed_t=live.armed_t, ended_t=now)
+        record: StoredTrial = {
+            **trial_record(result, protocol=m["protocol"], options=m["options"], slot=live.slot,
+                           test_id=m["test_id"], patient_id=m["patient_id"], events=live.trial.events,
+                           faults=live.trial.faults, trace=m["trace"]),
+            "status": "aborted" if aborted else result["status"], "hand": m["hand"],
+            "practice": m["practice"], "armed_t": live.armed_t, "ended_t": now}
         if aborted:
             reason = f"aborted: {aborted}"
-            record.update(valid=False, invalid_reason=reason, invalid={"reason": reason})
+            record.update({"valid": False, "invalid_reason": reason, "invalid": {"reason": reason}})
         task = self._spawn(self._save(live, record, now))
         self.saving = task
         return task
 
-    def _finish_durably(self, record: dict, journal: Any) -> int:
+    def _finish_durably(self, record: StoredTrial, journal: TrialJournal) -> int:
         """On the records thread: the trace's and journal's last fsyncs done, then the record stored."""
         assert self.records.store is not None and self.syncer is not None
         self.syncer.drain()
         return self.records.store.finish_trial(record, journal)
 
-    async def _save(self, live: LiveTrial, record: dict, now: float) -> dict:
+    async def _save(self, live: LiveTrial, record: StoredTrial, now: float) -> StoredTrial:
         store = self.records.store
         assert store is not None
         try:

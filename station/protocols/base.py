@@ -16,7 +16,7 @@ time, so the result is the same either way.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from station.board_spec import BoardSpec
 from station.errors import UserError
@@ -144,6 +144,12 @@ class Protocol:
 
 class CutoffMixin:
     """Times out ``cutoff_s`` after the start: a trial must end strictly within the cutoff."""
+
+    if TYPE_CHECKING:  # what it uses of the Protocol it is mixed into
+        start_t: float | None
+        opts: dict[str, Any]
+
+        def end_by_deadline(self, status: str, t: float) -> None: ...
 
     def on_time(self, now: float) -> None:
         if self.start_t is not None and now - self.start_t >= self.opts["cutoff_s"]:

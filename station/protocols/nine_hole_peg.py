@@ -37,7 +37,8 @@ class NineHolePeg(CutoffMixin, Protocol):
             if ev.cell != "dish":
                 return
             self.dish = ev.count
-            if self.start_t is None and ev.count < self.dish_start:
+            start = self.dish_start  # not None: the board has a dish
+            if self.start_t is None and start is not None and ev.count < start:
                 self.start_t = ev.t
         elif isinstance(ev, ButtonPress):
             if not self.has_dish and ev.name == "start" and self.start_t is None:
@@ -53,8 +54,8 @@ class NineHolePeg(CutoffMixin, Protocol):
         cycle_done = len(self.filled) >= self.opts["pegs"] and not self.occupied
         if not cycle_done:
             return
-        if self.has_dish:
-            if isinstance(ev, CellCount) and self.dish >= self.dish_start:
+        if self.dish_start is not None:  # the board has a dish (and ``ev``, a CellCount, is the dish's)
+            if isinstance(ev, CellCount) and ev.count >= self.dish_start:
                 self._stop(ev.t)
         elif isinstance(ev, PegOut):
             self._stop(ev.t)

@@ -20,13 +20,14 @@ import csv
 import errno
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from station.errors import UserError
-from station.records.storage import fsync_dir
+from station.record_types import StoredTrial
+from station.records.atomic import publish, temp_path
 from station.records.store import RecordError, RecordStore, iso, parse_iso, utc_now
 
 FORMAT = "station-export"
@@ -42,7 +43,7 @@ class ExportError(UserError):
 
 
 def selected_trials(store: RecordStore, patient_id: str | None = None,
-                    since: datetime | None = None) -> Iterator[dict]:
+                    since: datetime | None = None) -> Iterator[StoredTrial]:
     """Full trial records, oldest first, for the filters."""
     for summary in store.trials(patient_id=patient_id, since=since):
         try:
@@ -51,7 +52,7 @@ def selected_trials(store: RecordStore, patient_id: str | None = None,
             continue  # a damaged document: the store has logged it and kept the file
 
 
-def csv_row(trial: dict) -> dict[str, Any]:
+def csv_row(trial: Mapping[str, Any]) -> dict[str, Any]:
     """One spreadsheet row for a stored trial."""
     when = parse_iso(trial.get("started_at"))
     local = when.astimezone() if when else None
@@ -79,7 +80,7 @@ def csv_row(trial: dict) -> dict[str, Any]:
     return {k: _cell(row[k]) for k in CSV_COLUMNS}
 
 
-def write_csv(trials: Iterable[dict], out: IO[str]) -> int:
+def write_csv(trials: Iterable[Mapping[str, Any]], out: IO[str]) -> int:
     """Write the CSV (header + one row per trial); returns the number of rows."""
     w = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")  # RFC 4180, as spreadsheets expect
     w.writeheader()
@@ -90,7 +91,7 @@ def write_csv(trials: Iterable[dict], out: IO[str]) -> int:
     return n
 
 
-def write_json(store: RecordStore, trials: Iterable[dict], out: IO[str], patient_id: str | None = None,
+def write_json(store: RecordStore, trials: Iterable[Mapping[str, Any]], out: IO[str], patient_id: str | None = None,
                since: datetime | None = None) -> int:
     """Write the full JSON export; returns the number of trials."""
     patients = [store.get_patient(patient_id)] if patient_id is not None else store.patients()
@@ -131,7 +132,7 @@ class PrivateFile:
     def __init__(self, path: str | os.PathLike, replace: bool = False) -> None:
         self.path = Path(path)
         self.replace = replace
-        target = self.path.with_name(f".{self.path.name}.tmp") if replace else self.path
+        target = temp_path(self.path) if replace else self.path
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
             if replace:
@@ -156,9 +157,7 @@ class PrivateFile:
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
-        if self.replace:
-            os.replace(self.tmp, self.path)
-        fsync_dir(self.path.parent.resolve())
+        publish(self.tmp, self.path)
 
     def abort(self) -> None:
         """Close and remove the unfinished file."""
@@ -182,14 +181,14 @@ def _make_private(fd: int) -> bool:
     return os.fstat(fd).st_mode & 0o077 == 0
 
 
-def _first(d: dict, *keys: str) -> Any:
+def _first(d: Mapping[str, Any], *keys: str) -> Any:
     for k in keys:
         if d.get(k) is not None:
             return d[k]
     return None
 
 
-def _metric(trial: dict, key: str) -> Any:
+def _metric(trial: Mapping[str, Any], key: str) -> Any:
     for source in (trial.get("result"), trial.get("metrics"), trial):
         if isinstance(source, dict) and source.get(key) is not None:
             return source[key]

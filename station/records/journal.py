@@ -15,8 +15,8 @@ loses nothing. ``fsync`` (what a power cut needs) runs at most every
 and from ``tick`` for the last events of a burst: the daemon calls ``tick``
 from its event loop (every 20 ms) so nothing stays unsynced longer than
 about 100 ms. The daemon gives the journal a ``station.records.syncer.Syncer``: the
-fsyncs then run on its thread, and a slow disk never holds up the loop. A crash can leave a truncated last line; ``read_journal``
-ignores it.
+fsyncs then run on its thread, and a slow disk never holds up the loop. A
+crash can leave a truncated last line; ``read_journal`` ignores it.
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from station.records.storage import FILE_MODE, CorruptFile, fsync_dir
+from station.records.atomic import FILE_MODE, fsync_dir
+from station.records.storage import CorruptFile
 from station.records.syncer import Syncer
 
 FORMAT = "station-trial"
@@ -174,8 +175,8 @@ class JournalContents:
     @property
     def last_t(self) -> float | None:
         """The time of the last thing recorded (events, faults, phases)."""
-        ts = [d.get("t") for d in (*self.events, *self.faults, *self.phases)]
-        ts = [t for t in ts if isinstance(t, (int, float)) and not isinstance(t, bool)]
+        ts: list[float] = [t for d in (*self.events, *self.faults, *self.phases)
+                           if isinstance(t := d.get("t"), (int, float)) and not isinstance(t, bool)]
         return max(ts) if ts else None
 
 

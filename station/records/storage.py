@@ -1,9 +1,8 @@
-"""Crash-safe files: atomic replace, and a TinyDB Storage built on it.
+"""A TinyDB Storage that survives crashes: atomic replace, a second copy, recovery at open.
 
 TinyDB's JSONStorage rewrites its file in place, so a crash mid-write leaves a
-truncated database. Here every write goes to a temporary file in the same
-directory, which is fsynced, renamed over the old file, and then the directory
-is fsynced so the rename itself survives a power cut. After each replace the
+truncated database. Here every write is an atomic replace
+(``station.records.atomic.atomic_write``). After each replace the
 same content is written, the same way, to ``<name>.bak``: a second, separate
 file, so damage to one (a bad SD-card block, a stray write) leaves the other
 whole and nothing written is lost. (A copy of the previous generation would
@@ -27,38 +26,9 @@ from typing import Any
 
 from tinydb.storages import Storage
 
+from station.records.atomic import atomic_write, fsync_dir
+
 log = logging.getLogger("station.records")
-
-FILE_MODE = 0o600  # patient records: readable by the station's user only
-
-
-def fsync_dir(directory: str | os.PathLike) -> None:
-    """Make a rename or a new file in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> int:
-    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file.
-
-    Returns the number of bytes written (what the write cost, for benchmarks and tests).
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")  # one fixed name: the store has a single writer
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-    return len(data)
 
 
 def backup_path(path: str | os.PathLike) -> Path:
@@ -148,7 +118,7 @@ class AtomicJSONStorage(Storage):
         else:
             log.warning("%s", self.recovery)
         if data is not None and not self.readonly:
-            write_atomic(self.path, _dump(data))  # the restored copy is the database again
+            atomic_write(self.path, _dump(data))  # the restored copy is the database again
         return data
 
     def read(self) -> dict[str, dict[str, Any]] | None:
@@ -158,10 +128,10 @@ class AtomicJSONStorage(Storage):
         if self.readonly:
             raise PermissionError(f"{self.path} is open read-only")
         raw = _dump(data)
-        self.bytes_written = write_atomic(self.path, raw)
+        self.bytes_written = atomic_write(self.path, raw)
         self._raw = raw
         try:  # the database is written (the caller may say so): now its copy
-            write_atomic(backup_path(self.path), raw)
+            atomic_write(backup_path(self.path), raw)
         except OSError as e:
             log.warning("%s is saved but its copy %s could not be written (%s); retried at the next write",
                         self.path, backup_path(self.path).name, e)

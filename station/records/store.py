@@ -8,6 +8,7 @@ Layout of the data directory (``[daemon] data_dir``)::
     tests/NNNN/<test_id>.json    one document per test (a clinical session of trials)
     index.jsonl                  append-only summaries, one line per create/update
     journal/<trial_id>.jsonl     the journal of each trial in progress
+    traces/NNNN/<trial_id>.trace.jsonl  each trial's raw trace (trace v1; ``trace_path``)
 
 Why not one TinyDB for everything: TinyDB rewrites its whole file on every
 insert, so recording would slow down as years of history pile up. Here
@@ -71,17 +72,19 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tinydb import Query, TinyDB
 
 from station.errors import UserError
+from station.record_types import IndexEntry, Patient, StoredTrial, TestRecord
+from station.records.atomic import FILE_MODE, atomic_write, fsync_dir
 from station.records.journal import TrialJournal, read_journal, retire_journal
-from station.records.storage import FILE_MODE, AtomicJSONStorage, CorruptFile, fsync_dir, move_aside, write_atomic
+from station.records.storage import AtomicJSONStorage, CorruptFile, move_aside
 from station.records.syncer import Syncer
 
 log = logging.getLogger("station.records")
@@ -195,7 +198,7 @@ class RecordStore:
     # --- patients ------------------------------------------------------------
 
     def add_patient(self, patient_id: str, birth_year: Any, sex: str, dominant_hand: str,
-                    notes: str | None = None) -> dict:
+                    notes: str | None = None) -> Patient:
         """Register a patient under a pseudonymous ID; returns the stored patient."""
         self._writable()
         patient_id = check_patient_id(patient_id)
@@ -206,30 +209,30 @@ class RecordStore:
             fields["notes"] = notes
         p = {"patient_id": patient_id, **self._check_patient_fields(fields), "created_at": self._stamp()}
         self._patients.insert(p)
-        return p
+        return cast(Patient, p)
 
-    def get_patient(self, patient_id: str) -> dict:
+    def get_patient(self, patient_id: Any) -> Patient:
         """The patient, or RecordError naming the unknown ID."""
         p = self._patients.get(Query().patient_id == patient_id) if isinstance(patient_id, str) else None
         if p is None:
             raise RecordError(f"no patient {patient_id!r}")
-        return dict(p)
+        return cast(Patient, dict(p))
 
     def has_patient(self, patient_id: Any) -> bool:
         return isinstance(patient_id, str) and self._patients.contains(Query().patient_id == patient_id)
 
-    def find_patients(self, query: str = "", limit: int | None = None) -> list[dict]:
+    def find_patients(self, query: str = "", limit: int | None = None) -> list[Patient]:
         """Patients whose ID contains ``query`` (case-insensitive); prefix matches first."""
         q = query.strip().casefold()
-        found = [dict(p) for p in self._patients.all() if q in p["patient_id"].casefold()]
+        found = [cast(Patient, dict(p)) for p in self._patients.all() if q in p["patient_id"].casefold()]
         found.sort(key=lambda p: (not p["patient_id"].casefold().startswith(q), p["patient_id"]))
         return found if limit is None else found[:max(0, limit)]
 
-    def patients(self) -> list[dict]:
+    def patients(self) -> list[Patient]:
         """Every patient, sorted by ID."""
         return self.find_patients("")
 
-    def update_patient(self, patient_id: str, **changes: Any) -> dict:
+    def update_patient(self, patient_id: str, **changes: Any) -> Patient:
         """Change birth_year, sex, dominant_hand or notes; returns the updated patient."""
         self._writable()
         current = self.get_patient(patient_id)
@@ -237,11 +240,11 @@ class RecordStore:
         if unknown:
             raise RecordError(f"cannot change {', '.join(sorted(unknown))} of a patient "
                               f"(changeable: {', '.join(PATIENT_FIELDS)})")
-        fields = {k: current[k] for k in PATIENT_FIELDS if k in current}
+        fields: dict[str, Any] = {k: v for k, v in current.items() if k in PATIENT_FIELDS}
         fields.update(changes)
         fields = self._check_patient_fields(fields)
         self._patients.update(fields, Query().patient_id == patient_id)
-        return {**current, **fields}
+        return cast(Patient, {**current, **fields})
 
     def _check_patient_fields(self, f: dict) -> dict:
         year = f["birth_year"]
@@ -266,7 +269,7 @@ class RecordStore:
 
     # --- tests ---------------------------------------------------------------
 
-    def create_test(self, record: dict) -> int:
+    def create_test(self, record: Mapping[str, Any]) -> int:
         """Store a new test (a session of trials) for ``record["patient_id"]``; returns its id."""
         self._writable()
         rec = self._new_record("test", record)
@@ -275,10 +278,10 @@ class RecordStore:
         self._write_doc("test", rec)
         return rec["test_id"]
 
-    def update_test(self, test_id: int | str, changes: dict) -> dict:
+    def update_test(self, test_id: int | str, changes: Mapping[str, Any]) -> TestRecord:
         """Merge ``changes`` into a test's top-level keys; returns the stored record."""
         self._writable()
-        rec = self.get_test(test_id)
+        rec = self._read_doc("test", test_id)
         if not isinstance(changes, dict):
             raise RecordError("test changes must be an object")
         if changes.get("test_id", rec["test_id"]) != rec["test_id"]:
@@ -288,21 +291,21 @@ class RecordStore:
         rec.update(changes)
         rec["updated_at"] = self._stamp()
         self._write_doc("test", rec, replace=True)
-        return rec
+        return cast(TestRecord, rec)
 
-    def get_test(self, test_id: int | str) -> dict:
-        """The full test record."""
-        return self._read_doc("test", test_id)
+    def get_test(self, test_id: int | str) -> TestRecord:
+        """The full test record (as stored: one of an older shape may lack keys)."""
+        return cast(TestRecord, self._read_doc("test", test_id))
 
     def tests(self, patient_id: str | None = None, since: date | datetime | None = None,
-              status: str | None = None) -> list[dict]:
+              status: str | None = None) -> list[TestRecord]:
         """Full test records, oldest first (``status``: only those the index says have it)."""
         return [self.get_test(e["test_id"]) for e in self._select("test", patient_id, since)
                 if status is None or e.get("status") == status]
 
     # --- trials --------------------------------------------------------------
 
-    def begin_trial(self, meta: dict, syncer: Syncer | None = None) -> TrialJournal:
+    def begin_trial(self, meta: Mapping[str, Any], syncer: Syncer | None = None) -> TrialJournal:
         """Start journaling a live trial; ``journal.trial_id`` is the trial's id from now on.
         With ``syncer`` the journal's fsyncs run on the syncer's thread."""
         self._writable()
@@ -311,7 +314,14 @@ class RecordStore:
         self._live[rec["trial_id"]] = j
         return j
 
-    def finish_trial(self, record: dict, journal: TrialJournal | None = None) -> int:
+    def trace_path(self, trial_id: int) -> Path:
+        """Where trial ``trial_id``'s raw trace is written (its directory made if need be)."""
+        tid = _as_id("trial", trial_id)
+        path = self.dir / "traces" / f"{tid // PER_DIR:04d}" / f"{tid}.trace.jsonl"
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
+
+    def finish_trial(self, record: Mapping[str, Any], journal: TrialJournal | None = None) -> int:
         """Store a finished trial; it is on disk and fsynced when this returns. Returns its id.
 
         With ``journal`` (from ``begin_trial``) the trial keeps the journal's id
@@ -343,35 +353,30 @@ class RecordStore:
             journal.retire()
         return rec["trial_id"]
 
-    def mark_trial_invalid(self, trial_id: int | str, reason: str) -> dict:
+    def mark_trial_invalid(self, trial_id: int | str, reason: str) -> StoredTrial:
         """Flag a stored trial invalid with ``reason`` (it is kept); returns the record."""
         self._writable()
         if not isinstance(reason, str) or not reason.strip():
             raise RecordError("say why the trial is invalid: a reason is required")
-        rec = self.get_trial(trial_id)
+        rec = self._read_doc("trial", trial_id)
         rec["invalid"] = {"reason": reason.strip(), "at": self._stamp()}
         if "valid" in rec:  # keep a results-schema record (station.trial/1) consistent
             rec.update(valid=False, invalid_reason=reason.strip())
         self._write_doc("trial", rec, replace=True)
-        return rec
+        return cast(StoredTrial, rec)
 
-    def get_trial(self, trial_id: int | str) -> dict:
+    def get_trial(self, trial_id: int | str) -> StoredTrial:
         """The full stored trial (metadata, result, metrics, events, trace path)."""
-        return self._read_doc("trial", trial_id)
+        return cast(StoredTrial, self._read_doc("trial", trial_id))
 
     def trials(self, patient_id: str | None = None, since: date | datetime | None = None,
-               test_id: int | str | None = None) -> list[dict]:
+               test_id: int | str | None = None) -> list[IndexEntry]:
         """Summaries of stored trials, oldest first (``get_trial`` gives the full record)."""
         found = self._select("trial", patient_id, since)
         if test_id is not None:
             tid = _as_id("test", test_id)
             found = [e for e in found if e.get("test_id") == tid]
-        return found
-
-    @property
-    def live_trials(self) -> list[int]:
-        """Ids of trials begun and not yet finished in this process."""
-        return list(self._live)
+        return cast(list[IndexEntry], found)
 
     # --- recovery ------------------------------------------------------------
 
@@ -418,7 +423,7 @@ class RecordStore:
 
     # --- documents and the index ---------------------------------------------
 
-    def _new_record(self, kind: str, given: dict) -> dict:
+    def _new_record(self, kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(given, dict):
             raise RecordError(f"a {kind} record must be an object")
         key = f"{kind}_id"
@@ -463,7 +468,7 @@ class RecordStore:
         if not path.parent.exists():
             path.parent.mkdir(mode=0o700)
             fsync_dir(path.parent.parent)
-        write_atomic(path, data)
+        atomic_write(path, data)
         entry = _summary(kind, rec, _identity(os.stat(path)))
         self._index[kind][rid] = entry
         self._append_index(entry)
@@ -614,7 +619,7 @@ def _identity(st: os.stat_result) -> list[int]:
 
 
 def _summary(kind: str, rec: dict, file: list[int]) -> dict:
-    e = {"kind": kind, "file": file}
+    e: dict[str, Any] = {"kind": kind, "file": file}
     for k in SUMMARY_KEYS:
         if k in rec:
             e[k] = rec[k]

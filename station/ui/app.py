@@ -197,7 +197,7 @@ class StationApp(App):
     def _take_state(self, state: dict | None) -> None:
         self.state_received_at = time.monotonic()
         trial = (state or {}).get("trial") or {}
-        run_id = trial.get("trial_id", trial.get("run_id"))  # docs/api.md: trial_id (run_id: older fakes)
+        run_id = trial.get("trial_id")
         if run_id != self._run_id:
             self._run_id = run_id
             if run_id is not None:

@@ -12,7 +12,7 @@ def open_fake(cells):
     clock = VirtualClock()
     gpio = FakeGPIO(clock)
     gpio.setmode(gpio.BCM)
-    chips = [FakeHX711(gpio, dout, sck, sample_hz=hz, source=lambda t, v=SIGNAL.get(name, 0): v)
+    chips = [FakeHX711(gpio, dout, sck, sample_hz=hz, source=_constant(SIGNAL.get(name, 0)))
              for name, (dout, sck, hz) in cells.items()]
     gpio.chips = chips  # kept alive with the module
     return gpio, clock.now, clock.sleep
@@ -20,3 +20,8 @@ def open_fake(cells):
 
 def open_broken(cells):
     raise OSError("no /dev/gpiomem here")
+
+
+def _constant(counts: int):
+    """A bridge signal that never changes (the chip's ``source(t)``)."""
+    return lambda t: counts

@@ -33,7 +33,7 @@ class Harness:
 
     def __init__(self, path: str, queue_size: int = 1000, pad: int = 0) -> None:
         self.pad = "x" * pad
-        self.server = Server(_handler, lambda: api.hello({}, {"monotonic": 0.0, "wall": 0.0}),
+        self.server = Server(handler=_handler, hello=lambda: api.hello({}, {"monotonic": 0.0, "wall": 0.0}),
                              queue_size=queue_size)
         self.path = path
         self.sent: list[float] = []
@@ -166,7 +166,7 @@ def test_abrupt_disconnects_do_not_hurt_the_server(sock_path):
 
 def test_fifty_clients_at_once_all_get_replies_and_ordered_live_events(sock_path):
     async def one(c: StationClient, k: int) -> list[float]:
-        for j in range(5):
+        for _ in range(5):
             assert await c.request("ping") == {"t": 1.0}
         ts = []
         while len(ts) < 20:
@@ -227,7 +227,7 @@ def test_a_second_server_on_a_live_socket_is_refused_and_a_stale_one_replaced(so
     async def main():
         async with Harness(sock_path):
             with pytest.raises(SocketInUse):
-                await Server(_handler, lambda: {}).start(sock_path)
+                await Server(handler=_handler, hello=lambda: {}).start(sock_path)
             await _still_serving(sock_path)
         # a socket file left by a crash (nobody listening) is replaced
         os.makedirs(os.path.dirname(sock_path), exist_ok=True)

@@ -115,7 +115,7 @@ def test_free_practice_slowing_down(board):
 def test_free_practice_minutes(board):
     # 150 s session: reps at 30, 90, 100, 149 -> minutes [1, 2, 1]
     evs = [pin(0.0, 1)]
-    for i, t in enumerate((30.0, 90.0, 100.0, 149.0)):
+    for t in (30.0, 90.0, 100.0, 149.0):
         evs += [pout(t, 1), pin(t + 0.5, 1)]
     evs[-1] = pin(150.0, 1)
     r = run(make_protocol("free-practice", board), evs)

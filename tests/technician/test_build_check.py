@@ -18,9 +18,9 @@ def lines(capsys) -> tuple[list[str], str]:
 def test_passes_on_simulated_hardware(capsys):
     assert main(["selftest", "--simulate"]) == 0
     out, _ = lines(capsys)
-    checks = [l for l in out if l.startswith(("PASS", "FAIL"))]
-    assert all(l.startswith("PASS") for l in checks), out
-    items = [l.split(":")[0].removeprefix("PASS ") for l in checks]
+    checks = [line for line in out if line.startswith(("PASS", "FAIL"))]
+    assert all(line.startswith("PASS") for line in checks), out
+    items = [line.split(":")[0].removeprefix("PASS ") for line in checks]
     assert items == ["config", "pins", *[f"hole {i}" for i in range(1, 10)], "button start",
                      "load cell dish", "load cell tray"]
 
@@ -28,7 +28,7 @@ def test_passes_on_simulated_hardware(capsys):
 def test_stuck_switch_fails_with_one_clear_line(capsys):
     assert main(["selftest", "--simulate", "--stuck-hole", "4"]) == 1
     out, err = lines(capsys)
-    fails = [l for l in out if l.startswith("FAIL")]
+    fails = [line for line in out if line.startswith("FAIL")]
     assert len(fails) == 1, out
     assert fails[0].startswith("FAIL hole 4: GPIO19, header pin 35") and "stuck closed" in fails[0]
     # 14 items: config, pins, 9 holes, the button, 2 cells; the verdict is on stdout with the report
@@ -39,11 +39,11 @@ def test_stuck_switch_fails_with_one_clear_line(capsys):
 def test_unplugged_load_cell_fails_with_one_clear_line(capsys):
     assert main(["selftest", "--simulate", "--unplug-cell", "dish"]) == 1
     out, _ = lines(capsys)
-    fails = [l for l in out if l.startswith("FAIL")]
+    fails = [line for line in out if line.startswith("FAIL")]
     assert len(fails) == 1, out
     assert fails[0].startswith("FAIL load cell dish: HX711 not answering")
     assert "GPIO22" in fails[0] and "3.3 V" in fails[0]
-    assert any(l.startswith("PASS load cell tray") for l in out)
+    assert any(line.startswith("PASS load cell tray") for line in out)
 
 
 def test_invalid_config_is_a_fail_line_not_a_traceback(tmp_path, capsys):

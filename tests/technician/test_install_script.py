@@ -114,7 +114,7 @@ def test_uninstall_dry_run_removes_everything_but_the_data():
                  "systemctl enable getty@tty1.service",
                  "rm -rf /opt/station", "userdel station-ui", "userdel station"]:
         assert step in plan, step
-    commands = [l for l in plan.splitlines() if l.startswith("+ ")]
+    commands = [line for line in plan.splitlines() if line.startswith("+ ")]
     assert not any("/var/lib/station" in c or "/etc/station" in c for c in commands), commands
 
 

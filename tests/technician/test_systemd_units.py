@@ -57,8 +57,8 @@ def test_verify_without_the_stand_in_complains_only_about_the_missing_binary(tmp
         pytest.skip(f"{b.INSTALLED_BINARY} is installed here")
     out = subprocess.run(["systemd-analyze", "verify", str(UNITS / "station-daemon.service")],
                          capture_output=True, text=True)
-    lines = [l for l in (out.stdout + out.stderr).splitlines() if l.strip()]
-    assert lines and all(b.INSTALLED_BINARY in l and "not executable" in l for l in lines), lines
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+    assert lines and all(b.INSTALLED_BINARY in line and "not executable" in line for line in lines), lines
 
 
 @needs_analyze
