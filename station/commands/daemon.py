@@ -5,6 +5,16 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from station.errors import HardwareError, UserError
+
+if TYPE_CHECKING:  # imported when the command runs: `station --help` imports every command module
+    from hardware.base import Hardware
+    from station.config import Config
+
+log = logging.getLogger("station.daemon")
 
 
 def register(sub) -> None:
@@ -26,8 +36,27 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from hardware.daemon_io import HardwareError, LiveHardware, SimulatedHardware
+def open_hardware(config: Config, args: argparse.Namespace) -> Hardware:
+    """The hardware the options ask for: the virtual board with --simulate, else the Pi's pins.
+
+    ``UserError`` for options that do not fit; ``HardwareError`` if the pins cannot be opened."""
+    if not args.simulate:
+        if args.speed != 1.0 or args.seed is not None:
+            raise UserError("--speed and --seed only apply with --simulate")
+        from hardware.live import LiveHardware
+        return LiveHardware(config)
+    from hardware.sim.hardware import SimulatedHardware
+    from hardware.sim.patient import PROFILES
+    if args.profile not in PROFILES:
+        raise UserError(f"unknown --profile {args.profile!r} (known: {', '.join(PROFILES)})")
+    return SimulatedHardware(config, speed=args.speed, seed=args.seed, profile=args.profile)
+
+
+def run(args: argparse.Namespace, *,
+        open_hardware: Callable[[Config, argparse.Namespace], Hardware] = open_hardware) -> int:
+    """Serve until stopped. A bad option or configuration is a ``UserError`` (exit 2, not
+    retried); hardware that cannot be opened or fails to start logs one line and exits 69
+    (``EXIT_HARDWARE_UNAVAILABLE``), which systemd retries with back-off."""
     from station.config import load_config
     from station.daemon.service import Daemon
 
@@ -38,15 +67,11 @@ def run(args: argparse.Namespace) -> int:
     section = config.section("daemon")
     data_dir = args.data or section.get("data_dir", "/var/lib/station")
     socket_path = args.socket or section.get("socket", "/run/station/station.sock")
-    if not args.simulate and (args.speed != 1.0 or args.seed is not None):
-        raise HardwareError("--speed and --seed only apply with --simulate")
-    if args.simulate:
-        from hardware.sim.patient import PROFILES
-        if args.profile not in PROFILES:
-            raise HardwareError(f"unknown --profile {args.profile!r} (known: {', '.join(PROFILES)})")
-        hardware = SimulatedHardware(config, speed=args.speed, seed=args.seed, profile=args.profile)
-    else:
-        hardware = LiveHardware(config)
-    daemon = Daemon(config, data_dir, socket_path, hardware, config_path=args.config)
-    asyncio.run(daemon.run())
+    try:
+        hardware = open_hardware(config, args)
+        daemon = Daemon(config, data_dir, socket_path, hardware, config_path=args.config)
+        asyncio.run(daemon.run())
+    except HardwareError as e:
+        log.error("hardware unavailable: %s (exit %d: systemd starts the daemon again)", e, e.exit_status)
+        return e.exit_status
     return 0
