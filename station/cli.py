@@ -70,7 +70,7 @@ def lgpio_work_dir() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "LG_WD" not in os.environ:  # before any command can load a GPIO library
+    if not os.environ.get("LG_WD"):  # before any command can load a GPIO library ("" is the cwd to lgpio)
         os.environ["LG_WD"] = lgpio_work_dir()
     first = argv[0].replace("-", "_") if argv and not argv[0].startswith("-") else None
     parser = build_parser(first if first in command_modules() else None)
