@@ -87,7 +87,7 @@ class LiveHardware(Hardware):
         # threads cannot stretch their clock pulses there), merged into the same time order.
         self.io = open_station_io(replace(config, cells={}))
         cells = {n: (c.dout, c.pd_sck, float(c.sample_hz)) for n, c in config.cells.items()}
-        self.cells = CellProcess(cells, self.io.merger.put) if cells else None
+        self.cells = CellProcess(cells, on_record=self.io.merger.put) if cells else None
         #: a record is delivered at most this long after its time (merge hold + release period)
         self.latency_s = HOLD_S + LIVE_RELEASE_S
 
