@@ -49,7 +49,7 @@ class RecordMerger:
     ``record`` fault. ``late`` counts them.
     """
 
-    def __init__(self, on_record: Callable[[RawRecord], None], hold_s: float = HOLD_S) -> None:
+    def __init__(self, *, on_record: Callable[[RawRecord], None], hold_s: float = HOLD_S) -> None:
         self.on_record = on_record
         self.hold_s = hold_s
         self.late = 0
@@ -112,7 +112,7 @@ class StationIO:
         self.config = config
         self.clock = clock
         self.on_record = on_record
-        self.merger = RecordMerger(self._deliver, hold_s)
+        self.merger = RecordMerger(on_record=self._deliver, hold_s=hold_s)
         self._stop = threading.Event()
         self._releaser: threading.Thread | None = None
         self.drivers: dict[str, HX711] = {}
@@ -126,7 +126,7 @@ class StationIO:
                 drv = HX711(gpio_module, cell.dout, cell.pd_sck, sample_hz=cell.sample_hz,
                             clock=clock, sleep=sleep)
                 self.drivers[name] = drv
-                self.readers[name] = CellReader(name, drv, self.merger.put, clock=clock,
+                self.readers[name] = CellReader(name, drv, on_record=self.merger.put, clock=clock,
                                                 stop_event=self._stop)
         except BaseException:
             self.close()

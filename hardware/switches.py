@@ -3,7 +3,7 @@
 Every switch is a raw gpiozero ``Pin`` (not an ``InputDevice``): we want the
 raw edges with the factory's tick for each, not gpiozero's debounced
 ``is_active``. The pin factory is always injected (lgpio on the Pi, MockFactory
-or ``VirtualPinFactory`` in tests and the simulator).
+or ``hardware.sim.pins.VirtualPinFactory`` in tests and the simulator).
 
 Timing: an edge is stamped with the ticks the factory passes to
 ``when_changed`` (under lgpio the kernel's CLOCK_MONOTONIC event timestamp,
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from gpiozero.pins.mock import MockFactory, MockPin, PinState
+from gpiozero.pins import Factory, Pin
 
 from station.events import Edge
 
@@ -53,12 +53,12 @@ class SwitchBank:
     otherwise they are pulled down and a closed switch reads 1.
     """
 
-    def __init__(self, pin_factory, gpios: Iterable[int], *, active_low: bool,
+    def __init__(self, pin_factory: Factory, gpios: Iterable[int], *, active_low: bool,
                  on_edge: Callable[[Edge], None]) -> None:
         self.factory = pin_factory
         self.active_low = active_low
         self.on_edge = on_edge
-        self._pins: dict[int, object] = {}
+        self._pins: dict[int, Pin] = {}
         self._watches: dict[int, _PinWatch] = {}  # strong references: see _PinWatch
         try:
             for gpio in gpios:
@@ -107,7 +107,7 @@ class SwitchBank:
 
     def close(self) -> None:
         """Stop edge callbacks and release the pins. Safe to call twice."""
-        for gpio, pin in list(self._pins.items()):
+        for pin in list(self._pins.values()):
             try:
                 pin.when_changed = None
             finally:
@@ -120,64 +120,3 @@ class SwitchBank:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# --- simulated time -------------------------------------------------------
-
-
-class VirtualMockPin(MockPin):
-    """A MockPin whose edges carry simulated time instead of ``time.monotonic``.
-
-    gpiozero's MockPin stamps an edge with ``monotonic()`` inside
-    ``_change_state``. Here the tick comes from the factory's clock, or from
-    ``drive(level, t)``, which plays the kernel's part: the edge is stamped
-    with the time it happened, even if it is delivered a little later (while
-    the simulator was busy with an HX711 read, as a live interrupt would be).
-    """
-
-    def __init__(self, factory, info) -> None:
-        self._stamp: float | None = None
-        super().__init__(factory, info)
-
-    def _now(self) -> float:
-        if self._stamp is not None:
-            return self._stamp
-        return self.factory.ticks()
-
-    def _change_state(self, value):
-        if self._state != value:
-            t = self._now()
-            self._state = value
-            self.states.append(PinState(t - self._last_change, value))
-            self._last_change = t
-            return True
-        return False
-
-    def clear_states(self):
-        self._last_change = self.factory.ticks()
-        self.states = [PinState(0.0, self._state)]
-
-    def drive(self, level: int, t: float | None = None) -> None:
-        """Drive the input to ``level``; its edge is stamped ``t`` (default: now)."""
-        self._stamp = t
-        try:
-            if level:
-                self.drive_high()
-            else:
-                self.drive_low()
-        finally:
-            self._stamp = None
-
-
-class VirtualPinFactory(MockFactory):
-    """MockFactory on a simulated clock (``hardware.sim.clock.VirtualClock`` or any ``now`` function).
-
-    Its ``ticks`` are that clock's seconds, and its pins are ``VirtualMockPin``.
-    """
-
-    def __init__(self, clock: Callable[[], float], revision: str | None = None) -> None:
-        self._clock = clock
-        super().__init__(revision=revision, pin_class=VirtualMockPin)
-
-    def ticks(self) -> float:  # MockFactory's is a staticmethod on monotonic()
-        return self._clock()

@@ -21,6 +21,10 @@ from station.loadcell import Calibration
 
 BCM_MIN, BCM_MAX = 2, 27  # the user GPIOs on the 40-pin header
 SAMPLE_RATES = (10, 80)  # the HX711's RATE pin selects one of these
+#: GPIO 2 and 3 (I2C1 SDA/SCL) carry fixed 1.8 kOhm pull-ups to 3.3 V on every Pi board: a
+#: switch there must close to ground (active_low); the SoC's ~50 kOhm pull-down cannot
+#: overcome them, so an open switch would read closed
+FIXED_PULL_UPS = (2, 3)
 
 
 class ConfigError(UserError, ValueError):
@@ -174,6 +178,8 @@ def parse_config(text: str, where: str = "station.toml") -> Config:
     if not pins["holes"]:
         raise ConfigError(f"{where}: 'pins.holes' must list at least one GPIO")
     _check_pins(pins, cells, where)
+    if not st["active_low"]:
+        _check_no_fixed_pull_ups(pins, where)
     return Config(tuple(pins["holes"]), dict(pins["buttons"]), st["active_low"], float(st["settle_ms"]),
                   cells, st["name"], sections, where)
 
@@ -215,6 +221,17 @@ def _check_table(table: dict, keys: dict, prefix: str, where: str) -> dict[str, 
             raise ConfigError(f"{where}: {name} must be {want}, not {v!r}")
         out[key] = v
     return out
+
+
+def _check_no_fixed_pull_ups(pins: dict, where: str) -> None:
+    """With active_low = false a switch is pulled down and closes to 3.3 V: not on GPIO 2/3."""
+    switches = [(f"pins.holes[{i}]", g) for i, g in enumerate(pins["holes"])]
+    switches += [(f"pins.buttons.{n}", g) for n, g in pins["buttons"].items()]
+    for key, gpio in switches:
+        if gpio in FIXED_PULL_UPS:
+            raise ConfigError(f"{where}: '{key}' = {gpio} has a fixed 1.8 kOhm pull-up on the Pi, so a switch "
+                              "there cannot be pulled down as 'station.active_low' = false needs: use another "
+                              "GPIO, or wire the switches to ground with active_low = true")
 
 
 def _check_pins(pins: dict, cells: dict[str, CellConfig], where: str) -> None:

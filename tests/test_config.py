@@ -43,6 +43,23 @@ def test_bad_configs_name_the_key(old, new, key):
     assert str(e.value).startswith("station.toml: ")
 
 
+@pytest.mark.parametrize("old,new,key", [
+    ("holes = [5,", "holes = [2,", "'pins.holes[0]' = 2 has a fixed 1.8 kOhm pull-up"),
+    ("start = 17", "start = 3", "'pins.buttons.start' = 3 has a fixed 1.8 kOhm pull-up"),
+])
+def test_gpio_2_and_3_refuse_switches_wired_to_be_pulled_down(old, new, key):
+    text = edited("active_low = true", "active_low = false")
+    assert old in text
+    with pytest.raises(ConfigError) as e:
+        parse_config(text.replace(old, new, 1), "s.toml")
+    assert key in str(e.value) and "active_low" in str(e.value)
+
+
+def test_gpio_2_and_3_take_switches_that_close_to_ground():
+    c = parse_config(edited("holes = [5,", "holes = [2,").replace("start = 17", "start = 3", 1), "s.toml")
+    assert c.active_low and c.holes[0] == 2 and c.buttons["start"] == 3
+
+
 def test_not_toml():
     with pytest.raises(ConfigError, match="not valid TOML"):
         parse_config("holes = [", "x.toml")

@@ -206,6 +206,13 @@ class Patient:
         self._plan = None
         return plan
 
+    @property
+    def _performing(self) -> Plan:
+        """The plan ``perform`` is making (the movements below add to it)."""
+        if self._plan is None:
+            raise RuntimeError("the virtual patient moves only inside perform()")
+        return self._plan
+
     def _nine_hole_peg(self, opts: dict) -> None:
         wanted = int(opts.get("pegs", 9))
         # A patient cannot seat more pegs than there are holes, or than the dish holds.
@@ -237,7 +244,7 @@ class Patient:
         start = first_pick if has_dish else press_t
         self._result_timed(start, end, cutoff)
         if pegs < wanted:
-            self._plan.result = {"status": "incomplete", "total_s": None}
+            self._performing.result = {"status": "incomplete", "total_s": None}
 
     def _coin_drop(self, opts: dict) -> None:
         coins = int(opts.get("coins", 8))
@@ -260,12 +267,12 @@ class Patient:
             end = self._lift("tray", "coin picked up from the tray")
             self._wait(self._dur(COIN_AWAY))
         if start is None:  # no start button: timing starts at the first tray change
-            start = min(e["t"] for e in self._plan.events if e["kind"] == "tray")
+            start = min(e["t"] for e in self._performing.events if e["kind"] == "tray")
         self._result_timed(start, end, cutoff)
-        r = self._plan.result
+        r = self._performing.result
         done = r["status"] == "complete"
         r["place_s"] = round(placed - start, 6) if placed is not None and placed - start <= cutoff else None
-        r["pickup_s"] = round(end - placed, 6) if done else None
+        r["pickup_s"] = round(end - placed, 6) if done and end is not None and placed is not None else None
 
     def _timed_pegs(self, opts: dict) -> None:
         duration = float(opts.get("duration_s", 30.0))
@@ -294,7 +301,7 @@ class Patient:
             if self._seat(self.rng.choice(free)) < stop:
                 n_in += 1
         self._wait(0.3)
-        self._plan.result = {"status": "complete", "total_s": round(duration, 6), "pegs": n_in}
+        self._performing.result = {"status": "complete", "total_s": round(duration, 6), "pegs": n_in}
 
     def _free_practice(self, opts: dict) -> None:
         goal = int(opts.get("goal", 0))
@@ -312,19 +319,19 @@ class Patient:
             last_out = self._unseat(hole)
         self._carry(CARRY_TO_DISH)
         self._drop_in_dish()
-        ts = [e["t"] for e in self._plan.events]
+        ts = [e["t"] for e in self._performing.events]
         # With a goal the session ends at the rep that reaches it; without
         # one it runs from the first event to the last.
         end = last_out if goal else max(ts)
-        self._plan.result = {"status": "complete", "reps": reps, "total_s": round(end - min(ts), 6)}
+        self._performing.result = {"status": "complete", "reps": reps, "total_s": round(end - min(ts), 6)}
 
     def _result_timed(self, start: float | None, end: float | None, cutoff: float) -> None:
         if start is None or end is None:
-            self._plan.result = {"status": "incomplete", "total_s": None}
+            self._performing.result = {"status": "incomplete", "total_s": None}
         elif end - start > cutoff:
-            self._plan.result = {"status": "timeout", "total_s": None}
+            self._performing.result = {"status": "timeout", "total_s": None}
         else:
-            self._plan.result = {"status": "complete", "total_s": round(end - start, 6)}
+            self._performing.result = {"status": "complete", "total_s": round(end - start, 6)}
 
     def _tidy(self) -> None:
         """Put the board back as a protocol starts: pegs in the dish, no coins on the tray."""
@@ -336,7 +343,7 @@ class Patient:
         while self.state.tray > 0:
             self._wait(self._dur(COIN_PICK))
             self._lift("tray", "coin cleared from the tray")
-        if self._plan.events:
+        if self._performing.events:
             self._wait(1.0)
 
     # --- movements --------------------------------------------------------
@@ -460,7 +467,7 @@ class Patient:
 
     def _switch(self, gpio: int, t: float, level: int) -> None:
         """A contact closes or opens at ``t``: the first edge, then its bounce."""
-        edges = self._plan.edges
+        edges = self._performing.edges
         edges.append((t, gpio, level))
         self._pin_edges.setdefault(gpio, []).append(t)
         # Contact bounce: an even number of extra edges, sub-ms to a few ms
@@ -525,10 +532,10 @@ class Patient:
         return n
 
     def _event(self, t: float, kind: str, **what: Any) -> None:
-        self._plan.events.append({"t": t, "kind": kind, **what})
+        self._performing.events.append({"t": t, "kind": kind, **what})
 
     def _note(self, what: str, t: float | None = None) -> None:
-        self._plan.notes.append((self._t if t is None else t, what))
+        self._performing.notes.append((self._t if t is None else t, what))
 
 
 def _press(t0: float, dur: float, amp: float, wobble_hz: float) -> Callable[[float], float]:

@@ -31,8 +31,8 @@ from typing import Any
 from hardware.sim.clock import VirtualClock
 from hardware.sim.fake_gpio import FakeGPIO, FakeHX711
 from hardware.sim.patient import Patient, Plan
+from hardware.sim.pins import VirtualPinFactory
 from hardware.station_io import HOLD_S, StationIO
-from hardware.switches import VirtualPinFactory
 from station.config import CellConfig, Config
 from station.events import RawRecord
 
@@ -157,6 +157,7 @@ class Simulation:
                 # the kernel timestamps an edge when it happens.
                 pins.pin(gpio).drive(level, t_edge)
             else:
+                assert due is not None  # t_cell is finite: some reader is due
                 clock.set(t_cell)
                 if self.chips[due.name].next_ready_t() is None:
                     self._gave_up.add(due.name)

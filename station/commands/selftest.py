@@ -70,7 +70,7 @@ def run(args) -> int:
 
 
 def _open_live(config):
-    from hardware.daemon_io import open_station_io
+    from hardware.live import open_station_io
 
     return open_station_io(config)
 

@@ -25,8 +25,8 @@ import collections
 import heapq
 import math
 from collections.abc import Callable
-from typing import Any
 
+from hardware.base import Hardware
 from station.daemon.between_trials import BetweenTrials
 from station.daemon.cell_monitor import CellMonitor
 from station.daemon.sensor_waiters import SensorWaiters
@@ -41,16 +41,15 @@ class Intake:
     daemon's tick, which drains); ``current_trial()``: the running ``Trial`` or
     None; ``on_board_event``/``on_board_fault``: between trials, what the board's
     pipeline confirms; ``board``: the board between trials (pipeline, pre-roll,
-    raw levels). ``hardware``: ``complete_to()``, ``speed``, ``latency_s``
-    and ``sync()`` are used when it has them; ``tick_s``: the daemon's tick, the
-    latency assumed of hardware that does not say.
+    raw levels). ``hardware``: a ``hardware.base.Hardware``, whose
+    ``complete_to()``, ``speed``, ``latency_s`` and ``sync()`` time the drain
+    and the settle checks.
     """
 
-    def __init__(self, *, hardware: Any, clock: Callable[[], float], board: BetweenTrials,
+    def __init__(self, *, hardware: Hardware, clock: Callable[[], float], board: BetweenTrials,
                  monitors: dict[str, CellMonitor], waiters: SensorWaiters,
                  current_trial: Callable[[], Trial | None], tick: Callable[[], None],
-                 on_board_event: Callable[[Event], None], on_board_fault: Callable[[Fault], None],
-                 tick_s: float) -> None:
+                 on_board_event: Callable[[Event], None], on_board_fault: Callable[[Fault], None]) -> None:
         self.hardware = hardware
         self.clock = clock
         self.state = board
@@ -60,10 +59,8 @@ class Intake:
         self._tick = tick
         self._on_board_event = on_board_event
         self._on_board_fault = on_board_fault
-        self._complete_to = getattr(hardware, "complete_to", None)
-        self._speed = float(getattr(hardware, "speed", 1.0))
-        self._tick_s = tick_s
-        self._latency_s = float(getattr(hardware, "latency_s", tick_s))
+        self._speed = hardware.speed
+        self._latency_s = hardware.latency_s
         self._inbox: collections.deque[RawRecord] = collections.deque()
         self.loop: asyncio.AbstractEventLoop | None = None  # set by the daemon once it runs
         self._wake_pending = False
@@ -113,9 +110,7 @@ class Intake:
         now = self.clock()
         while self._settle_heap and self._settle_heap[0] <= now:
             heapq.heappop(self._settle_heap)
-        sync = getattr(self.hardware, "sync", None)
-        if sync is not None:
-            sync()  # the simulator delivers what is due now instead of at its next step
+        self.hardware.sync()  # the simulator delivers what is due now instead of at its next step
         self._tick()
         self._arm_settle_timer()
 
@@ -131,7 +126,7 @@ class Intake:
         as the hardware promises no earlier record can still come."""
         # Read how far the hardware has delivered *before* draining: every record
         # stamped up to then is already in the inbox.
-        complete_to = self._complete_to() if self._complete_to is not None else None
+        complete_to = self.hardware.complete_to()
         inbox = self._inbox
         target = self._current_trial()
         state = self.state
@@ -140,10 +135,8 @@ class Intake:
         levels = state.levels
         monitors = self.monitors
         waiters = self.waiters
-        last_t = -math.inf
         while inbox:
             rec = inbox.popleft()
-            last_t = rec.t
             if type(rec) is Sample:
                 m = monitors.get(rec.cell)
                 if m is not None:
@@ -167,14 +160,10 @@ class Intake:
                 pipe.feed(rec)
         # Records reach us a little after they happened: advance only as far as
         # the hardware promises no earlier record can still come.
-        if complete_to is not None:
-            t = complete_to
-        else:
-            t = last_t if last_t > -math.inf else now - self._tick_s
         if target is not None:
-            target.advance(t)
+            target.advance(complete_to)
         else:
-            pipe.advance(t)
+            pipe.advance(complete_to)
             for ev in pipe.drain():
                 self._on_board_event(ev)
             for f in pipe.drain_faults():

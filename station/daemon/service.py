@@ -64,7 +64,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hardware.daemon_io import Hardware
+from hardware.base import Hardware
 from station import api
 from station.config import Config
 from station.daemon import state_messages
@@ -111,7 +111,7 @@ class Daemon:
         self.socket_path = Path(socket_path)
         self.hardware = hardware
         self.notifier = notifier if notifier is not None else Notifier()
-        self.clock = clock if clock is not None else getattr(hardware, "clock", time.monotonic)
+        self.clock = clock if clock is not None else hardware.clock
         norms_path = config.section("scoring").get("norms") or None
         norms = norms if norms is not None else load_norms(norms_path)  # NormsError: a UserError
         self._stop = asyncio.Event()
@@ -129,7 +129,7 @@ class Daemon:
         self.running_test = RunningTest(records=self.records, norms=norms, changed=self._push_state)
         self.intake = Intake(hardware=hardware, clock=self.clock, board=self.board, monitors=self.monitors,
                              waiters=self.waiters, current_trial=self._current_trial, tick=self._safe_tick,
-                             on_board_event=self._board_event, on_board_fault=self._board_fault, tick_s=TICK_S)
+                             on_board_event=self._board_event, on_board_fault=self._board_fault)
         self.trials = TrialControl(records=self.records, test=self.running_test, board=self.board,
                                    waiters=self.waiters, hardware=hardware, clock=self.clock,
                                    drain=self.intake.drain, broadcast=self.server.broadcast,
@@ -293,9 +293,7 @@ class Daemon:
     def _tell_hardware_waiting(self) -> None:
         """Tell the hardware when a test's next trial starts waiting for the start button
         (the simulated patient then steps up and presses it), and when it no longer does."""
-        tell = getattr(self.hardware, "waiting_for_start", None)
-        if tell is None:
-            return
+        tell = self.hardware.waiting_for_start
         rt = self.running_test
         s = rt.test
         slot = s.next_trial() if s is not None else None

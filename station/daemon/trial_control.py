@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hardware.daemon_io import Hardware
+from hardware.base import Hardware
 from station import api
 from station.administration import TrialSlot
 from station.api import ApiError

@@ -66,7 +66,7 @@ def daemon_main(socket_path: str, data_dir: str) -> None:
     """The real daemon on simulated hardware; stdin lines ``GPIO LEVEL`` drive a pin now."""
     import threading
 
-    from hardware.daemon_io import SimulatedHardware
+    from hardware.sim.hardware import SimulatedHardware
     from station.config import load_config
     from station.daemon.service import Daemon
 

@@ -11,7 +11,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from hardware.daemon_io import SimulatedHardware
+from hardware.sim.hardware import SimulatedHardware
 from station.config import load_config
 from station.daemon.service import Daemon
 

@@ -74,7 +74,7 @@ def test_the_daemon_says_ready_once_open_and_pings_the_watchdog_from_its_event_l
     import asyncio
     import time
 
-    from hardware.daemon_io import SimulatedHardware
+    from hardware.sim.hardware import SimulatedHardware
     from station.config import load_config
     from station.daemon.service import Daemon
 

@@ -7,7 +7,8 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from hardware.sim.clock import VirtualClock
-from hardware.switches import SwitchBank, VirtualMockPin, VirtualPinFactory
+from hardware.sim.pins import VirtualMockPin, VirtualPinFactory
+from hardware.switches import SwitchBank
 from station.events import Edge
 
 PINS = (5, 6, 13, 17)

@@ -81,6 +81,41 @@ def test_daemon_unit_is_a_watched_notify_service_with_its_own_user():
     assert s["WorkingDirectory"]
 
 
+def _seconds(value: str) -> float:
+    """A systemd time span as used in these units ("3s", "90s", "2min")."""
+    for suffix, scale in (("min", 60.0), ("ms", 0.001), ("s", 1.0)):
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * scale
+    return float(value)
+
+
+def test_daemon_unit_retries_unavailable_hardware_with_back_off_but_not_a_bad_configuration():
+    from station.errors import EXIT_USER_ERROR
+
+    u = unit("station-daemon.service")
+    s = u["Service"]
+    assert s["Restart"] == ["always"]
+    assert words(s["RestartPreventExitStatus"]) == [str(EXIT_USER_ERROR)]  # 69 is restarted
+    assert "SuccessExitStatus" not in s  # nor taken for a clean stop
+    assert u["Unit"]["StartLimitIntervalSec"] == ["0"]  # a rate limit would leave the kiosk dead
+    argv = shlex.split(s["ExecStart"][0])
+    retry_s = float(argv[argv.index("--hardware-retry-s") + 1])
+    # A crash comes back within RestartSec=; unavailable hardware waits longer, inside the
+    # start timeout (the wait comes before READY=1).
+    assert _seconds(s["RestartSec"][0]) < retry_s < _seconds(s["TimeoutStartSec"][0])
+
+
+@needs_analyze
+def test_systemd_names_the_hardware_exit_status_unavailable():
+    import subprocess
+
+    from station.errors import EXIT_HARDWARE_UNAVAILABLE
+
+    out = subprocess.run(["systemd-analyze", "exit-status", str(EXIT_HARDWARE_UNAVAILABLE)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "UNAVAILABLE" in out.split()
+
+
 def test_daemon_unit_reaches_gpio_and_i2c_and_no_network():
     s = unit("station-daemon.service")["Service"]
     assert s["DevicePolicy"] == ["closed"]

@@ -206,7 +206,7 @@ def test_without_a_dish_the_9hpt_runs_from_the_button_to_the_last_peg_out(config
 
 def test_merger_releases_in_time_order_after_the_hold():
     out = []
-    m = RecordMerger(out.append, hold_s=0.02)
+    m = RecordMerger(on_record=out.append, hold_s=0.02)
     for r in [Sample(1.000, "dish", 5), Edge(0.995, 5, 0), Sample(1.0125, "dish", 6), Edge(1.001, 6, 1)]:
         m.put(r)
     assert m.release(1.0151) == 1  # only what is 20 ms old
@@ -221,7 +221,7 @@ def test_merger_releases_in_time_order_after_the_hold():
 
 def test_merger_delivers_a_record_that_came_too_late_and_counts_it():
     out = []
-    m = RecordMerger(out.append, hold_s=0.02)
+    m = RecordMerger(on_record=out.append, hold_s=0.02)
     m.put(Edge(2.0, 5, 0))
     m.release(2.1)
     m.put(Edge(1.9, 6, 0))  # older than what was already delivered

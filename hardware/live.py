@@ -1,0 +1,110 @@
+"""The station's real pins on a Raspberry Pi: ``LiveHardware`` for the daemon, ``open_station_io`` for both.
+
+Both deliver raw records through ``hardware.station_io.StationIO`` (switch
+edges + HX711 readers + time-order merging). ``LiveHardware`` opens gpiozero's
+lgpio pin factory for the switches and reads the HX711s (RPi.GPIO, or the
+rpi-lgpio shim on a Pi 5) in a child process (``hardware.cell_process``),
+where nothing the daemon does can stretch their clock pulses.
+
+Delivery latency (a switch edge until the daemon can confirm it): records
+are held ``hardware.station_io.HOLD_S`` (20 ms: the HX711 readers deliver from
+their own threads, late by up to a scheduling slice) to merge them into time
+order, plus the releaser's ``LIVE_RELEASE_S`` period.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+from hardware.base import Hardware
+from hardware.cell_process import CellProcess, CellProcessError
+from hardware.station_io import HOLD_S, StationIO
+from station.config import Config
+from station.errors import HardwareError
+from station.events import RawRecord
+
+LIVE_RELEASE_S = 0.005  # StationIO.start's release period
+
+
+@contextlib.contextmanager
+def _working_directory_kept() -> Iterator[None]:
+    """Undo the ``chdir`` that importing lgpio makes.
+
+    ``import lgpio`` creates its notification FIFO in ``$LG_WD`` (``station.cli``
+    sets it to a writable directory) and changes the process's working directory
+    there; a relative path the user gave (``--data``, ``--config``) must keep
+    meaning what it meant. lgpio keeps the directory's absolute path and its FIFO
+    open, so changing back is safe.
+    """
+    cwd = os.getcwd()
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+
+
+def _discard(rec: RawRecord) -> None:
+    """Where records go until the owner sets ``on_record``."""
+
+
+def open_station_io(config: Config) -> StationIO:
+    """The station's pins, live, as a ``hardware.station_io.StationIO``: the switches on
+    gpiozero's lgpio pin factory and, in this process, an HX711 driver per cell in
+    ``config`` on RPi.GPIO (the rpi-lgpio shim on a Pi 5). ``station selftest`` reads them so;
+    the daemon passes a config without cells and reads them in a child process.
+    ``HardwareError`` if the pins cannot be opened."""
+    try:
+        with _working_directory_kept():
+            from gpiozero.pins.lgpio import LGPIOFactory
+            factory = LGPIOFactory()
+    except Exception as e:  # ImportError off a Pi, or lgpio failing to open the chip
+        raise HardwareError(f"cannot open the GPIO pins ({e.__class__.__name__}: {e}); "
+                            "on a machine without the station's hardware use --simulate") from None
+    gpio: Any = None
+    if config.cells:
+        try:
+            with _working_directory_kept():
+                import RPi.GPIO as rpi_gpio  # on a Pi 5 this is the rpi-lgpio shim
+        except Exception as e:
+            raise HardwareError(f"cannot load RPi.GPIO for the load cells ({e}); install rpi-lgpio "
+                                "(Pi 5) or RPi.GPIO") from None
+        gpio = rpi_gpio
+        gpio.setmode(gpio.BCM)
+        gpio.setwarnings(False)
+    return StationIO(config, factory, gpio, on_record=_discard)
+
+
+class LiveHardware(Hardware):
+    """The real station on a Raspberry Pi (the switches opened on construction)."""
+
+    simulated = False
+
+    def __init__(self, config: Config) -> None:
+        # The switches here; the HX711s in a child process (hardware.cell_process: the daemon's
+        # threads cannot stretch their clock pulses there), merged into the same time order.
+        self.io = open_station_io(replace(config, cells={}))
+        cells = {n: (c.dout, c.pd_sck, float(c.sample_hz)) for n, c in config.cells.items()}
+        self.cells = CellProcess(cells, on_record=self.io.merger.put) if cells else None
+        #: a record is delivered at most this long after its time (merge hold + release period)
+        self.latency_s = HOLD_S + LIVE_RELEASE_S
+
+    def start(self, on_record: Callable[[RawRecord], None]) -> None:
+        self.io.on_record = on_record
+        if self.cells is not None:
+            try:
+                self.cells.start()  # returns once the child has the HX711s open
+            except CellProcessError as e:
+                self.io.close()
+                raise HardwareError(f"{e}; install rpi-lgpio (Pi 5) or RPi.GPIO") from None
+        self.io.start(release_every_s=LIVE_RELEASE_S)
+
+    def complete_to(self) -> float:
+        return self.io.complete_to
+
+    def stop(self) -> None:
+        if self.cells is not None:
+            self.cells.close()
+        self.io.close()
