@@ -24,7 +24,8 @@ HARDWARE = ROOT / "hardware"
 
 #: the pure core: station's top-level modules of pure logic, and every protocol
 PURE_MODULES = ("events", "debounce", "loadcell", "pipeline", "metrics", "norms", "administration",
-                "progress", "results", "clinical_note", "trace", "replay", "board_spec", "trial")
+                "progress", "results", "clinical_note", "trace", "replay", "board_spec", "trial",
+                "record_types")
 #: station's other top-level modules: the edges, which may reach the world
 EDGE_MODULES = ("__init__", "__main__", "api", "build_check", "cli", "client", "config", "config_write",
                 "errors", "staff_pins", "wiring")

@@ -53,8 +53,7 @@ class Parts:
         self.ticks: list[float] = []
         self.intake = Intake(hardware=self.hardware, clock=self.clock.now, board=self.board,
                              monitors=self.monitors, waiters=self.waiters, current_trial=self.current_trial,
-                             tick=self.tick, on_board_event=self.board_event, on_board_fault=self.faults.append,
-                             tick_s=TICK_S)
+                             tick=self.tick, on_board_event=self.board_event, on_board_fault=self.faults.append)
         self.intake.loop = self.loop  # type: ignore[assignment]  # the three calls Intake makes, in virtual time
 
     def current_trial(self) -> Trial | None:
