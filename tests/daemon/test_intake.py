@@ -13,7 +13,6 @@ from station.protocols import make_protocol
 from station.trial import Trial
 from tests.daemon.virtual_loop import VirtualLoop
 
-TICK_S = 0.02
 LATENCY_S = 0.005
 T0 = 1000.0
 
