@@ -70,7 +70,10 @@ class SimulatedHardware(Hardware):
         self._closed = 0 if config.active_low else 1
         self._script: list[tuple[float, int, int]] = []  # (t, gpio, level): presses the hardware makes
         self._step_up: tuple[float, str, dict] | None = None  # (when, protocol, options)
-        self._performing_until = -float("inf")  # the end of a plan started by the patient's own press
+        # The patient stepped up and pressed start: the next trial armed is the one it is performing.
+        # A flag, not "is the plan still running": on a loaded machine at --speed 25 the patient can
+        # finish before the daemon arms the trial, and must not then perform it a second time.
+        self._pressed_for: str | None = None
         self._lock = threading.Lock()  # the simulation is stepped on its thread, told of trials on the loop's
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,7 +117,7 @@ class SimulatedHardware(Hardware):
             heapq.heappush(self._script, (press + 0.15, self._start_gpio, 1 - self._closed))
             start = press + 0.4
         plan = self.sim.perform(protocol, options, start_t=start)
-        self._performing_until = plan.end_t
+        self._pressed_for = protocol
         log.info("virtual patient: steps up for %s at %.3f (presses start)", protocol, plan.start_t)
 
     def waiting_for_start(self, protocol: str | None, options: dict, side: str | None) -> None:
@@ -141,8 +144,9 @@ class SimulatedHardware(Hardware):
             return
         with self._lock:
             self._step_up = None
-            if self.sim.now < self._performing_until:
-                return  # the patient pressed start for this trial and is performing it
+            if self._pressed_for is not None:
+                self._pressed_for = None
+                return  # the patient pressed start for this trial and performs (or performed) it
             plan = self.sim.perform(protocol, options)
         log.info("virtual patient: %s starts at %.3f, done by %.3f", protocol, plan.start_t, plan.end_t)
 
