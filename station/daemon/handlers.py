@@ -96,8 +96,8 @@ class CommandHandlers:
         async with self.records.lock:
             self._not_busy()
             p = await self.records.call(store.add_patient, a["patient_id"], a["birth_year"], a["sex"],
-                                        a["dominant_hand"], a.get("notes"), birth_month=a.get("birth_month"),
-                                        condition=a.get("condition"))
+                                        a["dominant_hand"], a.get("notes"), a.get("birth_month"),
+                                        a.get("condition"))
             await self.running_test.select(p)
         return {"patient": patient_out(p)}
 

@@ -122,13 +122,14 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
 
     async def main():
         async with StationClient(d.socket) as c:
-            await c.request("create_patient", **PATIENT)
+            await c.request("create_patient", **PATIENT, birth_month=3, condition="ms")
+            # the default plan: a practice trial per hand, as the norms were collected
             await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1)
             finished = []
-            while len(finished) < 2:  # the virtual patient presses start for each trial
+            while len(finished) < 4:  # the virtual patient presses start for each trial
                 finished.append((await c.next_message("trial_finished", timeout=60))["trial"])
-            # the therapist marks the second trial invalid and has it repeated
-            await c.request("mark_invalid", trial_id=finished[1]["trial_id"], reason="peg dropped on the floor",
+            # the therapist marks the last timed trial invalid and has it repeated
+            await c.request("mark_invalid", trial_id=finished[3]["trial_id"], reason="peg dropped on the floor",
                             repeat=True)
             finished.append((await c.next_message("trial_finished", timeout=60))["trial"])
             await _state_where(c, lambda s: s["test"]["status"] == "complete")
@@ -138,21 +139,29 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
         finished, res = _run(main(), timeout=120)
     finally:
         assert d.stop() == 0, d.log()
-    assert [t["started_by"] for t in finished] == ["button"] * 3
-    assert [t["hand"] for t in finished] == ["dominant", "non-dominant", "non-dominant"]
-    assert finished[2]["repeat_of"] == finished[1]["trial_id"]
+    assert [t["started_by"] for t in finished] == ["button"] * 5
+    assert [(t["hand"], t["practice"]) for t in finished] == [
+        ("dominant", True), ("dominant", False), ("non-dominant", True), ("non-dominant", False),
+        ("non-dominant", False)]
+    assert finished[4]["repeat_of"] == finished[3]["trial_id"]
     test = res["tests"][0]
     s = test["summary"]
     assert test["schema"] == "station.test/1" and test["plan"]["trials_per_hand"] == 1
-    assert s["hands"]["non-dominant"]["trials"] == [finished[2]["trial_id"]]
+    assert test["plan"]["practice"] is True
+    assert s["hands"]["non-dominant"]["trials"] == [finished[4]["trial_id"]]
     assert s["invalid"][0]["reason"] == "peg dropped on the floor" and s["invalid"][0]["repeated"] is True
     for hand in ("dominant", "non-dominant"):
-        norm = s["hands"][hand]["norm"]
-        assert isinstance(norm["sd_score"], float) and norm["band"] and norm["age"] > 60
-    assert "Mathiowetz" in s["norm_source"]
+        hs = s["hands"][hand]
+        # the simulated station has a dish cell: timed as a stopwatch would, so scored against the norms
+        assert hs["timing"] == "first-peg-to-dish"
+        assert isinstance(hs["norm"]["sd_score"], float) and hs["norm"]["band"] and hs["norm"]["age"] > 60
+        assert hs["norm"]["age_basis"] == "from birth month and year"
+    assert "Mathiowetz" in s["norm_source"] and s["condition"] == "ms"
     assert "Nine Hole Peg Test" in test["note"] and "peg dropped on the floor" in test["note"]
+    assert "Timing: from the first peg lifted out of the dish" in test["note"]
+    assert "born 1960-03" in test["note"] and "population: multiple sclerosis" in test["note"]
     stored = {t["trial_id"]: t for t in res["trials"]}
-    assert stored[finished[1]["trial_id"]]["invalid"]["reason"] == "peg dropped on the floor"
+    assert stored[finished[3]["trial_id"]]["invalid"]["reason"] == "peg dropped on the floor"
 
 
 def test_tare_saves_the_calibration_into_station_toml(tmp_path, monkeypatch):
