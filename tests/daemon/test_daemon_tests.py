@@ -145,8 +145,9 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
     assert [t["started_by"] for t in finished] == ["button"] * 3
     assert [t["hand"] for t in finished] == ["dominant", "non-dominant", "non-dominant"]
     assert finished[2]["repeat_of"] == finished[1]["trial_id"]
-    assert res["tests"][0]["status"] == "ended"  # the default test, replaced before its first trial
-    test = res["tests"][-1]
+    # newest first: this test, then the default one, replaced before its first trial
+    assert [t["status"] for t in res["tests"]] == ["complete", "ended"]
+    test = res["tests"][0]
     s = test["summary"]
     assert test["schema"] == "station.test/1" and test["plan"]["trials_per_hand"] == 1
     assert s["hands"]["non-dominant"]["trials"] == [finished[2]["trial_id"]]
