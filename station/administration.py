@@ -2,7 +2,7 @@
 
 A ``TestPlan`` says what to run: the protocol and its options, the hands in
 order (dominant first by default), how many timed trials per hand (1-3) and
-whether a practice trial comes first. A ``TestSession`` is the state of one
+whether each hand has a practice trial before its timed trials. A ``TestSession`` is the state of one
 test being given: which trial is next, the finished trials, the therapist's
 invalid marks, and the summary. It is pure state (no clock, no I/O) and
 round-trips through ``to_dict``/``from_dict`` so the daemon can store it and
@@ -20,8 +20,10 @@ How the daemon drives it::
 
 Rules:
 
-* The practice trial (one, with the first hand) is recorded and shown but
-  never enters the summary.
+* Practice: one practice trial per hand, just before that hand's timed
+  trials, recorded and shown but never in the summary. The 9HPT gives it by
+  default, as the norms were collected: Mathiowetz et al. 1985 gave a
+  practice trial with each hand before timing it (docs/clinical-rules.md).
 * A trial the therapist marks invalid is kept, flagged with the reason, left
   out of the summary, and (by default) repeated: the repeat is the next trial,
   same hand and trial number, ``repeat_of`` the invalid trial.
@@ -29,14 +31,16 @@ Rules:
   lost) is no measurement: it is marked invalid automatically with the reason
   ``INCOMPLETE_REASON`` and repeated the same way.
 * A trial that timed out (the 300 s cutoff of the 9HPT) is a valid result:
-  the hand "did not complete". Its hand has no mean time, and in the
-  MSFC-style score its reciprocal counts as 0, the MSFC manual's convention
-  for a hand that cannot complete the test.
+  the hand "did not complete". Its hand has no mean time. In the MSFC 9HPT
+  score it counts as 777 s, the value the MSFC Administration and Scoring
+  Manual (Fischer et al. 2001) records for a trial the patient cannot
+  complete (``MSFC_UNABLE_S``).
 
 The summary (``TestSession.summary``; its fields are documented in
 ``station/results.py``) gives per hand the valid trials' values and their
-mean, and for the 9HPT the MSFC-style score: the mean of the reciprocals of
-the two hands' mean times (1/s; higher is better).
+mean, the timing definition its trials used (``timing``), and for the 9HPT
+the MSFC score: the mean of the reciprocals of the two hands' mean times
+(1/s; higher is better).
 """
 from __future__ import annotations
 
@@ -53,6 +57,10 @@ from station.record_types import HandSummary, PlanDict, SessionDict, SessionSumm
 HANDS = ("dominant", "non-dominant")
 SESSION_SCHEMA = "station.session/1"
 INCOMPLETE_REASON = "trial stopped before it ended (incomplete)"
+#: MSFC manual (Fischer et al. 2001): the time recorded for a 9HPT hand that cannot complete
+MSFC_UNABLE_S = 777.0
+#: a hand whose trials were timed with different definitions
+MIXED_TIMING = "mixed"
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,8 @@ MEASURES: dict[str, Measure] = {
 
 #: per protocol: default hands and timed trials per hand
 PLAN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "nine-hole-peg": {"hands": HANDS, "trials_per_hand": 2},
+    # practice per hand as the norms were collected (Mathiowetz 1985); 2 timed trials as the MSFC
+    "nine-hole-peg": {"hands": HANDS, "trials_per_hand": 2, "practice": True},
     "coin-drop": {"hands": HANDS, "trials_per_hand": 2},
     "timed-pegs": {"hands": HANDS, "trials_per_hand": 1},
     "free-practice": {"hands": ("dominant",), "trials_per_hand": 1},
@@ -115,7 +124,8 @@ class TestPlan:
 
     @classmethod
     def default(cls, protocol: str, **overrides: Any) -> TestPlan:
-        """The usual plan for ``protocol`` (9HPT: both hands, dominant first, 2 trials each)."""
+        """The usual plan for ``protocol`` (9HPT: both hands, dominant first, a practice
+        trial then 2 timed trials each)."""
         if protocol not in PLAN_DEFAULTS:
             raise AdministrationError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
         return cls(protocol, **{**PLAN_DEFAULTS[protocol], **overrides})
@@ -130,8 +140,11 @@ class TestPlan:
 
     def slots(self) -> list[TrialSlot]:
         """The planned trials in order (before any repeat)."""
-        out = [TrialSlot(self.hands[0], 1, practice=True)] if self.practice else []
-        out += [TrialSlot(h, i) for h in self.hands for i in range(1, self.trials_per_hand + 1)]
+        out = []
+        for h in self.hands:
+            if self.practice:
+                out.append(TrialSlot(h, 1, practice=True))
+            out += [TrialSlot(h, i) for i in range(1, self.trials_per_hand + 1)]
         return out
 
     def to_dict(self) -> PlanDict:
@@ -147,7 +160,8 @@ class TestPlan:
             raise AdministrationError(f"unknown test plan field(s): {', '.join(sorted(unknown))}")
         base = PLAN_DEFAULTS.get(d["protocol"], {})
         return cls(d["protocol"], d.get("options") or {}, tuple(d.get("hands", base.get("hands", HANDS))),
-                   d.get("trials_per_hand", base.get("trials_per_hand", 2)), d.get("practice", False))
+                   d.get("trials_per_hand", base.get("trials_per_hand", 2)),
+                   d.get("practice", base.get("practice", False)))
 
 
 @dataclass(frozen=True)
@@ -291,8 +305,10 @@ class TestSession:
         for key in m.extras:
             xs = [e["result"].get(key) for e in scored if e["result"].get("status") == "complete"]
             extras[key] = _mean([x for x in xs if isinstance(x, (int, float))])
+        timings = {e["result"].get("timing") for e in scored}
+        timing = None if not timings or timings == {None} else timings.pop() if len(timings) == 1 else MIXED_TIMING
         return {"trials": [e["trial_id"] for e in scored], "values": values, "mean": mean,
-                "status": status, "timed_out": timed_out, "means": extras}
+                "status": status, "timed_out": timed_out, "means": extras, "timing": timing}
 
     # --- storage -----------------------------------------------------------
 
@@ -327,11 +343,12 @@ def _mean(xs: list[float]) -> float | None:
 
 
 def _msfc(hands: dict[str, HandSummary]) -> float | None:
-    """Mean of the reciprocals of the two hands' mean times; a hand that timed out counts 0."""
+    """Mean of the reciprocals of the two hands' mean times; a hand that timed out counts
+    ``MSFC_UNABLE_S`` (777 s), the MSFC manual's value for a hand unable to complete."""
     recips = []
     for h in HANDS:
         hs = hands.get(h)
         if hs is None or hs["status"] == "no_trials":
             return None
-        recips.append(0.0 if hs["status"] == "timeout" or not hs["mean"] else 1.0 / hs["mean"])
+        recips.append(1.0 / MSFC_UNABLE_S if hs["status"] == "timeout" or not hs["mean"] else 1.0 / hs["mean"])
     return round(fmean(recips), 6)

@@ -78,6 +78,7 @@ Spec = dict[str, tuple[Any, bool]]
 HANDS = ("dominant", "non-dominant", "left", "right")
 SEXES = ("female", "male", "other", "unknown")  # as station.records.store.SEXES
 SIDES = ("left", "right")
+CONDITION_NAMES = ("ms", "stroke")  # as station.progress.CONDITIONS
 
 COMMANDS: dict[str, Spec] = {
     # session
@@ -87,7 +88,8 @@ COMMANDS: dict[str, Spec] = {
     "subscribe": {"topics": ("list[str]", True)},
     # patients
     "create_patient": {"patient_id": ("str", True), "birth_year": ("int", True),
-                       "sex": (SEXES, True), "dominant_hand": (SIDES, True), "notes": ("str", False)},
+                       "sex": (SEXES, True), "dominant_hand": (SIDES, True), "notes": ("str", False),
+                       "birth_month": ("int", False), "condition": (CONDITION_NAMES, False)},
     "select_patient": {"patient_id": ("str", True)},
     "clear_patient": {},
     "find_patients": {"query": ("str", False), "limit": ("int", False)},

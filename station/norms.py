@@ -2,8 +2,8 @@
 
 A norm set is a data file a clinic can replace (format in
 ``station/data/norms/README.md``): CSV rows ``age_from, age_to, sex, hand,
-mean_s, sd_s`` under ``#`` lines giving the ``test``, its ``citation`` and the
-``sample_ages`` the sample covered. ``load_norms(path)`` validates it (one
+mean_s, sd_s`` under ``#`` lines giving the ``test``, its ``citation``, the
+``sample_ages`` the sample covered, its ``population`` and its ``timing``. ``load_norms(path)`` validates it (one
 ``NormsError`` naming the line); ``load_norms()`` is the shipped default
 (Mathiowetz et al. 1985, adults 20-94).
 
@@ -20,13 +20,27 @@ When there is no score the result says why in ``reason`` and is otherwise
 complete (never an exception): no birth year, a sex the norms do not cover,
 an age outside the norm sample, a hand that did not finish.
 
-Age. Patients are recorded with a birth year only, so the age used is the
-test year minus the birth year: the age reached during the test year (up to
-one year more than the exact age before the birthday). The result states the
-age it used.
+Age (``patient_age``), at the test date. With a birth month and year: the
+test year minus the birth year, less one if the test month comes before the
+birth month; in the birth month itself the birthday is counted as reached
+(the day is not recorded), so the age can be one year high for part of that
+month. With a birth year only (older records): the test year minus the birth
+year, the age reached during the test year, up to one year more than the
+exact age before the birthday; the result says it is approximate
+(``age_basis``).
+
+Timing. A norm set states how its times were measured (``# timing:``, a key
+of ``station.protocols.nine_hole_peg.TIMINGS``; default the stopwatch-
+equivalent dish timing, as Mathiowetz et al. 1985 timed it). A time measured
+another way (no dish cell: start button to last peg out), or whose
+measurement is not recorded, gets no SD score and the reason says so.
 
 Ages outside the sample. Under the youngest age (20 here) there is no norm:
 children's dexterity is still developing, and adult norms would misjudge it.
+The station ships no children's norms: published 9HPT norms for ages 4-19
+(Poole et al. 2005) could not be checked against a primary source, so the
+reason says "no norms for this age" (see station/data/norms/README.md); a
+clinic can add a verified set of its own.
 Over the oldest age of the sample (94 here; the file writes the last band as
 75-120) the station gives no SD score either, and says the patient is outside
 the norm sample. Scoring a 97-year-old against 75-94-year-olds would attribute
@@ -47,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from station.errors import UserError, read_user_text
+from station.protocols.nine_hole_peg import DISH_TIMING, TIMINGS
 from station.record_types import NormScore
 
 HANDS = ("dominant", "non-dominant")
@@ -95,6 +110,8 @@ class NormSet:
     rows: tuple[NormRow, ...]
     sample_ages: tuple[int, int]
     source: str  # the file it came from
+    timing: str = DISH_TIMING  # how the norm sample's times were measured (a TIMINGS key)
+    population: str = ""  # who the sample was, as the file says it (``# population:``)
 
     def row(self, age: int, sex: str, hand: str) -> NormRow | None:
         """The band holding ``age`` for ``sex`` and ``hand`` (None: no such band)."""
@@ -156,7 +173,13 @@ def parse_norms(text: str, source: str = "norm file") -> NormSet:
             raise NormsError(f"{source}: line {n}: sample_ages must be FROM-TO in whole years, like 20-94") from None
         if not sep or lo > hi:
             raise NormsError(f"{source}: line {n}: sample_ages must be FROM-TO with FROM <= TO")
-    return NormSet(meta["test"][1], meta["citation"][1], tuple(rows), (lo, hi), source)
+    timing = DISH_TIMING
+    if "timing" in meta:
+        n, timing = meta["timing"]
+        if timing not in TIMINGS:
+            raise NormsError(f"{source}: line {n}: timing must be one of {', '.join(TIMINGS)}, not {timing!r}")
+    population = meta.get("population", (0, ""))[1] or f"norm sample aged {lo}-{hi}"
+    return NormSet(meta["test"][1], meta["citation"][1], tuple(rows), (lo, hi), source, timing, population)
 
 
 def _parse_row(d: dict[str, str], n: int, ncells: int, source: str) -> NormRow:
@@ -207,14 +230,30 @@ def band(sd_score: float) -> str:
     return f"well_{side}" if abs(z) <= 2.0 else f"markedly_{side}"
 
 
-def patient_age(birth_year: Any, test_date: date) -> int | None:
-    """Test year minus birth year (see the module docstring); None if no usable birth year."""
+AGE_FROM_MONTH = "from birth month and year"
+AGE_FROM_YEAR = "approximate: from birth year only (the age reached in the test year)"
+
+
+def patient_age(birth_year: Any, test_date: date, birth_month: Any = None) -> int | None:
+    """Age at ``test_date`` (see the module docstring); None if no usable birth year.
+    A ``birth_month`` that is not 1-12 is ignored (the age is then from the year only)."""
     if birth_year is None or isinstance(birth_year, bool):
         return None
     try:
-        return test_date.year - int(birth_year)
+        age = test_date.year - int(birth_year)
     except (TypeError, ValueError):
         return None
+    month = _month(birth_month)
+    return age - 1 if month is not None and test_date.month < month else age
+
+
+def age_basis(birth_month: Any) -> str:
+    """How ``patient_age`` got the age: ``AGE_FROM_MONTH`` or ``AGE_FROM_YEAR``."""
+    return AGE_FROM_MONTH if _month(birth_month) is not None else AGE_FROM_YEAR
+
+
+def _month(m: Any) -> int | None:
+    return m if isinstance(m, int) and not isinstance(m, bool) and 1 <= m <= 12 else None
 
 
 def normalise_sex(sex: Any) -> str | None:
@@ -224,25 +263,37 @@ def normalise_sex(sex: Any) -> str | None:
 
 
 def score_time(time_s: float | None, *, birth_year: Any, sex: Any, hand: str, test_date: date | None,
-               norms: NormSet | None = None, not_scored: str | None = None) -> NormScore:
+               timing: str | None, norms: NormSet | None = None, not_scored: str | None = None,
+               birth_month: Any = None) -> NormScore:
     """The SD score of ``time_s`` for a patient, or the reason there is none.
 
-    ``hand``: ``dominant`` or ``non-dominant`` (the tested hand). ``not_scored``: a
-    reason decided by the caller (e.g. the hand did not finish within the cutoff).
-    Returns a "norm score" (documented in ``station/results.py``): ``time_s``,
-    ``hand``, ``age``, ``sex``, ``sd_score``, ``band``, ``band_label``, ``norm`` (the
-    band's row), ``reason``, ``citation``.
+    ``hand``: ``dominant`` or ``non-dominant`` (the tested hand). ``timing``: how
+    ``time_s`` was measured (a ``TIMINGS`` key; None: not recorded); only a time
+    measured as the norms were is scored. ``not_scored``: a reason decided by the
+    caller (e.g. the hand did not finish within the cutoff). Returns a "norm
+    score" (documented in ``station/results.py``): ``time_s``, ``hand``, ``age``,
+    ``age_basis``, ``sex``, ``timing``, ``sd_score``, ``band``, ``band_label``,
+    ``norm`` (the band's row), ``reason``, ``citation``, ``sample_ages``,
+    ``population`` (who the norm sample was).
     """
     norms = norms or load_norms()
-    age = patient_age(birth_year, test_date) if test_date is not None else None
+    age = patient_age(birth_year, test_date, birth_month) if test_date is not None else None
     sx = normalise_sex(sex)
-    out: NormScore = {"time_s": time_s, "hand": hand, "age": age, "sex": sx, "sd_score": None, "band": None,
-                      "band_label": None, "norm": None, "reason": None, "citation": norms.citation}
     lo, hi = norms.sample_ages
+    out: NormScore = {"time_s": time_s, "hand": hand, "age": age,
+                      "age_basis": age_basis(birth_month) if age is not None else None, "sex": sx,
+                      "timing": timing, "sd_score": None, "band": None, "band_label": None, "norm": None,
+                      "reason": None, "citation": norms.citation, "sample_ages": [lo, hi],
+                      "population": norms.population}
     if not_scored:
         out["reason"] = not_scored
     elif time_s is None:
         out["reason"] = "no time to score"
+    elif timing is None:
+        out["reason"] = "the trials do not record how the time was measured: no SD score"
+    elif timing != norms.timing:
+        out["reason"] = (f"timed {TIMINGS.get(timing, timing)}, not as the norms' times were "
+                         f"measured: no SD score")
     elif test_date is None:
         out["reason"] = "no test date, so no age: no SD score"
     elif age is None:
@@ -255,7 +306,8 @@ def score_time(time_s: float | None, *, birth_year: Any, sex: Any, hand: str, te
     elif hand not in HANDS:
         out["reason"] = f"the norms are for the dominant and non-dominant hand, not {hand!r}"
     elif age < lo:
-        out["reason"] = f"age {age} is below the norm sample (ages {lo}-{hi}): no SD score"
+        out["reason"] = (f"no norms for age {age}: the norm sample is ages {lo}-{hi} and the station "
+                         f"ships no children's norms (below the norm sample): no SD score")
     elif age > hi:
         out["reason"] = (f"age {age} is above the norm sample (ages {lo}-{hi}): no SD score, "
                          f"as it would compare the patient with younger adults")

@@ -29,6 +29,8 @@ class Patient(TypedDict):
     dominant_hand: str  # left | right
     created_at: str
     notes: NotRequired[str | None]
+    birth_month: NotRequired[int | None]  # 1-12; age at a test date is exact only with it
+    condition: NotRequired[str | None]  # station.progress.CONDITIONS: picks a change threshold
 
 
 class PlanDict(TypedDict):
@@ -76,10 +78,12 @@ class Change(TypedDict):
     """``station.progress.change``: a value against a reference."""
 
     reference: float
+    current: float
     change: float
     change_pct: float | None
     direction: str  # better | worse | same
-    meaningful: bool
+    flag: str | None  # the threshold's flag when the change reaches it
+    meaningful: bool  # the flag is "meaningful change"
 
 
 class DatedChange(Change):
@@ -88,12 +92,24 @@ class DatedChange(Change):
     date: str
 
 
+class ThresholdDict(TypedDict):
+    """``station.progress.Threshold.to_dict()``: a published threshold for a change."""
+
+    population: str
+    flag: str
+    source: str
+    pct: float | None
+    amount: float | None
+
+
 class Progress(TypedDict):
     """``station.progress.progress``: against the baseline and the previous test."""
 
     baseline: DatedChange | None
     previous: DatedChange | None
-    threshold_pct: float
+    threshold: ThresholdDict | None  # the published threshold flagged against, with its source
+    threshold_pct: float | None  # None unless the threshold is relative
+    not_compared: int  # earlier tests left out: timed with another definition
 
 
 class NormScore(TypedDict):
@@ -102,13 +118,17 @@ class NormScore(TypedDict):
     time_s: float | None
     hand: str
     age: int | None
+    age_basis: str | None  # how the age was computed (birth month and year, or year only)
     sex: str | None
+    timing: str | None  # how time_s was measured (station.protocols.nine_hole_peg.TIMINGS)
     sd_score: float | None
     band: str | None
     band_label: str | None
     norm: dict[str, Any] | None  # the age band used (``NormRow.to_dict``)
     reason: str | None
     citation: str
+    sample_ages: list[int]  # the ages the norm sample covered
+    population: str  # who the norm sample was
 
 
 class HandSummary(TypedDict):
@@ -121,6 +141,7 @@ class HandSummary(TypedDict):
     status: str  # complete | timeout | no_trials
     timed_out: int
     means: dict[str, float | None]
+    timing: NotRequired[str | None]  # the trials' timing definition, or "mixed"
     norm: NotRequired[NormScore | None]
     progress: NotRequired[Progress]
 
@@ -147,6 +168,9 @@ class SummaryRecord(SessionSummary):
     patient_id: str | None
     date: str | None
     norm_source: str | None
+    norm_sample_ages: NotRequired[list[int] | None]
+    change_measure: NotRequired[dict[str, Any]]  # {key, unit, lower_is_better}
+    condition: NotRequired[str | None]
 
 
 class SessionDict(TypedDict):

@@ -34,7 +34,9 @@ All: ``status``, ``total_s``. ``*_s`` lists and ``*_at_s`` are seconds from
 the trial's start; ``*_cv`` are coefficients of variation (sample SD / mean);
 see ``station/metrics.py`` for the exact definitions.
 
-nine-hole-peg: ``holes`` [{``hole``, ``in_s`` first insert, ``out_s`` last
+nine-hole-peg: ``timing`` (how the time was measured, a key of
+``station.protocols.nine_hole_peg.TIMINGS``: ``first-peg-to-dish`` with a
+dish cell, ``button-to-last-peg-out`` without); ``holes`` [{``hole``, ``in_s`` first insert, ``out_s`` last
 removal}] in fill order; ``reinserts``; ``place_s`` (start to the last hole
 filled), ``remove_s`` (from there to the end); ``place_intervals_s``,
 ``remove_intervals_s`` (per peg, splitting each phase) and their
@@ -77,22 +79,33 @@ Summary record, ``station.summary/1`` (``summary_record``)
    ``means``    {key: mean over completed trials} of the protocol's phase keys
                 (9HPT ``place_s``, ``remove_s``; coin drop ``place_s``,
                 ``pickup_s``; timed pegs ``pegs_per_s``; free practice ``reps_per_min``)
+   ``timing``   the timing definition of its trials (``timing`` of their results),
+                ``mixed`` if they differ, null if not recorded
    ``norm``     the norm score of ``mean`` (9HPT only, else null): ``time_s``,
-                ``hand``, ``age`` (test year - birth year), ``sex``, ``sd_score``
+                ``hand``, ``age`` (at the test date, ``station.norms.patient_age``),
+                ``age_basis`` (from birth month and year, or approximate from the
+                year only), ``sex``, ``timing``, ``sample_ages``, ``sd_score``
                 ((norm mean - time) / norm SD, 2 decimals, positive is faster),
                 ``band`` (``normal``, ``below``, ``well_below``, ``markedly_below``,
                 ``above``, ``well_above``, ``markedly_above``), ``band_label``,
                 ``norm`` (the age band used: ``age_from``, ``age_to``, ``sex``,
                 ``hand``, ``mean_s``, ``sd_s``), ``reason`` (why there is no score,
                 else null), ``citation`` (the norm set's source)
-   ``progress`` against the patient's earlier tests of this protocol:
+   ``progress`` against the patient's earlier tests of this protocol with the
+                same timing, in the order they happened (``station/progress.py``):
                 ``baseline`` and ``previous``, each null or {``date``,
-                ``reference`` (that test's hand mean), ``change``, ``change_pct``,
-                ``direction`` (``better``/``worse``/``same``), ``meaningful``
-                (the change reaches ``threshold_pct``)}, and ``threshold_pct`` (20)
+                ``reference`` (that test's value of ``change_measure``), ``current``,
+                ``change``, ``change_pct``, ``direction`` (``better``/``worse``/
+                ``same``), ``flag`` (``meaningful change``, ``beyond measurement
+                error`` or null), ``meaningful``}; ``threshold`` (null, or
+                {``population``, ``flag``, ``source``, ``pct``, ``amount``}),
+                ``threshold_pct``, ``not_compared`` (earlier tests timed otherwise)
 ``msfc_score``       9HPT only: mean of 1/(dominant mean) and 1/(non-dominant mean),
-                     in 1/s, a timed-out hand counting 0; null otherwise or if a hand
-                     has no valid trial
+                     in 1/s, a timed-out hand counting 777 s (MSFC manual); null
+                     otherwise or if a hand has no valid trial
+``change_measure``   {``key``, ``unit``, ``lower_is_better``}: what ``progress`` compares
+``condition``        the patient's population for change thresholds (``ms``, ``stroke``) or null
+``norm_sample_ages`` [from, to] of the norm sample (9HPT), else null
 ``practice``         ids of practice trials
 ``invalid``          [{``trial_id``, ``hand``, ``index``, ``practice``, ``reason``,
                      ``status``, ``value``, ``repeated``}]: invalid trials and why
@@ -116,9 +129,9 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from station.administration import INCOMPLETE_REASON, TestSession, TrialSlot
+from station.administration import INCOMPLETE_REASON, MIXED_TIMING, TestSession, TrialSlot
 from station.norms import NormSet, load_norms, score_time
-from station.progress import progress
+from station.progress import CHANGE_MEASURES, CONDITIONS, progress, threshold_for
 from station.record_types import EventDict, HandSummary, NormScore, SummaryRecord, TestRecord, TrialRecord
 
 TRIAL_SCHEMA = "station.trial/1"
@@ -157,11 +170,12 @@ def summary_record(session: TestSession, *, patient: Mapping[str, Any] | None = 
                    norms: NormSet | None = None, history: Iterable[Mapping[str, Any]] = ()) -> SummaryRecord:
     """The ``station.summary/1`` record of a session.
 
-    ``patient``: ``{"id", "birth_year", "sex", "dominant_hand"}`` as the record store
-    keeps it (any may be missing: the norm score then says why there is none).
+    ``patient``: ``{"id", "birth_year", "birth_month", "sex", "dominant_hand",
+    "condition"}`` as the record store keeps it (any may be missing: the norm score
+    then says why there is none; without ``condition`` no change is flagged).
     ``norms``: the norm set (default: the shipped one). ``history``: the patient's
     earlier test records (``station.test/1``); those of other protocols, this test
-    and later dates are ignored.
+    and later ones are ignored, the rest taken in the order they happened.
     """
     s = session.summary()
     normed: NormSet | None = None  # the norms this test is scored against
@@ -169,12 +183,21 @@ def summary_record(session: TestSession, *, patient: Mapping[str, Any] | None = 
         norms = norms or load_norms()
         normed = norms if norms.test == session.plan.protocol else None
     earlier = _earlier(session, history)
+    measure = CHANGE_MEASURES[session.plan.protocol]
+    condition = (patient or {}).get("condition")
+    condition = condition if condition in CONDITIONS else None
+    threshold = threshold_for(session.plan.protocol, condition)
     for hand, hs in s["hands"].items():
         hs["norm"] = _norm_score(hand, hs, session, patient, normed) if normed is not None else None
-        hs["progress"] = progress(hs["mean"], _hand_history(earlier, hand),
-                                  lower_is_better=s["lower_is_better"])
+        hs["progress"] = progress(_change_value(hs, measure.key), _hand_history(earlier, hand, measure.key),
+                                  lower_is_better=measure.lower_is_better, threshold=threshold,
+                                  timing=hs.get("timing"))
     return {"schema": SUMMARY_SCHEMA, "test_id": session.test_id, "patient_id": session.patient_id,
-            "date": session.date, **s, "norm_source": normed.citation if normed is not None else None}
+            "date": session.date, **s, "norm_source": normed.citation if normed is not None else None,
+            "norm_sample_ages": list(normed.sample_ages) if normed is not None else None,
+            "change_measure": {"key": measure.key, "unit": measure.unit,
+                               "lower_is_better": measure.lower_is_better},
+            "condition": condition}
 
 
 def test_record(session: TestSession, *, patient: Mapping[str, Any] | None = None,
@@ -200,14 +223,19 @@ def _norm_score(hand: str, hs: HandSummary, session: TestSession, patient: Mappi
         not_scored = f"the {hand} hand did not complete the test within the {cutoff:g} s cutoff"
     elif hs["status"] == "no_trials":
         not_scored = f"no valid timed trial with the {hand} hand"
+    elif hs.get("timing") == MIXED_TIMING:
+        not_scored = f"the {hand} hand's trials were timed in different ways: no SD score"
     if not_scored is None and patient is None:
         not_scored = "no patient details: no SD score"
     patient = patient or {}
-    return score_time(hs["mean"], birth_year=patient.get("birth_year"), sex=patient.get("sex"), hand=hand,
-                      test_date=_parse_date(session.date), norms=norms, not_scored=not_scored)
+    return score_time(hs["mean"], birth_year=patient.get("birth_year"), birth_month=patient.get("birth_month"),
+                      sex=patient.get("sex"), hand=hand, test_date=_parse_date(session.date),
+                      timing=hs.get("timing"), norms=norms, not_scored=not_scored)
 
 
 def _earlier(session: TestSession, history: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The patient's tests of this protocol before this one, in the order they happened:
+    by date, then by when the store created them, then by id (never by value)."""
     out = []
     for rec in history:
         if not isinstance(rec, Mapping) or rec.get("protocol") != session.plan.protocol:
@@ -216,16 +244,30 @@ def _earlier(session: TestSession, history: Iterable[Mapping[str, Any]]) -> list
             continue
         if session.date and rec.get("date") and str(rec["date"]) > session.date:
             continue
+        if (session.date and str(rec.get("date")) == session.date and _numeric(rec.get("test_id"))
+                and _numeric(session.test_id) and rec["test_id"] > session.test_id):
+            continue  # the same day, created after this test (a rescore of an earlier test)
         out.append(rec)
+    out.sort(key=lambda r: (str(r.get("date") or ""), str(r.get("created_at") or ""),
+                            r["test_id"] if _numeric(r.get("test_id")) else 0))
     return out
 
 
-def _hand_history(records: list[Mapping[str, Any]], hand: str) -> list[tuple[str, float | None]]:
-    out = []
+def _numeric(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _change_value(hs: Mapping[str, Any], key: str) -> float | None:
+    return hs.get("mean") if key == "mean" else (hs.get("means") or {}).get(key)
+
+
+def _hand_history(records: list[Mapping[str, Any]], hand: str, key: str) -> list[tuple]:
+    """``(date, value, timing)`` of each earlier test's ``hand``, in the records' order."""
+    out: list[tuple] = []
     for rec in records:
         hs = ((rec.get("summary") or {}).get("hands") or {}).get(hand)
         if isinstance(hs, Mapping) and rec.get("date"):
-            out.append((str(rec["date"]), hs.get("mean")))
+            out.append((str(rec["date"]), _change_value(hs, key), hs.get("timing")))
     return out
 
 

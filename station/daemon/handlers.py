@@ -97,7 +97,8 @@ class CommandHandlers:
         async with self.records.lock:
             self._not_busy()
             p = await self.records.call(store.add_patient, a["patient_id"], a["birth_year"], a["sex"],
-                                        a["dominant_hand"], a.get("notes"))
+                                        a["dominant_hand"], a.get("notes"), a.get("birth_month"),
+                                        a.get("condition"))
             await self.running_test.select(p)
         return {"patient": patient_out(p)}
 
@@ -170,9 +171,10 @@ class CommandHandlers:
                 raise ApiError(api.BUSY, "a trial is running; abort it first")
             if a["protocol"] not in PROTOCOLS:
                 raise ApiError(api.BAD_VALUE, f"unknown protocol {a['protocol']!r} (known: {', '.join(PROTOCOLS)})")
-            overrides: dict[str, Any] = {"options": a.get("options", {}), "practice": a.get("practice", False)}
-            if "trials_per_hand" in a:
-                overrides["trials_per_hand"] = a["trials_per_hand"]
+            overrides: dict[str, Any] = {"options": a.get("options", {})}
+            for key in ("practice", "trials_per_hand"):  # else the protocol's default plan
+                if key in a:
+                    overrides[key] = a[key]
             await self.running_test.start(TestPlan.default(a["protocol"], **overrides))
         self.running_test.changed()
         return {"test": self.running_test.snapshot()}

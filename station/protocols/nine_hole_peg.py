@@ -6,6 +6,14 @@ every hole has held a peg and been emptied. Without one, it starts at the
 start button press and stops at the last ``peg_out``. ``timeout`` when the
 cutoff passes first (``CutoffMixin``); ``incomplete`` when the input ends first.
 
+The two are different definitions of the time, so the result says which one
+it used (``timing``, a key of ``TIMINGS``). Only the dish timing matches the
+stopwatch definition the published norms use (Mathiowetz et al. 1985: from
+touching the first peg to the last peg hitting the container); a time from
+the start button to the last peg out leaves out the return of the last peg
+and adds the reaction to the button, so it is never scored against those
+norms (``station.norms.score_time``).
+
 A peg picked up from the dish and put back without being inserted is not a
 cycle: only holes that have held a peg and been emptied count, and the dish
 must be back at its start count (it is counted in ``returned_to_dish``).
@@ -16,6 +24,14 @@ from __future__ import annotations
 from station.events import ButtonPress, CellCount, Event, PegIn, PegOut
 from station.metrics import nine_hole_peg_metrics
 from station.protocols.base import CutoffMixin, Protocol
+
+DISH_TIMING = "first-peg-to-dish"
+BUTTON_TIMING = "button-to-last-peg-out"
+#: timing definition -> what it measures, as the screen and the clinical note say it
+TIMINGS = {
+    DISH_TIMING: "from the first peg lifted out of the dish to the last peg back in it, as a stopwatch times it",
+    BUTTON_TIMING: "from the start button to the last peg out of the board (no dish cell)",
+}
 
 
 class NineHolePeg(CutoffMixin, Protocol):
@@ -65,7 +81,7 @@ class NineHolePeg(CutoffMixin, Protocol):
         self.status = "complete"
 
     def result(self) -> dict:
-        r = super().result()
+        r = super().result() | {"timing": DISH_TIMING if self.has_dish else BUTTON_TIMING}
         if self.start_t is None:
             return r | nine_hole_peg_metrics([], 0.0, None, self.opts["pegs"], False, self.dish_start)
         return r | nine_hole_peg_metrics(self.events, self.start_t, self.end_t, self.opts["pegs"],

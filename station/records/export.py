@@ -1,7 +1,8 @@
 """Export records for a therapist's spreadsheet (CSV) or for anything else (JSON).
 
 CSV: one row per trial, the columns of ``CSV_COLUMNS``; times in the
-station's local time zone; metrics taken from the trial's ``result`` (the
+station's local time zone; ``timing`` says how a 9HPT time was measured
+(docs/clinical-rules.md); metrics taken from the trial's ``result`` (the
 protocol's result with its metrics merged in), else ``metrics``, else the
 record itself; a metric a protocol does not have is left empty. JSON: the
 full records (patients, tests, trials with their events), streamed so memory
@@ -34,7 +35,8 @@ FORMAT = "station-export"
 VERSION = 1
 METRIC_COLUMNS = ("total_s", "pegs", "reps", "place_s", "remove_s", "pickup_s")
 CSV_COLUMNS = ("trial_id", "patient_id", "date", "time", "protocol", "hand", "side", "trial_number",
-               "practice", "status", *METRIC_COLUMNS, "valid", "invalid_reason", "repeat_of", "test_id")
+               "practice", "status", *METRIC_COLUMNS, "valid", "invalid_reason", "repeat_of", "test_id",
+               "timing")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run these as formulas
 
 
@@ -74,6 +76,8 @@ def csv_row(trial: Mapping[str, Any]) -> dict[str, Any]:
         "invalid_reason": None if valid else reason,
         "repeat_of": trial.get("repeat_of"),
         "test_id": trial.get("test_id"),
+        # how total_s was measured (9HPT: first-peg-to-dish or button-to-last-peg-out); empty if not recorded
+        "timing": (trial.get("result") or {}).get("timing"),
     }
     for key in METRIC_COLUMNS:
         row[key] = _metric(trial, key)

@@ -29,12 +29,16 @@ writes, no recovery. Ids are whole numbers from 1, one sequence for trials
 and one for tests; methods also accept them as digit strings.
 
 * patients: ``add_patient(patient_id, birth_year, sex, dominant_hand,
-  notes=None) -> PATIENT``, ``get_patient(patient_id)``,
+  notes=None, birth_month=None, condition=None) -> PATIENT``, ``get_patient(patient_id)``,
   ``has_patient(patient_id)``, ``find_patients(query="", limit=None)`` (ID
   substring, case-insensitive, prefix matches first), ``patients()``,
   ``update_patient(patient_id, **changes)``. ``PATIENT`` is ``{"patient_id",
-  "birth_year", "sex", "dominant_hand", "created_at"[, "notes"]}``; sex is one
-  of ``SEXES``, the hand ``left``/``right``. Pseudonymous: no name field.
+  "birth_year", "sex", "dominant_hand", "created_at"[, "birth_month",
+  "condition", "notes"]}``; sex is one of ``SEXES``, the hand ``left``/``right``,
+  the optional birth month 1-12 (the age at a test is then exact to the month,
+  ``station.norms.patient_age``), the optional condition one of
+  ``station.progress.CONDITIONS`` (the population whose published change
+  threshold applies). Pseudonymous: no name field.
 * tests: ``create_test(record) -> test_id`` (needs ``patient_id``),
   ``update_test(test_id, changes) -> record`` (top-level merge),
   ``get_test(test_id)``, ``tests(patient_id=None, since=None, status=None)``
@@ -72,7 +76,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path
@@ -81,6 +85,7 @@ from typing import Any, cast
 from tinydb import Query, TinyDB
 
 from station.errors import UserError
+from station.progress import CONDITIONS
 from station.record_types import IndexEntry, Patient, StoredTrial, TestRecord
 from station.records.atomic import FILE_MODE, atomic_write, fsync_dir
 from station.records.journal import TrialJournal, read_journal, retire_journal
@@ -92,7 +97,7 @@ log = logging.getLogger("station.records")
 SEXES = ("female", "male", "other", "unknown")
 HANDS = ("left", "right")
 PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
-PATIENT_FIELDS = ("birth_year", "sex", "dominant_hand", "notes")
+PATIENT_FIELDS = ("birth_year", "birth_month", "sex", "dominant_hand", "condition", "notes")
 NOTES_MAX = 500
 SUMMARY_KEYS = ("trial_id", "test_id", "patient_id", "protocol", "hand", "practice",
                 "started_at", "status", "invalid")
@@ -198,13 +203,15 @@ class RecordStore:
     # --- patients ------------------------------------------------------------
 
     def add_patient(self, patient_id: str, birth_year: Any, sex: str, dominant_hand: str,
-                    notes: str | None = None) -> Patient:
+                    notes: str | None = None, birth_month: int | None = None,
+                    condition: str | None = None) -> Patient:
         """Register a patient under a pseudonymous ID; returns the stored patient."""
         self._writable()
         patient_id = check_patient_id(patient_id)
         if self.has_patient(patient_id):
             raise RecordError(f"patient {patient_id} already exists")
-        fields = {"birth_year": birth_year, "sex": sex, "dominant_hand": dominant_hand}
+        fields = {"birth_year": birth_year, "sex": sex, "dominant_hand": dominant_hand,
+                  "birth_month": birth_month, "condition": condition}
         if notes is not None:
             fields["notes"] = notes
         p = {"patient_id": patient_id, **self._check_patient_fields(fields), "created_at": self._stamp()}
@@ -233,7 +240,8 @@ class RecordStore:
         return self.find_patients("")
 
     def update_patient(self, patient_id: str, **changes: Any) -> Patient:
-        """Change birth_year, sex, dominant_hand or notes; returns the updated patient."""
+        """Change birth_year, birth_month, sex, dominant_hand, condition or notes (None clears
+        an optional one); returns the updated patient."""
         self._writable()
         current = self.get_patient(patient_id)
         unknown = set(changes) - set(PATIENT_FIELDS)
@@ -243,8 +251,14 @@ class RecordStore:
         fields: dict[str, Any] = {k: v for k, v in current.items() if k in PATIENT_FIELDS}
         fields.update(changes)
         fields = self._check_patient_fields(fields)
+        cleared = [k for k in ("birth_month", "condition") if k in current and k not in fields]
         self._patients.update(fields, Query().patient_id == patient_id)
-        return cast(Patient, {**current, **fields})
+        if cleared:
+            def drop(doc: MutableMapping) -> None:
+                for k in cleared:
+                    doc.pop(k, None)
+            self._patients.update(drop, Query().patient_id == patient_id)
+        return cast(Patient, {**{k: v for k, v in current.items() if k not in cleared}, **fields})
 
     def _check_patient_fields(self, f: dict) -> dict:
         year = f["birth_year"]
@@ -260,6 +274,20 @@ class RecordStore:
         if hand not in HANDS:
             raise RecordError(f"dominant hand must be left or right, not {f['dominant_hand']!r}")
         out = {"birth_year": year, "sex": sex, "dominant_hand": hand}
+        month = f.get("birth_month")
+        if month is not None:
+            if isinstance(month, str) and month.strip().isdigit():
+                month = int(month)
+            if not isinstance(month, int) or isinstance(month, bool) or not 1 <= month <= 12:
+                raise RecordError(f"birth month must be 1 to 12, not {f['birth_month']!r}")
+            if year == this_year and month > self._now().month:
+                raise RecordError(f"birth month {month}/{year} is in the future")
+            out["birth_month"] = month
+        condition = f.get("condition")
+        if condition is not None:
+            if condition not in CONDITIONS:
+                raise RecordError(f"condition must be one of {', '.join(CONDITIONS)} (or none), not {condition!r}")
+            out["condition"] = condition
         notes = f.get("notes")
         if notes is not None:
             if not isinstance(notes, str) or len(notes) > NOTES_MAX:

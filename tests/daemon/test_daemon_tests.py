@@ -122,8 +122,12 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
 
     async def main():
         async with StationClient(d.socket) as c:
-            await c.request("create_patient", **PATIENT)
-            await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1)
+            await c.request("create_patient", **PATIENT, birth_month=3, condition="ms")
+            # the default plan: a practice trial per hand, as the norms were collected
+            default = (await c.request("start_test", protocol="nine-hole-peg"))["test"]
+            assert default["plan"]["practice"] is True and default["next"]["practice"] is True
+            # this test runs without practice, to keep it short (a new test ends the one running)
+            await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1, practice=False)
             finished = []
             while len(finished) < 2:  # the virtual patient presses start for each trial
                 finished.append((await c.next_message("trial_finished", timeout=60))["trial"])
@@ -141,16 +145,23 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
     assert [t["started_by"] for t in finished] == ["button"] * 3
     assert [t["hand"] for t in finished] == ["dominant", "non-dominant", "non-dominant"]
     assert finished[2]["repeat_of"] == finished[1]["trial_id"]
+    # newest first: this test, then the default one, replaced before its first trial
+    assert [t["status"] for t in res["tests"]] == ["complete", "ended"]
     test = res["tests"][0]
     s = test["summary"]
     assert test["schema"] == "station.test/1" and test["plan"]["trials_per_hand"] == 1
     assert s["hands"]["non-dominant"]["trials"] == [finished[2]["trial_id"]]
     assert s["invalid"][0]["reason"] == "peg dropped on the floor" and s["invalid"][0]["repeated"] is True
     for hand in ("dominant", "non-dominant"):
-        norm = s["hands"][hand]["norm"]
-        assert isinstance(norm["sd_score"], float) and norm["band"] and norm["age"] > 60
-    assert "Mathiowetz" in s["norm_source"]
+        hs = s["hands"][hand]
+        # the simulated station has a dish cell: timed as a stopwatch would, so scored against the norms
+        assert hs["timing"] == "first-peg-to-dish"
+        assert isinstance(hs["norm"]["sd_score"], float) and hs["norm"]["band"] and hs["norm"]["age"] > 60
+        assert hs["norm"]["age_basis"] == "from birth month and year"
+    assert "Mathiowetz" in s["norm_source"] and s["condition"] == "ms"
     assert "Nine Hole Peg Test" in test["note"] and "peg dropped on the floor" in test["note"]
+    assert "Timing: from the first peg lifted out of the dish" in test["note"]
+    assert "born 1960-03" in test["note"] and "population: multiple sclerosis" in test["note"]
     stored = {t["trial_id"]: t for t in res["trials"]}
     assert stored[finished[1]["trial_id"]]["invalid"]["reason"] == "peg dropped on the floor"
 

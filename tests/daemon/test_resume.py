@@ -30,7 +30,8 @@ def test_kill_9_mid_test_then_the_test_carries_on(tmp_path):
         async def until_mid_trial():
             async with StationClient(d.socket) as c:
                 await c.request("create_patient", **PATIENT)
-                test = (await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1))["test"]
+                test = (await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1,
+                                         practice=False))["test"]
                 while True:  # the virtual patient presses start; kill once the trial has begun
                     msg = await c.next_message("event", timeout=30)
                     if msg["trial_id"] is not None and msg["event"]["kind"] == "peg_out":

@@ -13,14 +13,17 @@ def done(t):
     return {"status": "complete", "total_s": t}
 
 
-def test_default_9hpt_order_practice_dominant_first_two_each():
-    s = TestSession(TestPlan.default("nine-hole-peg", practice=True))
+def test_default_9hpt_is_a_practice_trial_per_hand_then_two_timed_dominant_first():
+    # Mathiowetz 1985 gave a practice trial with each hand before timing it: the default does too
+    plan = TestPlan.default("nine-hole-peg")
+    assert plan.practice is True and plan.trials_per_hand == 2
+    s = TestSession(plan)
     order = []
     while (slot := s.next_trial()) is not None:
         order.append((slot.hand, slot.index, slot.practice))
         s.record(done(20.0))
     assert order == [("dominant", 1, True), ("dominant", 1, False), ("dominant", 2, False),
-                     ("non-dominant", 1, False), ("non-dominant", 2, False)]
+                     ("non-dominant", 1, True), ("non-dominant", 1, False), ("non-dominant", 2, False)]
     assert s.status == "complete"
     with pytest.raises(AdministrationError):
         s.record(done(20.0))
@@ -48,6 +51,7 @@ def test_invalid_trials_leave_the_summary_and_are_repeated():
     s.mark_invalid(bad, "peg dropped on the floor")
     assert s.next_trial() == TrialSlot("dominant", 2, False, bad)
     s.record(done(22.0))
+    s.record(done(35.0))                        # non-dominant practice
     s.record(done(24.0))
     s.record(done(26.0))
     assert s.status == "complete"
@@ -59,13 +63,13 @@ def test_invalid_trials_leave_the_summary_and_are_repeated():
     assert summ["invalid"] == [{"trial_id": bad, "hand": "dominant", "index": 2, "practice": False,
                                 "reason": "peg dropped on the floor", "status": "complete", "value": 40.0,
                                 "repeated": True}]
-    assert summ["practice"] == ["T-1"]
+    assert summ["practice"] == ["T-1", "T-5"]  # T-2..T-4: dominant 1, 2 (invalid), repeat
     kept = s.trial(bad)
     assert kept["valid"] is False and kept["result"]["total_s"] == 40.0
 
 
 def test_marking_an_earlier_trial_invalid_repeats_it_next():
-    s = TestSession(TestPlan.default("nine-hole-peg", trials_per_hand=1))
+    s = TestSession(TestPlan.default("nine-hole-peg", trials_per_hand=1, practice=False))
     first = s.record(done(20.0))
     s.mark_invalid(first, "wrong technique")
     assert s.next_trial() == TrialSlot("dominant", 1, False, first)
@@ -77,7 +81,7 @@ def test_marking_an_earlier_trial_invalid_repeats_it_next():
 
 
 def test_mark_invalid_errors():
-    s = TestSession(TestPlan.default("nine-hole-peg"))
+    s = TestSession(TestPlan.default("nine-hole-peg", practice=False))
     tid = s.record(done(20.0))
     with pytest.raises(AdministrationError, match="no trial"):
         s.mark_invalid("nope", "wrong technique")
@@ -90,24 +94,39 @@ def test_mark_invalid_errors():
 
 
 def test_incomplete_trial_is_invalid_and_repeated():
-    s = TestSession(TestPlan.default("nine-hole-peg"))
+    s = TestSession(TestPlan.default("nine-hole-peg", practice=False))
     tid = s.record({"status": "incomplete", "total_s": None})
     assert s.trial(tid)["invalid_reason"] == INCOMPLETE_REASON
     assert s.next_trial() == TrialSlot("dominant", 1, False, tid)
 
 
-def test_timed_out_hand_has_no_mean_and_counts_zero_in_msfc():
-    s = TestSession(TestPlan.default("nine-hole-peg"))
+def test_timed_out_hand_has_no_mean_and_counts_777_s_in_msfc():
+    s = TestSession(TestPlan.default("nine-hole-peg", practice=False))
     for r in (done(20.0), done(20.0), {"status": "timeout", "total_s": None}, done(30.0)):
         s.record(r)
     summ = s.summary()
     nd = summ["hands"]["non-dominant"]
     assert nd["status"] == "timeout" and nd["mean"] is None and nd["timed_out"] == 1
-    assert summ["msfc_score"] == pytest.approx((1 / 20 + 0) / 2)
+    # MSFC manual: a hand unable to complete is recorded as 777 s.
+    # (1/20 + 1/777) / 2 = (0.05 + 0.0012870013) / 2 = 0.0256435006
+    assert summ["msfc_score"] == pytest.approx(0.025644, abs=1e-6)
+
+
+def test_hand_summary_says_how_its_trials_were_timed():
+    s = TestSession(TestPlan.default("nine-hole-peg", practice=False))
+    dish, button = {"timing": "first-peg-to-dish"}, {"timing": "button-to-last-peg-out"}
+    for r in (done(20.0) | dish, done(21.0) | dish, done(22.0) | dish, done(23.0) | button):
+        s.record(r)
+    hands = s.summary()["hands"]
+    assert hands["dominant"]["timing"] == "first-peg-to-dish"
+    assert hands["non-dominant"]["timing"] == "mixed"
+    old = TestSession(TestPlan.default("nine-hole-peg", practice=False, hands=("dominant",)))
+    old.record(done(20.0))
+    assert old.summary()["hands"]["dominant"]["timing"] is None  # not recorded
 
 
 def test_no_msfc_without_both_hands():
-    s = TestSession(TestPlan.default("nine-hole-peg", hands=("dominant",)))
+    s = TestSession(TestPlan.default("nine-hole-peg", hands=("dominant",), practice=False))
     s.record(done(20.0))
     assert s.summary()["msfc_score"] is None
 
@@ -142,7 +161,7 @@ def test_session_round_trips_through_a_dict_mid_test():
 
 
 def test_end_early_and_bad_stored_sessions():
-    s = TestSession(TestPlan.default("nine-hole-peg"))
+    s = TestSession(TestPlan.default("nine-hole-peg", practice=False))
     s.record(done(20.0))
     s.end("patient fatigued")
     assert s.status == "ended" and s.next_trial() is None and s.summary()["status"] == "ended"

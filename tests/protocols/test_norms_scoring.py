@@ -6,15 +6,19 @@ from datetime import date
 import pytest
 
 from station.administration import TestPlan, TestSession
-from station.norms import NormsError, band, load_norms, parse_norms, score_time
-from station.progress import change, progress
-from station.results import SUMMARY_SCHEMA, TEST_SCHEMA, summary_record, test_record
+from station.norms import AGE_FROM_MONTH, AGE_FROM_YEAR, NormsError, band, load_norms, parse_norms, score_time
+from station.results import SUMMARY_SCHEMA, summary_record
 
 DAY = date(2026, 6, 1)
+DISH = {"timing": "first-peg-to-dish"}
 
 
-def score(time_s, birth_year, sex="female", hand="dominant", **kw):
-    return score_time(time_s, birth_year=birth_year, sex=sex, hand=hand, test_date=DAY, **kw)
+def score(time_s, birth_year, sex="female", hand="dominant", timing="first-peg-to-dish", **kw):
+    return score_time(time_s, birth_year=birth_year, sex=sex, hand=hand, test_date=DAY, timing=timing, **kw)
+
+
+def done(t):
+    return {"status": "complete", "total_s": t, **DISH}
 
 
 @pytest.mark.parametrize("age, band_from, mean, sd", [
@@ -32,6 +36,62 @@ def test_ages_outside_the_norm_sample_get_no_score_and_a_reason(age, word):
     r = score(20.0, DAY.year - age)
     assert r["sd_score"] is None and r["band"] is None and r["norm"] is None
     assert f"{word} the norm sample" in r["reason"] and "20-94" in r["reason"]
+
+
+@pytest.mark.parametrize("age", [4, 12, 19])
+def test_children_are_told_there_are_no_norms_for_their_age(age):
+    # no children's norms ship (none could be verified): a child gets a plain "no norms" reason
+    r = score(25.0, DAY.year - age)
+    assert r["reason"].startswith(f"no norms for age {age}") and "no children's norms" in r["reason"]
+
+
+@pytest.mark.parametrize("birth_year, birth_month, age, basis", [
+    # test date 2026-06-01
+    (1990, 5, 36, AGE_FROM_MONTH),   # 2026 - 1990 = 36; born in May, June is after it: 36
+    (1990, 6, 36, AGE_FROM_MONTH),   # born in June: the birth month counts as reached: 36
+    (1990, 7, 35, AGE_FROM_MONTH),   # born in July: birthday still ahead: 36 - 1 = 35
+    (2006, 7, 19, AGE_FROM_MONTH),   # 2026 - 2006 - 1 = 19: a child, no adult norms
+    (2006, None, 20, AGE_FROM_YEAR),  # year only: 2026 - 2006 = 20, the age reached this year
+    (1990, 13, 36, AGE_FROM_YEAR),   # not a month: the year alone decides
+])
+def test_age_at_the_test_date_from_birth_month_and_year(birth_year, birth_month, age, basis):
+    r = score(20.0, birth_year, birth_month=birth_month)
+    assert r["age"] == age and r["age_basis"] == basis
+
+
+def test_birth_month_moves_a_patient_across_an_age_band():
+    # born 1996-09, tested 2026-06-01: 2026 - 1996 - 1 = 29 -> female 25-29 dominant 15.8 +/- 2.2;
+    # with the year only the age is 30 -> female 30-34 dominant 16.3 +/- 1.9
+    exact = score(18.0, 1996, birth_month=9)
+    assert exact["norm"]["age_from"] == 25 and exact["sd_score"] == pytest.approx(-1.0)   # (15.8-18)/2.2
+    rough = score(18.0, 1996)
+    assert rough["norm"]["age_from"] == 30 and rough["sd_score"] == pytest.approx(-0.89)  # (16.3-18)/1.9
+
+
+def test_only_times_measured_as_the_norms_were_are_scored():
+    # no dish cell: start button to last peg out, a different definition from the norms' stopwatch one
+    r = score(18.0, DAY.year - 27, timing="button-to-last-peg-out")
+    assert r["sd_score"] is None and r["timing"] == "button-to-last-peg-out"
+    assert "start button to the last peg out" in r["reason"] and "not as the norms' times were measured" in r["reason"]
+    r = score(18.0, DAY.year - 27, timing=None)
+    assert r["sd_score"] is None and "do not record how the time was measured" in r["reason"]
+    assert score(18.0, DAY.year - 27)["sd_score"] == pytest.approx(-1.0)   # (15.8 - 18.0) / 2.2
+
+
+def test_summary_of_a_station_without_dish_names_the_timing_and_gives_no_sd_score():
+    s = TestSession(TestPlan.default("nine-hole-peg", practice=False), "T", date="2026-06-01")
+    for t in (18.0, 18.0, 20.0, 20.0):
+        s.record({"status": "complete", "total_s": t, "timing": "button-to-last-peg-out"})
+    summ = summary_record(s, patient={"birth_year": 1999, "sex": "female"})
+    for hs in summ["hands"].values():
+        assert hs["timing"] == "button-to-last-peg-out" and hs["norm"]["sd_score"] is None
+        assert "not as the norms' times were measured" in hs["norm"]["reason"]
+    mixed = TestSession(TestPlan.default("nine-hole-peg", practice=False, hands=("dominant",)), "M",
+                        date="2026-06-01")
+    mixed.record(done(18.0))
+    mixed.record({"status": "complete", "total_s": 18.0, "timing": "button-to-last-peg-out"})
+    r = summary_record(mixed, patient={"birth_year": 1999, "sex": "female"})["hands"]["dominant"]["norm"]
+    assert r["sd_score"] is None and "timed in different ways" in r["reason"]
 
 
 def test_sd_score_and_band_by_hand_and_sex():
@@ -53,9 +113,9 @@ def test_bands(z, code):
 def test_missing_birth_year_gives_a_result_without_score():
     r = score(20.0, None)
     assert r["sd_score"] is None and r["age"] is None and "birth year" in r["reason"]
-    s = TestSession(TestPlan.default("nine-hole-peg", trials_per_hand=1), "T", date="2026-06-01")
-    s.record({"status": "complete", "total_s": 20.0})
-    s.record({"status": "complete", "total_s": 22.0})
+    s = TestSession(TestPlan.default("nine-hole-peg", trials_per_hand=1, practice=False), "T", date="2026-06-01")
+    s.record(done(20.0))
+    s.record(done(22.0))
     summ = summary_record(s, patient={"id": "P", "sex": "female", "dominant_hand": "right"})
     assert summ["schema"] == SUMMARY_SCHEMA
     for hs in summ["hands"].values():
@@ -70,9 +130,9 @@ def test_unscorable_patients_say_why():
 
 
 def test_summary_record_scores_each_hand_mean():
-    s = TestSession(TestPlan.default("nine-hole-peg"), "T", date="2026-06-01")
-    for t in (18.0, 18.0, 30.0, {"status": "timeout", "total_s": None}):
-        s.record(t if isinstance(t, dict) else {"status": "complete", "total_s": t})
+    s = TestSession(TestPlan.default("nine-hole-peg", practice=False), "T", date="2026-06-01")
+    for t in (18.0, 18.0, 30.0, {"status": "timeout", "total_s": None, **DISH}):
+        s.record(t if isinstance(t, dict) else done(t))
     summ = summary_record(s, patient={"birth_year": 1999, "sex": "female"})   # 27
     assert summ["hands"]["dominant"]["norm"]["sd_score"] == pytest.approx(-1.0)
     assert "did not complete" in summ["hands"]["non-dominant"]["norm"]["reason"]
@@ -108,6 +168,7 @@ def test_a_clinic_can_replace_the_norms(tmp_path):
     (GOOD.replace("18,49", "x,49"), "line 5: age_from"),
     (GOOD.replace(",2.0\n", "\n"), "line 5: expected 6 values"),
     (GOOD.replace("18-80", "eighteen"), "line 3: sample_ages"),
+    (GOOD + "# timing: sometime\n", "line 7: timing must be one of first-peg-to-dish"),
 ])
 def test_bad_norm_files_are_refused_with_the_line(text, msg):
     with pytest.raises(NormsError, match=msg):
@@ -117,39 +178,3 @@ def test_bad_norm_files_are_refused_with_the_line(text, msg):
 def test_missing_norm_file_is_a_clear_error(tmp_path):
     with pytest.raises(NormsError, match="no such norm file"):
         load_norms(tmp_path / "none.csv")
-
-
-def test_change_flags_twenty_percent():
-    assert change(24.0, 20.0)["meaningful"] is True             # +20 %: slower
-    assert change(24.0, 20.0)["direction"] == "worse"
-    assert change(23.98, 20.0)["meaningful"] is False            # +19.9 %
-    assert change(16.0, 20.0)["direction"] == "better" and change(16.0, 20.0)["change_pct"] == -20.0
-    assert change(12, 10, lower_is_better=False)["direction"] == "better"
-
-
-def test_progress_against_baseline_and_previous():
-    p = progress(16.0, [("2026-02-01", 18.0), ("2025-11-01", 25.0), ("2026-01-01", None)])
-    assert p["baseline"]["date"] == "2025-11-01" and p["baseline"]["change_pct"] == -36.0
-    assert p["baseline"]["meaningful"] is True
-    assert p["previous"]["date"] == "2026-02-01" and p["previous"]["meaningful"] is False
-    assert progress(None, [("2026-02-01", 18.0)])["baseline"] is None
-    assert progress(16.0, [])["previous"] is None
-
-
-def test_test_record_uses_earlier_tests_of_the_same_protocol():
-    patient = {"id": "P", "birth_year": 1960, "sex": "male", "dominant_hand": "left"}
-    first = TestSession(TestPlan.default("nine-hole-peg", trials_per_hand=1), "A", date="2026-01-10")
-    first.record({"status": "complete", "total_s": 25.0})
-    first.record({"status": "complete", "total_s": 30.0})
-    other = {"schema": TEST_SCHEMA, "protocol": "coin-drop", "test_id": "C", "date": "2026-01-01",
-             "summary": {"hands": {"dominant": {"mean": 1.0}}}}
-    now = TestSession(TestPlan.default("nine-hole-peg", trials_per_hand=1), "B", date="2026-03-10")
-    now.record({"status": "complete", "total_s": 20.0})
-    now.record({"status": "complete", "total_s": 29.0})
-    rec = test_record(now, patient=patient, history=[test_record(first, patient=patient), other])
-    assert rec["schema"] == TEST_SCHEMA and rec["summary"]["schema"] == SUMMARY_SCHEMA
-    dom = rec["summary"]["hands"]["dominant"]["progress"]["baseline"]
-    assert dom["reference"] == 25.0 and dom["change_pct"] == -20.0 and dom["meaningful"] is True
-    nd = rec["summary"]["hands"]["non-dominant"]["progress"]["baseline"]
-    assert nd["meaningful"] is False
-    assert TestSession.from_dict(rec["session"]).summary() == now.summary()

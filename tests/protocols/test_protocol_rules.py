@@ -34,12 +34,14 @@ def test_9hpt_with_dish_starts_at_first_pickup_and_stops_when_the_dish_is_full(b
     r = run(make_protocol("nine-hole-peg", board), [press(9.0)] + full_9hpt_with_dish())
     assert r["status"] == "complete"
     assert r["total_s"] == pytest.approx(17.5)  # 10.0 -> 27.5
+    assert r["timing"] == "first-peg-to-dish"   # the norms' stopwatch definition
 
 
 def test_9hpt_without_dish_runs_from_the_press_to_the_last_peg_out(board):
     evs = [press(5.0)] + [pin(6.0 + h, h) for h in range(1, 10)] + [pout(16.0 + h, h) for h in range(1, 10)]
     r = run(make_protocol("nine-hole-peg", nodish(board)), evs)
-    assert r["status"] == "complete" and r["total_s"] == pytest.approx(20.0)
+    assert r["status"] == "complete" and r["total_s"] == pytest.approx(20.0)  # 5.0 -> 25.0
+    assert r["timing"] == "button-to-last-peg-out"  # a different definition: recorded with the time
 
 
 def test_cutoff_gives_timeout(board):

@@ -14,7 +14,8 @@ from station.records.store import RecordStore
 
 TRIAL_9HPT = {"patient_id": "P-1", "protocol": "nine-hole-peg", "hand": "dominant", "side": "right",
               "index": 2, "practice": False, "status": "complete",
-              "result": {"status": "complete", "total_s": 18.25, "place_s": 9.5, "remove_s": 8.75},
+              "result": {"status": "complete", "total_s": 18.25, "place_s": 9.5, "remove_s": 8.75,
+                         "timing": "first-peg-to-dish"},
               "events": [{"t": 10.0 + i, "kind": "peg_in", "hole": 1 + i} for i in range(9)],
               "started_at": "2025-03-04T09:15:30.000+00:00"}
 TRIAL_COINS = {"patient_id": "P-2", "protocol": "coin-drop", "hand": "non-dominant", "side": "right",
@@ -61,6 +62,8 @@ def test_csv_one_row_per_trial(data, capsys):
     # a reason that a spreadsheet would run as a formula is defused
     assert coins["invalid_reason"] == "'=cmd|' /C calc'!A0 dropped coins"
     assert rows[2]["pegs"] == "14"
+    # how a time was measured goes with it; older records without it leave the cell empty
+    assert first["timing"] == "first-peg-to-dish" and coins["timing"] == ""
 
 
 def test_filters_by_patient_and_date(data, capsys):

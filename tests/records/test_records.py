@@ -67,6 +67,22 @@ def test_bad_patient_data_is_one_clear_error(store, args, message):
     assert not store.has_patient("P9")
 
 
+def test_birth_month_and_condition_are_optional_validated_and_clearable(store):
+    # P-001 was stored without them (as older records are): it keeps working unchanged
+    assert "birth_month" not in store.get_patient("P-001") and "condition" not in store.get_patient("P-001")
+    p = store.add_patient("P-3", 1971, "female", "right", None, 11, "ms")
+    assert (p["birth_month"], p["condition"]) == (11, "ms")
+    for bad, message in (({"birth_month": 13}, "birth month must be 1 to 12"),
+                         ({"birth_month": True}, "birth month must be 1 to 12"),
+                         ({"condition": "flu"}, "condition must be one of ms, stroke")):
+        with pytest.raises(RecordError, match=message):
+            store.update_patient("P-3", **bad)
+    assert store.update_patient("P-3", birth_month="4")["birth_month"] == 4
+    cleared = store.update_patient("P-3", birth_month=None, condition=None)
+    assert "birth_month" not in cleared and "condition" not in cleared
+    assert "birth_month" not in store.get_patient("P-3") and "condition" not in store.get_patient("P-3")
+
+
 def test_unknown_patient_and_unknown_fields(store):
     with pytest.raises(RecordError, match="no patient 'nobody'"):
         store.get_patient("nobody")

@@ -67,7 +67,8 @@ def test_station_demo_in_a_terminal(tmp_path):
     cmd = f"cd {ROOT} && {sys.executable} -m station demo --data {data} --speed 4 --seed 11; echo DEMO-EXITED $?; sleep 60"
     tmux.run("new-session", "-d", "-s", "demo", "-x", "100", "-y", "30", cmd)
     try:
-        screen = tmux.wait_for("Nine Hole Peg Test (9HPT) - trial 1 of 4 - right hand")
+        # the default 9HPT plan: per hand a practice trial then two timed trials
+        screen = tmux.wait_for("Nine Hole Peg Test (9HPT) - trial 1 of 6 - right hand - practice")
         assert "Therapist (F2)" in screen and "Dish:" in screen
         screen = tmux.wait_for("Done:")  # the virtual patient finished the first trial
         assert "seconds with your right hand" in screen

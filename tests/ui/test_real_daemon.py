@@ -42,7 +42,8 @@ def test_the_start_button_on_the_real_daemon_counts_down_shows_pegs_and_the_resu
         async with InProcessDaemon(tmp_path) as d:
             async with StationClient(d.socket) as c:
                 await c.request("create_patient", **PATIENT)
-                await c.request("start_test", protocol="nine-hole-peg", options={"pegs": 2}, trials_per_hand=1)
+                await c.request("start_test", protocol="nine-hole-peg", options={"pegs": 2}, trials_per_hand=1,
+                                practice=False)
             app = create_app(d.socket)
             async with app.run_test(size=(80, 24)) as pilot:
                 prompt = lambda: text_of(app.screen.query_one("#prompt", Static))  # noqa: E731

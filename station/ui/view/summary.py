@@ -1,7 +1,8 @@
 """The therapist's results text for one test. Pure: no Textual.
 
 Uses the test's ``summary`` (``station.summary/1``: per-hand values and mean,
-SD score, band, norm source) and the clinical note from
+how time was measured, SD score and band with the norm population, change
+with its threshold and source) and the clinical note from
 ``station.clinical_note`` when the test record carries them; otherwise the
 per-hand times from the trial records alone.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from station.progress import NO_THRESHOLD
+from station.protocols.nine_hole_peg import TIMINGS
 from station.ui.view.model import SEP, score_of, trial_seconds
 
 BAND_WORDS = {"normal": "within normal limits", "below": "below normal", "well_below": "well below normal",
@@ -20,11 +23,12 @@ BAND_WORDS = {"normal": "within normal limits", "below": "below normal", "well_b
 def _v(x: Any, unit: str = "s") -> str:
     if not isinstance(x, (int, float)):
         return "-"
-    return f"{x:.1f} {unit}" if unit == "s" else f"{x:g} {unit}"
+    return f"{x:.1f} {unit}" if unit in ("s", "reps/min") else f"{x:g} {unit}"
 
 
 def test_lines(test: Mapping[str, Any], trials: list[dict]) -> list[str]:
-    """Lines describing one test: per hand times, mean, SD score and band, then the norm source."""
+    """Lines describing one test: per hand times, mean, timing, SD score and band against the
+    norm population, change with its threshold; then the norm source."""
     date = str(test.get('date') or test.get('created_at') or '')[:10]
     title = SEP.join(p for p in (f"Test {test.get('test_id')}", str(test.get('protocol')), date) if p)
     lines = [title, f"  status: {test.get('status', '?')}"]
@@ -34,13 +38,17 @@ def test_lines(test: Mapping[str, Any], trials: list[dict]) -> list[str]:
         for hand, hs in summary["hands"].items():
             values = ", ".join(_v(v, unit) for v in hs.get("values") or []) or "no valid trials"
             lines.append(f"  {hand}: {values}; mean {_v(hs.get('mean'), unit)}")
+            if hs.get("timing"):
+                lines.append(f"    timed: {TIMINGS.get(hs['timing'], hs['timing'])}")
             norm = hs.get("norm")
             if isinstance(norm, Mapping):
                 if norm.get("sd_score") is not None:
                     band = norm.get("band_label") or BAND_WORDS.get(norm.get("band"), norm.get("band"))
-                    lines.append(f"    SD score {norm['sd_score']:+.2f} ({band})")
+                    pop = f" vs {norm['population']}" if norm.get("population") else ""
+                    lines.append(f"    SD score {norm['sd_score']:+.2f} ({band}){pop}")
                 elif norm.get("reason"):
                     lines.append(f"    no SD score: {norm['reason']}")
+            lines += _change_lines(hs.get("progress"), str((summary.get("change_measure") or {}).get("unit", unit)))
         for inv in summary.get("invalid") or []:
             lines.append(f"  invalid: trial {inv.get('trial_id')} ({inv.get('hand')}): {inv.get('reason')}")
         if summary.get("norm_source"):
@@ -58,6 +66,29 @@ def test_lines(test: Mapping[str, Any], trials: list[dict]) -> list[str]:
     for hand, vals in by_hand.items():
         lines.append(f"  {hand}: {', '.join(vals)}")
     return lines
+
+
+def _change_lines(prog: Any, unit: str) -> list[str]:
+    """``change from baseline: 25.0 s -> 20.0 s, -20.0 % (better) [meaningful change: 20 % ...]``."""
+    if not isinstance(prog, Mapping):
+        return []
+    out = []
+    t = prog.get("threshold")
+    source = ""
+    if isinstance(t, Mapping):
+        size = f"{t['pct']:g} %" if t.get("pct") is not None else f"{t.get('amount'):g} {unit}"
+        source = f": {size}, {t.get('source')}"
+    for key in ("baseline", "previous"):
+        c = prog.get(key)
+        if not isinstance(c, Mapping) or (key == "previous" and c == prog.get("baseline")):
+            continue
+        pct = "" if c.get("change_pct") is None else f", {c['change_pct']:+.1f} %"
+        flag = f" [{c['flag']}{source}]" if c.get("flag") else ""
+        out.append(f"    change from {key} ({c.get('date')}): {_v(c.get('reference'), unit)} -> "
+                   f"{_v(c.get('current'), unit)}{pct} ({c.get('direction')}){flag}")
+    if out and not isinstance(t, Mapping):
+        out.append(f"    ({NO_THRESHOLD})")
+    return out
 
 
 def note_for(test: Mapping[str, Any], patient: Mapping[str, Any] | None) -> str | None:
