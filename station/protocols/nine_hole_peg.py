@@ -16,6 +16,7 @@ from __future__ import annotations
 from station.events import ButtonPress, CellCount, Event, PegIn, PegOut
 from station.metrics import nine_hole_peg_metrics
 from station.protocols.base import CutoffMixin, Protocol
+from station.record_types import ProtocolResult
 
 
 class NineHolePeg(CutoffMixin, Protocol):
@@ -64,7 +65,7 @@ class NineHolePeg(CutoffMixin, Protocol):
         self.end_t = t
         self.status = "complete"
 
-    def result(self) -> dict:
+    def result(self) -> ProtocolResult:
         r = super().result()
         if self.start_t is None:
             return r | nine_hole_peg_metrics([], 0.0, None, self.opts["pegs"], False, self.dish_start)
