@@ -137,8 +137,9 @@ class TrialControl:
                 and self.live is None and self.saving is None and not self._arming
                 and not self.waiters.owns_press)  # a self-test waiting for the button owns the press
 
-    def arm_by_press(self, press: ButtonPress) -> None:
-        """A start-button press arms the test's next trial (the caller checked ``press_arms``)."""
+    def arm_by_press(self, press: ButtonPress) -> asyncio.Task:
+        """A start-button press arms the test's next trial (the caller checked ``press_arms``);
+        returns the task arming it (on the records thread's lock)."""
         preroll = self.board.preroll
         index, all_open = preroll.start_index(press.t)
         recs = preroll.records
@@ -152,7 +153,7 @@ class TrialControl:
         counts = self.board.counts_at(t0)
         preroll.hold = True  # keep every record from index on until the trial takes them
         self._arming = True
-        self._spawn(self._arm_from_press(index, counts, press.t))
+        return self._spawn(self._arm_from_press(index, counts, press.t))
 
     async def _arm_from_press(self, index: int, counts: dict[str, int], press_t: float) -> None:
         try:
