@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,7 +208,7 @@ def encode(msg: dict) -> bytes:
     return (json.dumps(msg, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
 
 
-def hello(state: dict, clock: dict) -> dict:
+def hello(state: Mapping[str, Any], clock: Mapping[str, Any]) -> dict:
     """Sent once, first, on every connection."""
     return {"type": "hello", "api": API_VERSION, "server": "station", "clock": clock,
             "topics": sorted(DEFAULT_TOPICS), "commands": sorted(COMMANDS), "state": state}
@@ -221,24 +222,24 @@ def error_reply(request_id: Any, err: ApiError) -> dict:
     return {"type": "reply", "id": request_id, "ok": False, "error": err.to_dict()}
 
 
-def event_message(event: dict, trial_id: Any = None) -> dict:
+def event_message(event: Mapping[str, Any], trial_id: Any = None) -> dict:
     """A live event (the trace spec's event dict, with its original ``t``)."""
     return {"type": "event", "trial_id": trial_id, "event": event}
 
 
-def fault_message(fault: dict, trial_id: Any = None) -> dict:
+def fault_message(fault: Mapping[str, Any], trial_id: Any = None) -> dict:
     return {"type": "fault", "trial_id": trial_id, "fault": fault}
 
 
-def state_message(state: dict) -> dict:
+def state_message(state: Mapping[str, Any]) -> dict:
     return {"type": "state", "state": state}
 
 
-def sensors_message(snapshot: dict) -> dict:
+def sensors_message(snapshot: Mapping[str, Any]) -> dict:
     return {"type": "sensors", **snapshot}
 
 
-def trial_finished_message(trial: dict, saved: bool) -> dict:
+def trial_finished_message(trial: Mapping[str, Any], saved: bool) -> dict:
     """``saved`` is true only once the record is on disk."""
     return {"type": "trial_finished", "saved": saved, "trial": trial}
 

@@ -16,6 +16,7 @@ from station.api import ApiError
 from station.config import CellConfig
 from station.daemon.between_trials import BetweenTrials
 from station.daemon.sensor_waiters import SensorWaiters
+from station.daemon.state_messages import SwitchReading
 
 PRESS_WAIT_S = 10.0
 
@@ -31,7 +32,7 @@ class GuidedCheck:
     calibration in use (``cells``); ``switches(now)``: the sensors snapshot's switches."""
 
     def __init__(self, *, board: BetweenTrials, calibration: CellsInUse, waiters: SensorWaiters,
-                 clock: Callable[[], float], switches: Callable[[float], list[dict]]) -> None:
+                 clock: Callable[[], float], switches: Callable[[float], list[SwitchReading]]) -> None:
         self.board = board
         self.calibration = calibration
         self.waiters = waiters

@@ -21,7 +21,7 @@ from station.daemon.guided_check import GuidedCheck
 from station.daemon.records_thread import RecordsThread
 from station.daemon.running_test import RunningTest
 from station.daemon.server import Connection
-from station.daemon.state_messages import patient_out
+from station.daemon.state_messages import StateSnapshot, patient_out
 from station.daemon.trial_control import TrialControl
 from station.protocols import PROTOCOLS, ProtocolError
 from station.record_types import Patient, TestRecord
@@ -37,7 +37,7 @@ class CommandHandlers:
 
     def __init__(self, *, records: RecordsThread, test: RunningTest, trials: TrialControl,
                  calibration: Calibration, selftest: GuidedCheck, clock: Callable[[], float],
-                 hello: Callable[[], dict], state: Callable[[], dict], drain: Callable[[float], None]) -> None:
+                 hello: Callable[[], dict], state: Callable[[], StateSnapshot], drain: Callable[[float], None]) -> None:
         self.records = records
         self.running_test = test
         self.trials = trials

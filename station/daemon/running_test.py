@@ -21,6 +21,7 @@ from station.administration import AdministrationError, TestPlan, TestSession, T
 from station.api import ApiError
 from station.daemon import state_messages
 from station.daemon.records_thread import RecordsThread
+from station.daemon.state_messages import RunningTestSnapshot
 from station.norms import NormSet
 from station.record_types import Patient, StoredTrial, SummaryRecord, TestRecord
 from station.records.store import RecordError
@@ -53,7 +54,7 @@ class RunningTest:
             return None
         return dom if hand == "dominant" else ("left" if dom == "right" else "right")
 
-    def snapshot(self) -> dict | None:
+    def snapshot(self) -> RunningTestSnapshot | None:
         """The running test as the ``state`` message shows it."""
         return state_messages.test_snapshot(self.test, self.summary, self.side)
 
@@ -80,17 +81,18 @@ class RunningTest:
         self.test = session
         await self.save()
 
-    async def close(self, reason: str) -> dict:
+    async def close(self, reason: str) -> RunningTestSnapshot:
         """End the running test; a finished test stays complete. Returns its last snapshot."""
         s = self.test
         assert s is not None
         s.end(reason)
         await self.save()
         snap = self.snapshot()
+        assert snap is not None  # the test was still set
         self.test = None
         self.summary = None
         self.changed()
-        return snap  # type: ignore[return-value]
+        return snap
 
     async def save(self) -> None:
         """Store the running test's record (plan, session, summary scored against the norms)."""

@@ -79,7 +79,7 @@ from station.daemon.running_test import RunningTest
 from station.daemon.sdnotify import Notifier
 from station.daemon.sensor_waiters import SensorWaiters
 from station.daemon.server import Server
-from station.daemon.state_messages import patient_out
+from station.daemon.state_messages import ClockPair, SensorsSnapshot, StateSnapshot, SwitchReading, patient_out
 from station.daemon.trial_control import TrialControl
 from station.events import ButtonPress, CellCount, Event, Fault
 from station.norms import NormSet, load_norms
@@ -255,7 +255,7 @@ class Daemon:
         live = self.trials.live
         return live.trial.pipeline if live is not None else self.board.pipeline
 
-    def state_snapshot(self, now: float | None = None) -> dict:
+    def state_snapshot(self, now: float | None = None) -> StateSnapshot:
         """The ``state`` message's snapshot (docs/api.md), now."""
         now = self.clock() if now is None else now
         board = self.board.board
@@ -265,16 +265,16 @@ class Daemon:
                 "trial": self.trials.snapshot(now), "board": state_messages.board_snapshot(board, self._pipeline()),
                 "clock": self._clock_pair()}
 
-    def sensors_snapshot(self, now: float) -> dict:
+    def sensors_snapshot(self, now: float) -> SensorsSnapshot:
         """The ``sensors`` message's snapshot (the technician screen), now."""
         return state_messages.sensors_snapshot(self.board.board, self._pipeline(), self.board.levels,
                                                self.monitors, now)
 
-    def _switches(self, now: float) -> list[dict]:
+    def _switches(self, now: float) -> list[SwitchReading]:
         """The switches as the ``sensors`` message shows them (the self-test's first step)."""
         return self.sensors_snapshot(now)["switches"]
 
-    def _clock_pair(self) -> dict:
+    def _clock_pair(self) -> ClockPair:
         return {"monotonic": self.clock(), "wall": time.time()}
 
     def _hello(self) -> dict:

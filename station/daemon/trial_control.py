@@ -32,6 +32,7 @@ from station.daemon.between_trials import BetweenTrials
 from station.daemon.records_thread import RecordsThread
 from station.daemon.running_test import RunningTest
 from station.daemon.sensor_waiters import SensorWaiters
+from station.daemon.state_messages import TrialSnapshot
 from station.events import ButtonPress, Event, Fault
 from station.protocols import ProtocolError, make_protocol
 from station.record_types import StoredTrial, TrialMeta
@@ -88,7 +89,7 @@ class TrialControl:
         """Whether a trial is armed (calibration waits for it to end)."""
         return self.live is not None
 
-    def snapshot(self, now: float) -> dict | None:
+    def snapshot(self, now: float) -> TrialSnapshot | None:
         """The armed trial as the ``state`` message shows it."""
         return state_messages.trial_snapshot(self.live, now)
 
@@ -136,8 +137,9 @@ class TrialControl:
                 and self.live is None and self.saving is None and not self._arming
                 and not self.waiters.owns_press)  # a self-test waiting for the button owns the press
 
-    def arm_by_press(self, press: ButtonPress) -> None:
-        """A start-button press arms the test's next trial (the caller checked ``press_arms``)."""
+    def arm_by_press(self, press: ButtonPress) -> asyncio.Task:
+        """A start-button press arms the test's next trial (the caller checked ``press_arms``);
+        returns the task arming it (on the records thread's lock)."""
         preroll = self.board.preroll
         index, all_open = preroll.start_index(press.t)
         recs = preroll.records
@@ -151,7 +153,7 @@ class TrialControl:
         counts = self.board.counts_at(t0)
         preroll.hold = True  # keep every record from index on until the trial takes them
         self._arming = True
-        self._spawn(self._arm_from_press(index, counts, press.t))
+        return self._spawn(self._arm_from_press(index, counts, press.t))
 
     async def _arm_from_press(self, index: int, counts: dict[str, int], press_t: float) -> None:
         try:
@@ -175,9 +177,9 @@ class TrialControl:
 
     # --- arming -----------------------------------------------------------------
 
-    def arm(self, protocol: str, options: dict, hand: str | None, practice: bool,
+    def arm(self, protocol: str, options: dict[str, Any], hand: str | None, practice: bool,
             slot: TrialSlot | None = None, *, counts: dict[str, int] | None = None,
-            preroll_from: int | None = None, started_by: str = "command") -> dict:
+            preroll_from: int | None = None, started_by: str = "command") -> TrialSnapshot:
         """Arm a trial now (the caller holds the records lock); returns its state. Raises ApiError.
 
         ``preroll_from``: the trial starts with the between-trials records from that index of
@@ -229,7 +231,9 @@ class TrialControl:
         self.hardware.trial_started(protocol, dict(proto.opts), side or "right")
         log.info("trial %s armed: %s, %s hand%s", tid, protocol, side, " (practice)" if practice else "")
         self._changed(now)
-        return self.snapshot(now)  # type: ignore[return-value]
+        snap = self.snapshot(now)
+        assert snap is not None  # the trial is armed
+        return snap
 
     def _trial_event(self, journal: TrialJournal, ev: Event) -> None:
         if not journal.closed:

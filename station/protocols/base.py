@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from station.board_spec import BoardSpec
 from station.errors import UserError
 from station.events import Event
+from station.record_types import ProtocolResult
 
 
 class ProtocolError(UserError, ValueError):
@@ -137,7 +138,7 @@ class Protocol:
             return None
         return round(self.end_t - self.start_t, 6)
 
-    def result(self) -> dict:
+    def result(self) -> ProtocolResult:
         """The trial's result: always ``status`` and ``total_s``, plus protocol keys."""
         return {"status": self.status, "total_s": self.total_s()}
 

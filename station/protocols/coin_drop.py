@@ -11,6 +11,7 @@ from __future__ import annotations
 from station.events import ButtonPress, CellCount, Event
 from station.metrics import coin_drop_metrics
 from station.protocols.base import CutoffMixin, Protocol
+from station.record_types import ProtocolResult
 
 
 class CoinDrop(CutoffMixin, Protocol):
@@ -42,7 +43,7 @@ class CoinDrop(CutoffMixin, Protocol):
             self.end_t = ev.t
             self.status = "complete"
 
-    def result(self) -> dict:
+    def result(self) -> ProtocolResult:
         r = super().result()
         r["place_s"] = None if self.placed_t is None or self.start_t is None else round(self.placed_t - self.start_t, 6)
         r["pickup_s"] = None if self.end_t is None or self.placed_t is None or self.status != "complete" \

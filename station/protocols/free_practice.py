@@ -16,6 +16,7 @@ from __future__ import annotations
 from station.events import Event, PegIn, PegOut
 from station.metrics import free_practice_metrics
 from station.protocols.base import Protocol
+from station.record_types import ProtocolResult
 
 
 class FreePractice(Protocol):
@@ -47,7 +48,7 @@ class FreePractice(Protocol):
     def finish(self, now: float | None = None) -> None:
         self.status = "complete"
 
-    def result(self) -> dict:
+    def result(self) -> ProtocolResult:
         r = super().result()
         r["reps"] = self.reps
         goal = self.opts["goal"] or None

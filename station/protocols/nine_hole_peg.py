@@ -24,6 +24,7 @@ from __future__ import annotations
 from station.events import ButtonPress, CellCount, Event, PegIn, PegOut
 from station.metrics import nine_hole_peg_metrics
 from station.protocols.base import CutoffMixin, Protocol
+from station.record_types import ProtocolResult
 
 DISH_TIMING = "first-peg-to-dish"
 BUTTON_TIMING = "button-to-last-peg-out"
@@ -80,7 +81,7 @@ class NineHolePeg(CutoffMixin, Protocol):
         self.end_t = t
         self.status = "complete"
 
-    def result(self) -> dict:
+    def result(self) -> ProtocolResult:
         r = super().result() | {"timing": DISH_TIMING if self.has_dish else BUTTON_TIMING}
         if self.start_t is None:
             return r | nine_hole_peg_metrics([], 0.0, None, self.opts["pegs"], False, self.dish_start)

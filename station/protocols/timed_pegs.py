@@ -11,6 +11,7 @@ from __future__ import annotations
 from station.events import ButtonPress, Event, PegIn
 from station.metrics import timed_pegs_metrics
 from station.protocols.base import Protocol
+from station.record_types import ProtocolResult
 
 
 class TimedPegs(Protocol):
@@ -39,7 +40,7 @@ class TimedPegs(Protocol):
         if isinstance(ev, PegIn):
             self.pegs += 1
 
-    def result(self) -> dict:
+    def result(self) -> ProtocolResult:
         r = super().result()
         r["pegs"] = self.pegs
         start = self.start_t if self.start_t is not None else 0.0

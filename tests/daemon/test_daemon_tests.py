@@ -116,6 +116,20 @@ def test_free_practice_finished_by_the_therapist_is_complete(tmp_path):
     assert state["test"]["summary"]["hands"]["dominant"]["values"] == [2]
 
 
+def test_the_api_default_9hpt_has_a_practice_trial_per_hand_first(tmp_path):
+    # Mathiowetz 1985 gave a practice trial with each hand; no virtual patient here (respond=False),
+    # so nothing can start a trial before the plan is read
+    async def main():
+        async with InProcessDaemon(tmp_path) as d:
+            async with StationClient(d.socket) as c:
+                await c.request("create_patient", **PATIENT)
+                return (await c.request("start_test", protocol="nine-hole-peg"))["test"]
+
+    test = _run(main())
+    assert test["plan"]["practice"] is True and test["plan"]["trials_per_hand"] == 2
+    assert test["next"]["practice"] is True and test["next"]["hand"] == "dominant"
+
+
 def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tmp_path):
     d = DaemonProcess(tmp_path / "data", tmp_path / "s.sock", speed=25.0, seed=5)
     d.start()
@@ -123,10 +137,7 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
     async def main():
         async with StationClient(d.socket) as c:
             await c.request("create_patient", **PATIENT, birth_month=3, condition="ms")
-            # the default plan: a practice trial per hand, as the norms were collected
-            default = (await c.request("start_test", protocol="nine-hole-peg"))["test"]
-            assert default["plan"]["practice"] is True and default["next"]["practice"] is True
-            # this test runs without practice, to keep it short (a new test ends the one running)
+            # without practice, to keep it short (the default plan: test_the_api_default_9hpt_...)
             await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1, practice=False)
             finished = []
             while len(finished) < 2:  # the virtual patient presses start for each trial
@@ -145,8 +156,7 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
     assert [t["started_by"] for t in finished] == ["button"] * 3
     assert [t["hand"] for t in finished] == ["dominant", "non-dominant", "non-dominant"]
     assert finished[2]["repeat_of"] == finished[1]["trial_id"]
-    # newest first: this test, then the default one, replaced before its first trial
-    assert [t["status"] for t in res["tests"]] == ["complete", "ended"]
+    assert [t["status"] for t in res["tests"]] == ["complete"]
     test = res["tests"][0]
     s = test["summary"]
     assert test["schema"] == "station.test/1" and test["plan"]["trials_per_hand"] == 1

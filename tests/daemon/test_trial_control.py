@@ -181,9 +181,9 @@ def test_the_start_button_arms_the_next_trial_with_the_records_since_every_switc
             station.board.preroll.add(r)  # what the intake does with each record between trials
         station.clock.set(press + 0.02)
         assert station.trials.press_arms()
-        station.trials.arm_by_press(ButtonPress(press, "start"))
+        arming = station.trials.arm_by_press(ButtonPress(press, "start"))
         assert not station.trials.press_arms()  # one press arms one trial
-        await asyncio.gather(*station.trials._tasks)
+        await arming
         live = station.trials.live
         assert live is not None and live.meta["started_by"] == "button" and live.slot is not None
         await station.trials.end(station.clock.now(), aborted="test over")
