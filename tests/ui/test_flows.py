@@ -14,7 +14,16 @@ from station.ui.screens.technician import TechnicianScreen
 from station.ui.screens.therapist import TherapistScreen
 from station.ui.widgets.board import BoardView
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, PINS, TECHNICIAN_PIN, THERAPIST_PIN, nhpt_trial, text_of, wait_until
+from tests.ui.pilot_support import (
+    PATIENT,
+    PINS,
+    TECHNICIAN_PIN,
+    THERAPIST_PIN,
+    enter_pin,
+    nhpt_trial,
+    text_of,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -33,12 +42,6 @@ def prompt(app) -> str:
 
 async def attach(app, pilot):
     await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "the patient screen")
-
-
-async def enter_pin(pilot, pin: str) -> None:
-    for digit in pin:
-        await pilot.press(digit)
-    await pilot.press("enter")
 
 
 def test_a_trial_started_by_the_start_button_counts_down_shows_pegs_and_the_result(fake):
