@@ -159,8 +159,8 @@ def test_marking_a_trial_invalid_updates_the_summary(fake):
             # repeat: the test runs that trial again next
             assert "next trial 2 of 5, dominant hand" in text_of(screen.query_one("#test-status"))
             await pilot.click("#tab-results")
-            await wait_until(pilot, lambda: "(invalid)" in text_of(screen.query_one("#results-text")),
-                             "the summary with the trial invalid")
+            await wait_until(pilot, lambda: "invalid: trial 1 (dominant): dropped a peg on the floor"
+                             in text_of(screen.query_one("#results-text")), "the summary with the trial invalid")
     run(go())
 
 

@@ -32,12 +32,22 @@ SENSORS = {"switches": [{"name": f"hole {i}", "gpio": g, "raw": 0 if i in (2, 5)
                               "fault": None}}}
 
 
+HISTORY = [nhpt_trial(21.0, started_at="2024-04-01T10:00:00Z"),
+           nhpt_trial(19.5, started_at="2024-05-01T10:00:00Z", pegs_every_s=1.3)]
+
+
 @pytest.fixture
 def fake(tmp_path):
     with FakeDaemon(tmp_path / "station.sock") as d:
-        d.setup(patient=PATIENT, test="nine-hole-peg",
-                history=[nhpt_trial(21.0, started_at="2024-04-01T10:00:00Z"),
-                         nhpt_trial(19.5, started_at="2024-05-01T10:00:00Z", pegs_every_s=1.3)])
+        d.setup(patient=PATIENT, test="nine-hole-peg", history=HISTORY)
+        yield d
+
+
+@pytest.fixture
+def fake_between_tests(tmp_path):
+    """Saved trials and no test (a test record, even empty, makes the chart test by test)."""
+    with FakeDaemon(tmp_path / "station.sock") as d:
+        d.setup(patient=PATIENT, history=HISTORY)
         yield d
 
 
@@ -115,7 +125,9 @@ def test_therapist_screen_test_pane(snap_compare, fake, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_therapist_screen_progress_pane(snap_compare, fake, size):
+def test_therapist_screen_progress_pane(snap_compare, fake_between_tests, size):
+    fake = fake_between_tests
+
     async def before(pilot):
         await _attached(pilot)
         await _open(pilot, TherapistScreen())
