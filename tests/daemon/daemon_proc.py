@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,36 +27,37 @@ class DaemonProcess:
         self.proc: subprocess.Popen | None = None
         self.log_path = Path(self.data_dir).parent / f"daemon-{Path(self.data_dir).name}.log"
 
-    def start(self, timeout: float = 20.0) -> DaemonProcess:
+    def start(self, timeout: float = 60.0) -> DaemonProcess:
+        """Start it and return once it says READY=1 (systemd's notify protocol, on a socket of
+        ours): listening, records open. Waits on that message or the process's exit, never
+        on the clock (``timeout`` only stops a hang)."""
         cmd = [sys.executable, "-m", "station", "daemon", "--simulate", "--data", self.data_dir,
                "--socket", self.socket, "--speed", str(self.speed), "--seed", str(self.seed), *self.extra]
-        env = {**os.environ, **(self.env or {})}
+        notify_path = str(Path(self.data_dir).parent / f"notify-{Path(self.data_dir).name}")
+        if os.path.exists(notify_path):
+            os.unlink(notify_path)
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(notify_path)
+        env = {**os.environ, **(self.env or {}), "NOTIFY_SOCKET": notify_path}
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=self._log, env=env)
+        exited = os.pidfd_open(self.proc.pid)  # readable once the process has exited
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
-            if self._answers():
-                return self
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"daemon did not start listening within {timeout} s:\n{self.log()}")
-
-    def _answers(self) -> bool:
-        import socket as s
-        if not os.path.exists(self.socket):
-            return False
-        c = s.socket(s.AF_UNIX)
         try:
-            c.settimeout(1)
-            c.connect(self.socket)
-            return c.recv(1) != b""
-        except OSError:
-            return False
+            while True:
+                ready, _, _ = select.select([notify, exited], [], [], max(0.0, deadline - time.monotonic()))
+                if not ready:
+                    self.kill()
+                    raise RuntimeError(f"daemon did not say READY=1 within {timeout} s:\n{self.log()}")
+                if exited in ready:
+                    raise RuntimeError(f"daemon exited with {self.proc.wait()}:\n{self.log()}")
+                if b"READY=1" in notify.recv(4096).split(b"\n"):
+                    return self
         finally:
-            c.close()
+            os.close(exited)
+            notify.close()
+            os.unlink(notify_path)
 
     @property
     def pid(self) -> int:

@@ -4,42 +4,87 @@
 test's event loop (real time); ``d.drive(gpio, level)`` makes an edge on the
 simulated pin now, below the real switch driver, as ui_latency.py does.
 ``respond=False``: no virtual patient, only the test's edges.
+
+Nothing here sleeps: the daemon takes every record in one of its ticks, so
+``until(predicate)`` looks again after each tick (``press``, ``seat`` and
+``elapse`` are built on it). A slow machine makes a wait longer, never a
+test pass without the daemon having done what it waits for.
 """
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from hardware.sim.hardware import SimulatedHardware
 from station.config import load_config
 from station.daemon.service import Daemon
 
+LIMIT_S = 30.0  # only stops a broken test from hanging; nothing here asserts speed
+
 
 class InProcessDaemon:
     def __init__(self, tmp: Path, *, config_path: str | os.PathLike | None = None, respond: bool = False,
-                 seed: int = 1, speed: float = 1.0) -> None:
+                 seed: int = 1, speed: float = 1.0, socket: str | os.PathLike | None = None) -> None:
         self.config = load_config(config_path)
         self.hw = SimulatedHardware(self.config, seed=seed, respond=respond, speed=speed)
-        self.socket = str(tmp / "run" / "station.sock")
+        self.socket = str(socket) if socket is not None else str(tmp / "run" / "station.sock")
         self.daemon = Daemon(self.config, tmp / "data", self.socket, self.hw, config_path=config_path)
         self.closed = 0 if self.config.active_low else 1
         self._task: asyncio.Task | None = None
+        self._ticked = asyncio.Event()
+        daemon_tick = self.daemon.tick
+
+        def tick(now: float) -> None:  # every tick of the daemon wakes whoever waits on it
+            daemon_tick(now)
+            self._ticked.set()
+        self.daemon.tick = tick  # type: ignore[method-assign]
 
     async def __aenter__(self) -> InProcessDaemon:
         self._task = asyncio.create_task(self.daemon.run())
-        for _ in range(400):
-            if os.path.exists(self.socket):
-                break
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)  # some samples and the first settle
+        started = self.hw.clock()
+        settle_s = self.config.board().settle_ms / 1000.0
+        # Listening, every cell read, and the board's first settle behind it (its switches known).
+        await self.until(lambda: self.daemon.server.path is not None
+                         and all(m.samples for m in self.daemon.monitors.values())
+                         and self.hw.complete_to() > started + settle_s, "serving with the board settled")
         return self
 
     async def __aexit__(self, *exc) -> None:
         self.daemon.stop()
-        await asyncio.wait_for(self._task, 10)
+        assert self._task is not None
+        await asyncio.wait_for(self._task, LIMIT_S)
+
+    async def until(self, predicate: Callable[[], object], what: str, limit_s: float = LIMIT_S) -> None:
+        """Until ``predicate()`` holds, looked at after each of the daemon's ticks."""
+        assert self._task is not None
+        loop = asyncio.get_running_loop()
+        end = loop.time() + limit_s
+        while not predicate():
+            if self._task.done():
+                self._task.result()  # the daemon failed: its error, not a timeout
+                raise AssertionError(f"the daemon stopped before {what}")
+            self._ticked.clear()
+            tick = asyncio.ensure_future(self._ticked.wait())
+            done, _ = await asyncio.wait({tick, self._task}, timeout=max(0.0, end - loop.time()),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            tick.cancel()
+            if not done:
+                raise AssertionError(f"the daemon never got to {what}")
+
+    async def elapse(self, seconds: float) -> float:
+        """Until ``seconds`` have passed on the daemon's clock (and it has ticked since); returns now."""
+        end = self.daemon.clock() + seconds
+        await self.until(lambda: self.hw.complete_to() >= end, f"{seconds} s on its clock")
+        return self.daemon.clock()
+
+    def switch_closed(self, name: str) -> bool | None:
+        """The daemon's debounced view of switch ``name`` ("hole 3", "button start")."""
+        for sw in self.daemon.sensors_snapshot(self.daemon.clock())["switches"]:
+            if sw["name"] == name:
+                return sw["closed"]
+        raise KeyError(name)
 
     def drive(self, gpio: int, level: int) -> float:
         """An edge on ``gpio`` now, stamped now (as the kernel stamps it); returns its time."""
@@ -50,10 +95,29 @@ class InProcessDaemon:
             hw.sim.pin_factory.pin(gpio).drive(level, t)
         return t
 
-    async def press(self, button: str = "start", hold_s: float = 0.12) -> float:
-        """Press and release a button; returns the press edge's time."""
-        gpio = self.config.buttons[button]
-        t = self.drive(gpio, self.closed)
-        await asyncio.sleep(hold_s)
-        self.drive(gpio, 1 - self.closed)
+    async def seat(self, hole: int, seated: bool = True) -> float:
+        """A peg seated in (or lifted from) ``hole`` now; returns once the daemon has confirmed it."""
+        t = self.drive(self.config.holes[hole - 1], self.closed if seated else 1 - self.closed)
+        await self.until(lambda: self.switch_closed(f"hole {hole}") == seated,
+                         f"hole {hole} {'closed' if seated else 'open'}")
         return t
+
+    async def press(self, button: str = "start") -> float:
+        """Press ``button``, held until the daemon has confirmed it, then release it (also confirmed).
+        Returns the press edge's time."""
+        gpio = self.config.buttons[button]
+        name = f"button {button}"
+        t = self.drive(gpio, self.closed)
+        await self.until(lambda: self.hw.complete_to() > t and self.switch_closed(name), f"{name} pressed")
+        released = self.drive(gpio, 1 - self.closed)
+        await self.until(lambda: self.hw.complete_to() > released and not self.switch_closed(name),
+                         f"{name} released")
+        return t
+
+    def move_dish(self, delta: int, cell: str = "dish") -> None:
+        """``delta`` items leave (-) or land on (+) ``cell`` now: a step in the load under its HX711."""
+        hw = self.hw
+        with hw._lock:
+            t = max(hw.sim.now, hw.clock())
+            hw.sim.advance_to(t)
+            hw.sim.patient.loads[cell].step(t, float(delta), 0.01)

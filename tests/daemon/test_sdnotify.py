@@ -72,7 +72,6 @@ def test_a_vanished_systemd_does_not_raise(tmp_path):
 
 def test_the_daemon_says_ready_once_open_and_pings_the_watchdog_from_its_event_loop(tmp_path):
     import asyncio
-    import time
 
     from hardware.sim.hardware import SimulatedHardware
     from station.config import load_config
@@ -98,6 +97,8 @@ def test_the_daemon_says_ready_once_open_and_pings_the_watchdog_from_its_event_l
         assert said[0].startswith(b"STATUS=opening records")
         assert await loop.run_in_executor(None, srv.recv, 4096) == b"WATCHDOG=1"
 
+        period = max(0.5, notifier.watchdog_s / 3)  # the daemon's ping period
+
         def stall():  # the loop is stuck: no ping may arrive, so systemd would restart the daemon
             srv.setblocking(False)
             while True:
@@ -105,16 +106,20 @@ def test_the_daemon_says_ready_once_open_and_pings_the_watchdog_from_its_event_l
                     srv.recv(4096)
                 except BlockingIOError:
                     break
-            time.sleep(1.5)  # three ping periods
+            # Wait for a ping (there must be none) for three ping periods, blocking the loop
+            # all along: a ping that came would be a fault, however slow the machine.
+            srv.settimeout(3 * period)
             try:
                 during.append(srv.recv(4096))
-            except BlockingIOError:
+            except TimeoutError:
                 pass
-            srv.setblocking(True)
+            srv.settimeout(None)
+            stalled.set_result(None)
 
         during: list[bytes] = []  # what arrived while the loop was stuck (asserted here, not in the callback)
+        stalled = loop.create_future()
         loop.call_soon(stall)
-        await asyncio.sleep(0)
+        await stalled
         assert during == []
         assert await loop.run_in_executor(None, srv.recv, 4096) == b"WATCHDOG=1"  # pings resume with the loop
         daemon.stop()

@@ -162,7 +162,7 @@ def test_update_test_and_filters(store):
 # --- crash recovery ---------------------------------------------------------
 
 CRASHER = textwrap.dedent("""
-    import sys, time
+    import sys
     from station.records.store import RecordStore
     s = RecordStore(sys.argv[1])
     s.add_patient("P-001", 1958, "female", "right")
@@ -172,19 +172,20 @@ CRASHER = textwrap.dedent("""
     for i in range(12):
         j.event({"t": 50.0 + i, "kind": "peg_in", "hole": 1 + i % 9})
     print(done, j.trial_id, flush=True)
-    time.sleep(60)
+    sys.stdin.read()  # mid-trial until killed (the test holds stdin open)
 """)
 
 
 def test_kill_9_mid_trial_recovers_it_as_interrupted(tmp_path, caplog):
     data = tmp_path / "data"
-    proc = subprocess.Popen([sys.executable, "-c", CRASHER, str(data)], stdout=subprocess.PIPE,
-                            cwd=ROOT, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", CRASHER, str(data)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, cwd=ROOT, text=True)
     try:
         finished, live = map(int, proc.stdout.readline().split())
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdin.close()
     # a crash can cut the journal's last line: append half a line as if it had
     with open(data / "journal" / f"{live}.jsonl", "ab") as f:
         f.write(b'{"event": {"t": 62.0, "kind": "peg_o')

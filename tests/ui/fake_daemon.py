@@ -1,13 +1,23 @@
-"""A stand-in for ``station daemon`` speaking docs/api.md over a real Unix socket.
+"""A stand-in for ``station daemon`` with scripted hardware, built from the daemon's own parts.
 
-It runs its own asyncio loop in a thread, so a Textual app under test (on the
-test's loop, or in the snapshot plugin's) talks to it exactly as to the real
-daemon: requests are parsed and validated by ``station.api.parse_request``,
-every message is built by ``station.api``'s constructors, and the shapes
-(state snapshot, TEST, TRIAL_RECORD) follow docs/api.md. Hardware is scripted
-by the test: ``press_start()``, ``peg_in(hole)``, ``dish(n)``, ``advance(s)``,
-``finish(total_s)``. ``stop()`` and ``start()`` make the daemon go away and come
-back on the same path.
+It runs its own asyncio loop in a thread and serves docs/api.md over a real
+Unix socket, so a Textual app under test (on the test's loop, or in the
+snapshot plugin's) talks to it exactly as to the real daemon. What it cannot
+drift on, it takes from the real code:
+
+* the protocol: one handler per command of ``station.api.COMMANDS`` (checked
+  when it starts), requests parsed and validated by ``api.parse_request``,
+  every message built by ``station.api``'s constructors;
+* the ``state`` snapshot: composed by ``station.daemon.state_messages`` (the
+  station from the shipped config, the board, the armed trial, the test);
+* tests: ``station.administration``'s ``TestPlan``/``TestSession`` (which
+  trial is next, repeats) and ``station.results``' trial and summary records;
+* records: a real ``RecordStore`` in a directory next to the socket.
+
+Only the hardware is scripted by the test: ``press_start()``, ``peg_in(hole)``,
+``dish(n)``, ``advance(s)`` (the daemon's clock), ``finish(total_s)`` (the
+protocol's verdict). ``stop()`` and ``start()`` make the daemon go away and
+come back on the same path.
 """
 from __future__ import annotations
 
@@ -17,39 +27,95 @@ import copy
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from station import api
+from station.administration import AdministrationError, TestPlan, TestSession, TrialSlot
+from station.clinical_note import clinical_note
+from station.config import load_config
+from station.daemon import state_messages
+from station.protocols import PROTOCOLS
+from station.records.store import RecordError, RecordStore
+from station.results import TEST_SCHEMA, test_record, trial_record
 
-PROTOCOLS = {
-    "nine-hole-peg": {"description": "Nine Hole Peg Test (9HPT)", "options": {"pegs": 9, "cutoff_s": 300.0}},
-    "coin-drop": {"description": "Coin drop", "options": {"coins": 8, "cutoff_s": 300.0}},
-    "timed-pegs": {"description": "Timed pegs: pegs seated in a fixed time", "options": {"duration_s": 30.0}},
-    "free-practice": {"description": "Free practice: counted reps", "options": {"goal": 0}},
-}
+TEST_DATE = "2024-06-10"
+
+
+@dataclass
+class _Count:
+    count: int
+
+
+@dataclass
+class _ScriptedBoard:
+    """What ``state_messages.board_snapshot`` reads of a pipeline: debounced holes and cell counts."""
+
+    occupied: set[int] = field(default_factory=set)
+    cells: dict[str, _Count] = field(default_factory=dict)
+
+    def switch_closed(self, which: int | str) -> bool:
+        return which in self.occupied
+
+
+@dataclass
+class _ScriptedProtocol:
+    """What ``state_messages.trial_snapshot`` reads of a protocol: options, started, elapsed."""
+
+    opts: dict
+    start_t: float | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.start_t is not None
+
+    def elapsed(self, now: float) -> float:
+        return 0.0 if self.start_t is None else now - self.start_t
+
+
+@dataclass
+class _Live:
+    """The armed trial in the shape ``state_messages.trial_snapshot`` reads (the daemon's LiveTrial)."""
+
+    trial: Any
+    journal: Any
+    meta: dict
+    armed_t: float
+    slot: TrialSlot | None
+    events: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class _Ns:
+    """A bare attribute holder (``live.trial.protocol``, ``live.journal.trial_id``)."""
+
+    protocol: Any = None
+    pipeline: Any = None
+    trial_id: Any = None
 
 
 class FakeDaemon:
     """The documented protocol with scripted hardware. Thread-safe entry points."""
 
-    def __init__(self, path: str | os.PathLike, *, holes: int = 9) -> None:
+    def __init__(self, path: str | os.PathLike) -> None:
         self.path = os.fspath(path)
-        self.holes = holes
+        self.config = load_config(None)
+        self.board_spec = self.config.board()
         self.now = 1000.0  # the daemon's monotonic clock; moved by advance()
         self.wall0 = 1718000000.0
-        self.patients: dict[str, dict] = {}
+        self.store = RecordStore(Path(self.path).parent / "fake-daemon-records")
         self.patient: dict | None = None
-        self.test: dict | None = None
-        self.tests: list[dict] = []
-        self.trials: list[dict] = []  # TRIAL_RECORDs, oldest first
-        self.trial: dict | None = None  # the armed trial's state
-        self.counts = {"dish": 9, "tray": 0}
-        self.occupied: set[int] = set()  # holes holding a peg, for state["board"]
+        self.session: TestSession | None = None
+        self.summary: dict | None = None
+        self.live: _Live | None = None
+        self.board = _ScriptedBoard(cells={n: _Count(c.items) for n, c in self.config.cells.items()})
         self.requests: list[tuple[str, dict]] = []
-        self.sensors_subscribers = 0
-        self._next_trial_id = 1
-        self._next_test_id = 1
-        self._run_events: list[dict] = []
+        self.table: dict[str, Callable[[dict], dict]] = {
+            name: getattr(self, f"_cmd_{name}") for name in api.COMMANDS if hasattr(self, f"_cmd_{name}")}
+        missing = set(api.COMMANDS) - set(self.table) - {"subscribe"}  # subscribe: the server's own
+        extra = {n[5:] for n in dir(self) if n.startswith("_cmd_")} - set(api.COMMANDS)
+        assert not missing and not extra, f"the fake daemon lacks {sorted(missing)} / has {sorted(extra)}"
         self._conns: dict[asyncio.StreamWriter, set[str]] = {}
         self._server: asyncio.base_events.Server | None = None
         self._loop = asyncio.new_event_loop()
@@ -71,6 +137,7 @@ class FakeDaemon:
             self.stop()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self.store.close()
 
     def __enter__(self) -> FakeDaemon:
         return self.start()
@@ -85,7 +152,7 @@ class FakeDaemon:
         return self._call(wrap())
 
     def _call(self, coro) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
 
     async def _start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -107,51 +174,58 @@ class FakeDaemon:
     # --- scripted hardware (thread-safe) -------------------------------------------
 
     def setup(self, *, patient: dict | None = None, test: str | None = None, practice: bool = False,
-              history: list[dict] | None = None) -> None:
+              history: list[dict] | None = None, options: dict | None = None,
+              trials_per_hand: int | None = None) -> None:
         """Put a patient (selected), a running test and saved trials in place before a client connects."""
         def do():
             if patient is not None:
-                self.patients[patient["patient_id"]] = dict(patient)
-                self.patient = self.patients[patient["patient_id"]]
+                self.store.add_patient(patient["patient_id"], patient["birth_year"], patient["sex"],
+                                       patient["dominant_hand"], patient.get("notes"))
+                self.patient = self.store.get_patient(patient["patient_id"])
             for rec in history or []:
-                self._store_trial(dict(rec))
+                self.store.finish_trial(dict(rec))
             if test is not None:
-                self._cmd_start_test({"protocol": test, "practice": practice})
+                args: dict[str, Any] = {"protocol": test, "practice": practice, "options": options or {}}
+                if trials_per_hand is not None:
+                    args["trials_per_hand"] = trials_per_hand
+                self._cmd_start_test(args)
         self.run(do)
 
     def press_start(self) -> None:
         """The start button: an event, and between trials the test's next trial is armed."""
         def do():
             self._event({"t": self.now, "kind": "button", "name": "start"})
-            if self.trial is None and self.patient and self.test and self._test_next():
-                self._arm(None, {}, None, False, started_by="button")
+            if self.live is None and self.patient and self.session and self.session.next_trial():
+                self._arm_next(started_by="button")
         self.run(do)
 
     def peg_in(self, hole: int) -> None:
         def do():
-            self.occupied.add(hole)
+            self.board.occupied.add(hole)
             self._event({"t": self.now, "kind": "peg_in", "hole": hole})
         self.run(do)
 
     def peg_out(self, hole: int) -> None:
         def do():
-            self.occupied.discard(hole)
+            self.board.occupied.discard(hole)
             self._event({"t": self.now, "kind": "peg_out", "hole": hole})
         self.run(do)
 
     def dish(self, count: int) -> None:
+        """The dish's count changes; a 9HPT's clock starts at the first peg picked up."""
         def do():
-            self.counts["dish"] = count
-            if self.trial is not None and self.trial["status"] == "waiting" and count < 9:
-                self.trial["status"] = "running"  # the 9HPT's clock starts at the first pick-up
-                self._start_t = self.now
+            before = self.board.cells["dish"].count
+            self.board.cells["dish"].count = count
+            live = self.live
+            if live is not None and not live.trial.protocol.started and count < before:
+                live.trial.protocol.start_t = self.now
             self._event({"t": self.now, "kind": "dish", "count": count})
             self._push_state()
         self.run(do)
 
     def tray(self, count: int) -> None:
         def do():
-            self.counts["tray"] = count
+            self.board.cells["tray"].count = count
             self._event({"t": self.now, "kind": "tray", "count": count})
         self.run(do)
 
@@ -159,45 +233,44 @@ class FakeDaemon:
         """Time passes; while a trial is armed the state is pushed (as twice a second)."""
         def do():
             self.now += seconds
-            if self.trial is not None:
+            if self.live is not None:
                 self._push_state()
         self.run(do)
 
     def finish(self, total_s: float, status: str = "complete") -> dict:
         """The protocol ends the armed trial: it is saved, then ``trial_finished`` is pushed."""
-        return self.run(lambda: self._finish(status, {"status": status, "total_s": total_s}))
+        return self.run(lambda: self._finish({"status": status, "total_s": total_s}))
 
     def push_sensors(self, snapshot: dict) -> None:
         """One ``sensors`` message (``t``, ``switches``, ``cells``) to subscribed connections."""
-        self.run(lambda: self._broadcast(api.sensors_message({"t": self.now, **snapshot}), "sensors"))
+        self.run(lambda: self._broadcast(api.sensors_message({"t": self.now, **snapshot})))
 
     def fault(self, kind: str, source: str, detail: str) -> None:
         f = {"t": self.now, "kind": kind, "source": source, "detail": detail}
-        self.run(lambda: self._broadcast(api.fault_message(f, self._run_id()), "faults"))
+        self.run(lambda: self._broadcast(api.fault_message(f, self._run_id())))
 
     def subscribers(self, topic: str) -> int:
         return self.run(lambda: sum(topic in t for t in self._conns.values()))
 
-    # --- the snapshot ----------------------------------------------------------------
+    # --- the snapshot (station.daemon.state_messages) ----------------------------------
 
     def clock(self) -> dict:
         return {"monotonic": self.now, "wall": self.wall0 + self.now}
 
     def state(self) -> dict:
-        trial = None
-        if self.trial is not None:
-            trial = dict(self.trial, counts=dict(self.counts))
-            start = getattr(self, "_start_t", None)
-            running = trial["status"] == "running" and start is not None
-            trial["elapsed_s"] = round(self.now - start, 3) if running else 0.0
-            limit = trial["options"].get("duration_s") or trial["options"].get("cutoff_s")
-            trial["countdown_s"] = None if limit is None else round(limit - trial["elapsed_s"], 3)
         return copy.deepcopy({
-            "station": {"name": "Station", "simulated": True, "holes": self.holes, "buttons": ["start"],
-                        "cells": {"dish": {"unit_g": 1.1, "items": 9}, "tray": {"unit_g": 5.67, "items": 0}},
-                        "protocols": PROTOCOLS},
-            "patient": self.patient, "test": self._test_snapshot(), "trial": trial,
-            "board": {"occupied": sorted(self.occupied), "counts": dict(self.counts)}, "clock": self.clock()})
+            "station": state_messages.station_snapshot(self.config, self.config.cells, self.board_spec, True),
+            "patient": state_messages.patient_out(self.patient),
+            "test": state_messages.test_snapshot(self.session, self.summary, self._side),
+            "trial": state_messages.trial_snapshot(self.live, self.now),  # type: ignore[arg-type]
+            "board": state_messages.board_snapshot(self.board_spec, self.board),  # type: ignore[arg-type]
+            "clock": self.clock()})
+
+    def _side(self, hand: str | None) -> str | None:
+        dom = (self.patient or {}).get("dominant_hand")
+        if hand in ("left", "right") or hand is None:
+            return hand if hand is not None else dom
+        return dom if hand == "dominant" else ("left" if dom == "right" else "right")
 
     # --- connections --------------------------------------------------------------------
 
@@ -216,7 +289,7 @@ class FakeDaemon:
                         self._conns[writer] = set(req.args["topics"])
                         result = {"topics": sorted(self._conns[writer])}
                     else:
-                        result = getattr(self, f"_cmd_{req.cmd}")(req.args)
+                        result = self._handle(req)
                     msg = api.reply(req.id, result)
                 except api.ApiError as e:
                     msg = api.error_reply(e.request_id, e)
@@ -229,27 +302,44 @@ class FakeDaemon:
             self._conns.pop(writer, None)
             writer.close()
 
-    def _broadcast(self, msg: dict, topic: str | None) -> None:
+    def _handle(self, req: api.Request) -> dict:
+        try:
+            return self.table[req.cmd](req.args)
+        except RecordError as e:  # as station.daemon.handlers maps them
+            msg = str(e)
+            code = api.CONFLICT if "already exists" in msg else (api.NOT_FOUND if msg.startswith("no ") else
+                                                                 api.BAD_VALUE)
+            raise api.ApiError(code, msg, req.id) from None
+        except AdministrationError as e:
+            raise api.ApiError(api.BAD_VALUE, str(e), req.id) from None
+
+    def _broadcast(self, msg: dict) -> None:
+        topic = api.MESSAGE_TOPIC.get(msg["type"])
         data = api.encode(msg)
         for w, topics in list(self._conns.items()):
             if topic is None or topic in topics:
                 w.write(data)
 
     def _push_state(self) -> None:
-        self._broadcast(api.state_message(self.state()), "state")
+        self._broadcast(api.state_message(self.state()))
 
     def _event(self, ev: dict) -> None:
-        if self.trial is not None:
-            self._run_events.append(ev)
-        self._broadcast(api.event_message(ev, self._run_id()), "events")
+        if self.live is not None:
+            self.live.events.append(ev)
+        self._broadcast(api.event_message(ev, self._run_id()))
 
     def _run_id(self) -> Any:
-        return None if self.trial is None else self.trial["trial_id"]
+        return None if self.live is None else self.live.journal.trial_id
 
-    # --- commands (docs/api.md, "Commands") ------------------------------------------------
+    def _not_busy(self) -> None:
+        if self.live is not None:
+            raise api.ApiError(api.BUSY, "a trial is running")
+
+    # --- commands (docs/api.md, "Commands"; one per api.COMMANDS) ---------------------------
 
     def _cmd_hello(self, a: dict) -> dict:
-        return {"api": api.API_VERSION, "clock": self.clock(), "state": self.state()}
+        h = api.hello(self.state(), self.clock())
+        return {k: h[k] for k in ("api", "server", "clock", "commands", "state")}
 
     def _cmd_ping(self, a: dict) -> dict:
         return {"t": self.now}
@@ -258,124 +348,121 @@ class FakeDaemon:
         return {"state": self.state()}
 
     def _cmd_create_patient(self, a: dict) -> dict:
-        if a["patient_id"] in self.patients:
-            raise api.ApiError(api.CONFLICT, f"patient {a['patient_id']!r} already exists")
-        self.patients[a["patient_id"]] = dict(a)
-        return self._select(a["patient_id"])
+        self._not_busy()
+        p = self.store.add_patient(a["patient_id"], a["birth_year"], a["sex"], a["dominant_hand"], a.get("notes"))
+        self._select(p)
+        return {"patient": state_messages.patient_out(p)}
 
     def _cmd_select_patient(self, a: dict) -> dict:
-        if a["patient_id"] not in self.patients:
-            raise api.ApiError(api.NOT_FOUND, f"no patient {a['patient_id']!r}")
-        return self._select(a["patient_id"])
+        self._not_busy()
+        p = self.store.get_patient(a["patient_id"])
+        self._select(p)
+        return {"patient": state_messages.patient_out(p)}
 
-    def _select(self, pid: str) -> dict:
-        if self.trial is not None:
-            raise api.ApiError(api.BUSY, "a trial is running; abort it first")
-        self.patient, self.test = self.patients[pid], None
+    def _select(self, p: dict | None) -> None:
+        if self.session is not None and (p is None or p["patient_id"] != self.session.patient_id):
+            self._close_test("the patient was changed")
+        self.patient = p
         self._push_state()
-        return {"patient": dict(self.patient)}
 
     def _cmd_clear_patient(self, a: dict) -> dict:
-        if self.trial is not None:
-            raise api.ApiError(api.BUSY, "a trial is running; abort it first")
-        self.patient, self.test = None, None
-        self._push_state()
+        self._not_busy()
+        self._select(None)
         return {}
 
     def _cmd_find_patients(self, a: dict) -> dict:
-        q = a.get("query", "").lower()
-        found = [dict(p) for pid, p in sorted(self.patients.items()) if q in pid.lower()]
-        return {"patients": found[: a.get("limit", len(found))]}
+        return {"patients": [state_messages.patient_out(p)
+                             for p in self.store.find_patients(a.get("query", ""), a.get("limit"))]}
 
     def _cmd_start_test(self, a: dict) -> dict:
         if self.patient is None:
             raise api.ApiError(api.NO_PATIENT, "select or create a patient first")
+        self._not_busy()
         if a["protocol"] not in PROTOCOLS:
-            raise api.ApiError(api.BAD_VALUE, f"unknown protocol {a['protocol']!r}")
-        per_hand = 2 if a["protocol"] == "nine-hole-peg" else 1
-        plan = []
-        for hand in ("dominant", "non-dominant"):
-            if a.get("practice"):
-                plan.append({"hand": hand, "practice": True})
-            plan += [{"hand": hand, "practice": False}] * per_hand
-        self.test = {"test_id": self._next_test_id, "protocol": a["protocol"], "options": a.get("options", {}),
-                     "status": "running", "trials": [], "plan": plan, "cursor": 0,
-                     "patient_id": self.patient["patient_id"]}
-        self._next_test_id += 1
-        self.tests.append(self.test)
+            raise api.ApiError(api.BAD_VALUE, f"unknown protocol {a['protocol']!r} (known: {', '.join(PROTOCOLS)})")
+        overrides: dict[str, Any] = {"options": a.get("options", {}), "practice": a.get("practice", False)}
+        if "trials_per_hand" in a:
+            overrides["trials_per_hand"] = a["trials_per_hand"]
+        plan = TestPlan.default(a["protocol"], **overrides)
+        if self.session is not None:
+            self._close_test("a new test was started")
+        pid = self.patient["patient_id"]
+        session = TestSession(plan, patient_id=pid, date=TEST_DATE)
+        session.test_id = self.store.create_test({"schema": TEST_SCHEMA, "patient_id": pid,  # type: ignore[assignment]
+                                                  "protocol": plan.protocol, "date": TEST_DATE,
+                                                  "status": session.status})
+        self.session, self.summary = session, None
+        self._save_test()
         self._push_state()
-        return {"test": self._test_snapshot()}
+        return {"test": state_messages.test_snapshot(self.session, self.summary, self._side)}
 
     def _cmd_start_trial(self, a: dict) -> dict:
         if self.patient is None:
             raise api.ApiError(api.NO_PATIENT, "select or create a patient first")
-        if self.trial is not None:
-            raise api.ApiError(api.BUSY, "a trial is already running; abort it first")
-        if "protocol" in a and a["protocol"] not in PROTOCOLS:
+        self._not_busy()
+        if "protocol" not in a:
+            if self.session is None or self.session.next_trial() is None:
+                raise api.ApiError(api.MISSING_FIELD, "start_trial: no test is running, so say which 'protocol'")
+            return {"trial": self._arm_next(started_by="command")}
+        if a["protocol"] not in PROTOCOLS:
             raise api.ApiError(api.BAD_VALUE, f"unknown protocol {a['protocol']!r}")
-        return {"trial": self._arm(a.get("protocol"), a.get("options", {}), a.get("hand"), a.get("practice", False))}
+        return {"trial": self._arm(a["protocol"], a.get("options", {}), a.get("hand"), a.get("practice", False),
+                                   None, "command")}
 
     def _cmd_abort_trial(self, a: dict) -> dict:
-        if self.trial is None:
+        if self.live is None:
             raise api.ApiError(api.NO_TRIAL, "no trial is running")
-        return {"trial": self._finish("aborted", {"status": "aborted", "total_s": None})}
+        return {"trial": self._finish({"status": "incomplete", "total_s": None},
+                                      aborted=a.get("reason") or "by the therapist")}
 
     def _cmd_finish_trial(self, a: dict) -> dict:
-        if self.trial is None:
+        if self.live is None:
             raise api.ApiError(api.NO_TRIAL, "no trial is running")
-        return {"trial": self._finish("incomplete", {"status": "incomplete", "total_s": None})}
+        return {"trial": self._finish({"status": "incomplete", "total_s": None})}
 
     def _cmd_abort_test(self, a: dict) -> dict:
-        if self.test is None:
-            raise api.ApiError(api.NO_TRIAL, "no test is running")
-        if self.trial is not None:
-            self._finish("aborted", {"status": "aborted", "total_s": None})
-        self.test["status"] = "aborted"
-        snap = self._test_snapshot()
-        self.test = None
-        self._push_state()
-        return {"test": snap}
+        if self.session is None:
+            raise api.ApiError(api.NOT_FOUND, "no test is running")
+        if self.live is not None:
+            self._finish({"status": "incomplete", "total_s": None}, aborted=a.get("reason") or "test aborted")
+        return {"test": self._close_test(a.get("reason") or "ended by the therapist")}
 
     def _cmd_mark_invalid(self, a: dict) -> dict:
-        rec = next((r for r in self.trials if str(r["trial_id"]) == str(a["trial_id"])), None)
-        if rec is None:
-            raise api.ApiError(api.NOT_FOUND, f"no trial {a['trial_id']!r}")
-        rec["invalid"] = {"reason": a["reason"]}
-        rec["valid"], rec["invalid_reason"] = False, a["reason"]
-        t = self.test
-        if t is not None and rec.get("test_id") == t["test_id"]:
-            for s in t["trials"]:
-                if s["trial_id"] == rec["trial_id"]:
-                    s["invalid"] = rec["invalid"]
-            if a.get("repeat"):
-                slot = {"hand": rec["hand"], "practice": rec["practice"]}
-                t["plan"].insert(t["cursor"], slot)
+        rec = self.store.mark_trial_invalid(a["trial_id"], a["reason"])
+        s = self.session
+        if s is not None and rec.get("test_id") == s.test_id:
+            s.mark_invalid(rec["trial_id"], a["reason"], bool(a.get("repeat")))
+            self._save_test()
             self._push_state()
-        return {"trial": copy.deepcopy(rec)}
+        return {"trial": rec}
 
     def _cmd_results(self, a: dict) -> dict:
         pid = a.get("patient_id") or (self.patient or {}).get("patient_id")
         if pid is None:
-            raise api.ApiError(api.NO_PATIENT, "select or create a patient first")
-        if pid not in self.patients:
-            raise api.ApiError(api.NOT_FOUND, f"no patient {pid!r}")
-        limit = a.get("limit", 1000)
-        tests = [self._test_public(t) for t in reversed(self.tests) if t["patient_id"] == pid]
-        trials = [copy.deepcopy(r) for r in reversed(self.trials) if r["patient_id"] == pid]
-        return {"patient": dict(self.patients[pid]), "tests": tests[:limit], "trials": trials[:limit]}
+            raise api.ApiError(api.NO_PATIENT, "results: say which 'patient_id' (no patient is selected)")
+        patient = self.store.get_patient(pid)
+        summaries = list(reversed(self.store.trials(patient_id=pid)))
+        if a.get("limit") is not None:
+            summaries = summaries[:max(0, a["limit"])]
+        tests = list(reversed(self.store.tests(patient_id=pid)))
+        for t in tests:
+            t["note"] = clinical_note(t, patient) if isinstance(t.get("summary"), dict) else None
+        return {"patient": state_messages.patient_out(patient), "tests": tests,
+                "trials": [self.store.get_trial(s["trial_id"]) for s in summaries]}
 
     def _cmd_tare(self, a: dict) -> dict:
         self._cell(a["cell"])
-        return {"cell": a["cell"], "offset": 52000.0}
+        return {"cell": a["cell"], "offset": 52000.0, "saved_to": None}
 
     def _cmd_calibrate(self, a: dict) -> dict:
         self._cell(a["cell"])
         if a["mass_g"] <= 0:
             raise api.ApiError(api.BAD_VALUE, "calibrate: mass_g must be positive")
-        return {"cell": a["cell"], "counts_per_gram": 420.0}
+        return {"cell": a["cell"], "counts_per_gram": 420.0, "saved_to": None}
 
     def _cmd_self_test(self, a: dict) -> dict:
-        steps = ["switches", "cell:dish", "cell:tray", "button:start"]
+        steps = ["switches", *(f"cell:{n}" for n in self.config.cells), *(f"button:{b}" for b in
+                                                                          self.board_spec.buttons)]
         if "step" not in a:
             return {"steps": steps}
         if a["step"] not in steps:
@@ -383,86 +470,72 @@ class FakeDaemon:
         return {"step": a["step"], "ok": True, "detail": "ok", "data": {}}
 
     def _cell(self, name: str) -> None:
-        if self.trial is not None:
-            raise api.ApiError(api.BUSY, "a trial is running")
-        if name not in self.counts:
+        self._not_busy()
+        if name not in self.config.cells:
             raise api.ApiError(api.BAD_VALUE, f"unknown cell {name!r}")
 
-    # --- trials ----------------------------------------------------------------------
+    # --- tests and trials ---------------------------------------------------------------
 
-    def _test_next(self) -> dict | None:
-        t = self.test
-        if t is None or t["status"] != "running" or t["cursor"] >= len(t["plan"]):
-            return None
-        return {"k": t["cursor"] + 1, "n": len(t["plan"]), **t["plan"][t["cursor"]]}
+    def _save_test(self) -> None:
+        s = self.session
+        assert s is not None
+        history = [t for t in self.store.tests(s.patient_id)
+                   if t.get("schema") == TEST_SCHEMA and t.get("test_id") != s.test_id]
+        rec = test_record(s, patient=self.patient, history=history)
+        self.summary = rec["summary"]
+        self.store.update_test(s.test_id, rec)  # type: ignore[arg-type]
 
-    def _test_snapshot(self) -> dict | None:
-        if self.test is None:
-            return None
-        return {k: copy.deepcopy(v) for k, v in self.test.items() if k not in ("plan", "cursor", "patient_id")} \
-            | {"next": self._test_next()}
-
-    def _test_public(self, t: dict) -> dict:
-        return {k: copy.deepcopy(v) for k, v in t.items() if k not in ("plan", "cursor")}
-
-    def _side(self, hand: str | None) -> str:
-        dom = self.patient["dominant_hand"]
-        if hand in ("left", "right"):
-            return hand
-        if hand == "non-dominant":
-            return "left" if dom == "right" else "right"
-        return dom
-
-    def _arm(self, protocol: str | None, options: dict, hand: str | None, practice: bool,
-             started_by: str = "command") -> dict:
-        slot = None
-        if protocol is None:
-            slot = self._test_next()
-            if slot is None:
-                raise api.ApiError(api.BAD_VALUE, "start_trial: no protocol and no test with a next trial")
-            protocol, options, hand, practice = self.test["protocol"], self.test["options"], slot["hand"], slot["practice"]
-        opts = dict(PROTOCOLS[protocol]["options"], **options)
-        trial_id = self._next_trial_id  # assigned when armed, the id of the saved record
-        self._next_trial_id += 1
-        self.trial = {"trial_id": trial_id, "test_id": self.test["test_id"] if slot else None,
-                      "protocol": protocol, "options": opts, "hand": hand or "dominant",
-                      "side": self._side(hand), "practice": practice,
-                      "k": slot["k"] if slot else None, "n": slot["n"] if slot else None,
-                      "started_by": started_by, "status": "waiting", "started_at": self.now, "elapsed_s": 0.0, "countdown_s": None,
-                      "counts": dict(self.counts)}
-        self._start_t = None
-        self._run_events = []
+    def _close_test(self, reason: str) -> dict | None:
+        s = self.session
+        assert s is not None
+        s.end(reason)
+        self._save_test()
+        snap = state_messages.test_snapshot(s, self.summary, self._side)
+        self.session, self.summary = None, None
         self._push_state()
-        return self.state()["trial"]
+        return snap
 
-    def _finish(self, status: str, result: dict) -> dict:
-        trial, self.trial = self.trial, None
-        rec = {"trial_id": trial["trial_id"], "test_id": trial["test_id"], "patient_id": self.patient["patient_id"],
-               "protocol": trial["protocol"], "options": trial["options"], "hand": trial["hand"],
-               "side": trial["side"], "practice": trial["practice"], "status": status, "result": result,
-               "events": self._run_events, "faults": [], "trace": None,
-               "started_at": "2024-06-10T09:00:00Z", "invalid": None,
-               # docs/api.md TRIAL_RECORD: the station.trial/1 fields the screens may read
-               "schema": "station.trial/1", "k": trial["k"], "n": trial["n"], "started_by": trial["started_by"],
-               "total_s": result.get("total_s"), "valid": True, "invalid_reason": None, "repeat_of": None,
-               "saved_at": "2024-06-10T09:00:30Z", "simulated": True}
-        self._store_trial(rec)
-        t = self.test
-        if t is not None and trial["test_id"] == t["test_id"] and status != "aborted":
-            t["trials"].append({"trial_id": rec["trial_id"], "k": trial["k"], "hand": trial["side"],
-                                "practice": trial["practice"], "status": status,
-                                "total_s": result.get("total_s"), "invalid": None})
-            t["cursor"] += 1
-            if t["cursor"] >= len(t["plan"]):
-                t["status"] = "complete"
-        self._broadcast(api.trial_finished_message(copy.deepcopy(rec), True), "trials")
+    def _arm_next(self, *, started_by: str) -> dict:
+        s = self.session
+        assert s is not None
+        slot = s.next_trial()
+        assert slot is not None
+        return self._arm(s.plan.protocol, dict(s.plan.options), slot.hand, slot.practice, slot, started_by)
+
+    def _arm(self, protocol: str, options: dict, hand: str | None, practice: bool, slot: TrialSlot | None,
+             started_by: str) -> dict:
+        s = self.session if slot is not None else None
+        opts = PROTOCOLS[protocol].validate_options(dict(options))
+        meta = {"test_id": s.test_id if s else None, "patient_id": self.patient["patient_id"] if self.patient else None,
+                "protocol": protocol, "options": opts, "hand": hand, "side": self._side(hand),
+                "practice": practice, "k": len(s.trials) + 1 if s else None,
+                "n": len(s.trials) + len(s.queue) if s else None, "index": slot.index if slot else None,
+                "repeat_of": slot.repeat_of if slot else None, "started_by": started_by, "trace": None}
+        journal = self.store.begin_trial({k: meta[k] for k in ("patient_id", "test_id", "protocol", "hand")})
+        self.live = _Live(trial=_Ns(protocol=_ScriptedProtocol(opts), pipeline=self.board),
+                          journal=_Ns(trial_id=journal.trial_id), meta=meta, armed_t=self.now, slot=slot)
+        self._journal = journal
         self._push_state()
-        return copy.deepcopy(rec)
+        return state_messages.trial_snapshot(self.live, self.now)  # type: ignore[arg-type,return-value]
 
-    def _store_trial(self, rec: dict) -> None:
-        rec.setdefault("invalid", None)
-        rec.setdefault("status", (rec.get("result") or {}).get("status", "complete"))
-        if rec.get("trial_id") is None:
-            rec["trial_id"] = self._next_trial_id
-            self._next_trial_id += 1
-        self.trials.append(rec)
+    def _finish(self, result: dict, aborted: str | None = None) -> dict:
+        live, self.live = self.live, None
+        assert live is not None
+        m = live.meta
+        record = trial_record(result, protocol=m["protocol"], options=m["options"], slot=live.slot,
+                              test_id=m["test_id"], patient_id=m["patient_id"], events=live.events)
+        record.update(status="aborted" if aborted else result["status"], hand=m["hand"], side=m["side"],
+                      practice=m["practice"], k=m["k"], n=m["n"], started_by=m["started_by"],
+                      armed_t=live.armed_t, ended_t=self.now, started_at="2024-06-10T09:00:00Z", simulated=True)
+        if aborted:
+            reason = f"aborted: {aborted}"
+            record.update(valid=False, invalid_reason=reason, invalid={"reason": reason})
+        tid = self.store.finish_trial(record, self._journal)
+        s = self.session
+        if s is not None and live.slot is not None and not aborted and s.test_id == m["test_id"]:
+            s.record(result, trial_id=tid)  # type: ignore[arg-type]
+            self._save_test()
+        rec = self.store.get_trial(tid)
+        self._broadcast(api.trial_finished_message(copy.deepcopy(rec), True))
+        self._push_state()
+        return rec

@@ -29,10 +29,12 @@ def nhpt_trial(total_s: float, *, side: str = "right", started_at: str = "2024-0
             "faults": [], "trace": None, "started_at": started_at, "invalid": None}
 
 
-async def wait_until(pilot, predicate: Callable[[], bool], what: str, limit_s: float = 10.0) -> None:
+async def wait_until(pilot, predicate: Callable[[], object], what: str, limit_s: float = 30.0) -> None:
     """Let the app run until ``predicate()`` holds; fail naming ``what`` if it never does.
 
-    The limit only stops a broken test from hanging; nothing here asserts speed.
+    The predicate is looked at between short pauses of the app: what it checks
+    is the state (or the drawn screen), never how long it took. The limit only
+    stops a broken test from hanging; nothing here asserts speed.
     """
     loop = asyncio.get_running_loop()
     end = loop.time() + limit_s
@@ -40,6 +42,33 @@ async def wait_until(pilot, predicate: Callable[[], bool], what: str, limit_s: f
         if loop.time() > end:
             raise AssertionError(f"the UI never showed {what}")
         await pilot.pause(0.02)
+
+
+async def settled(pilot) -> None:
+    """Until nothing on the screen is in a passing state: no Button still shows its
+    press (Textual's ``-active``, 0.2 s after a click) and no switch its flash
+    (``-flash``), then one more pause so the picture is of that frame."""
+    await wait_until(pilot, lambda: not pilot.app.screen.query(".-active, .-flash"), "the screen settled")
+    await pilot.pause()
+
+
+async def enter_pin(pilot, pin: str, *, submit: bool = True) -> None:
+    """Type ``pin`` into the PIN dialog once its field has the focus (keys pressed before
+    that go nowhere), see it typed, then Enter."""
+    app = pilot.app
+    await wait_until(pilot, lambda: getattr(app.focused, "id", None) == "pin-input", "the PIN field focused")
+    field = app.focused
+    for digit in pin:
+        await pilot.press(digit)
+    await wait_until(pilot, lambda: field.value == pin, "the PIN typed")
+    if submit:
+        await pilot.press("enter")
+
+
+def shown(screen, selector: str) -> str:
+    """The text of the widget ``selector`` on ``screen``; "" while it is not composed yet."""
+    found = screen.query(selector)
+    return text_of(found.first()) if found else ""
 
 
 def text_of(widget) -> str:

@@ -7,6 +7,7 @@ is not installed (.ci/run installs it).
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -22,13 +23,29 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Tmux:
-    """One private tmux server (-L) with one 100x30 session."""
+    """One private tmux server (-L) with one 100x30 session, watched through a control-mode
+    client: every time the pane draws, tmux says so (``%output``), and only then is the
+    screen read again. Nothing is paced by the clock."""
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self._watch: subprocess.Popen | None = None
 
     def run(self, *args: str) -> str:
         return subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True, check=True).stdout
+
+    def start(self, command: str) -> None:
+        self.run("new-session", "-d", "-s", "demo", "-x", "100", "-y", "30", command)
+        self.run("set-option", "-t", "demo", "remain-on-exit", "on")  # the last screen stays to be read
+        self._watch = subprocess.Popen(["tmux", "-L", self.name, "-C", "attach", "-t", "demo"],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True)
+        if self._watch is not None:
+            self._watch.wait(10)
+            for pipe in (self._watch.stdin, self._watch.stdout):
+                pipe.close()
 
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", "demo")
@@ -36,15 +53,21 @@ class Tmux:
     def keys(self, *keys: str) -> None:
         self.run("send-keys", "-t", "demo", *keys)
 
-    def wait_for(self, text: str, limit_s: float = 40.0) -> str:
-        """Poll the screen until ``text`` is on it (the limit only stops a hang)."""
+    def wait_for(self, text: str, limit_s: float = 120.0) -> str:
+        """The screen once ``text`` is on it, read again each time the pane draws
+        (the limit only stops a hang)."""
+        assert self._watch is not None and self._watch.stdout is not None
         end = time.monotonic() + limit_s
-        while time.monotonic() < end:
+        while True:
             screen = self.screen()
             if text in screen:
                 return screen
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
+            remaining = end - time.monotonic()
+            drew, _, _ = select.select([self._watch.stdout], [], [], max(0.0, remaining))
+            if not drew:
+                raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
+            if not os.read(self._watch.stdout.fileno(), 1 << 16):
+                raise AssertionError(f"tmux went away before {text!r} appeared")
 
 
 def daemons_using(data: Path) -> list[str]:
@@ -64,8 +87,7 @@ def daemons_using(data: Path) -> list[str]:
 def test_station_demo_in_a_terminal(tmp_path):
     data = tmp_path / "demo-data"
     tmux = Tmux(f"station-e2e-{os.getpid()}")
-    cmd = f"cd {ROOT} && {sys.executable} -m station demo --data {data} --speed 4 --seed 11; echo DEMO-EXITED $?; sleep 60"
-    tmux.run("new-session", "-d", "-s", "demo", "-x", "100", "-y", "30", cmd)
+    tmux.start(f"cd {ROOT} && {sys.executable} -m station demo --data {data} --speed 4 --seed 11; echo DEMO-EXITED $?")
     try:
         # the default 9HPT plan: per hand a practice trial then two timed trials
         screen = tmux.wait_for("Nine Hole Peg Test (9HPT) - trial 1 of 6 - right hand - practice")
@@ -87,4 +109,4 @@ def test_station_demo_in_a_terminal(tmp_path):
         assert daemons_using(data) == []  # the demo stopped its daemon
         assert (data / "records").is_dir()
     finally:
-        subprocess.run(["tmux", "-L", tmux.name, "kill-server"], capture_output=True)
+        tmux.close()

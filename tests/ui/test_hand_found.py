@@ -144,7 +144,7 @@ def non_ascii(text: str) -> set[str]:
 def test_on_the_linux_console_the_pin_and_the_charts_are_plain_ascii(fake):
     # Was: the PIN showed as bullets and plotext framed its charts with box-drawing
     # glyphs; the console font has neither.
-    from tests.ui.pilot_support import THERAPIST_PIN, nhpt_trial
+    from tests.ui.pilot_support import THERAPIST_PIN, enter_pin, nhpt_trial
 
     fake.setup(patient=PATIENT, history=[nhpt_trial(21.0, started_at="2024-04-01T10:00:00Z"),
                                          nhpt_trial(19.5, started_at="2024-05-01T10:00:00Z")])
@@ -154,9 +154,7 @@ def test_on_the_linux_console_the_pin_and_the_charts_are_plain_ascii(fake):
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_until(pilot, lambda: app.connected and app.history.trials, "the patient's history")
             await pilot.press("f2")
-            await wait_until(pilot, lambda: app.screen.query("#pin-input"), "the PIN dialog")
-            for digit in THERAPIST_PIN[:3]:
-                await pilot.press(digit)
+            await enter_pin(pilot, THERAPIST_PIN[:3], submit=False)
             await pilot.pause()
             text = screen_text(app)
             assert "***" in text and not non_ascii(text)

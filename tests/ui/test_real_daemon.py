@@ -23,18 +23,12 @@ from tests.ui.pilot_support import PATIENT, text_of, wait_until
 pytestmark = pytest.mark.slow  # a few seconds of real time (the count-down and settling)
 
 
-def move_dish(d: InProcessDaemon, delta: int) -> None:
-    """A peg leaves (-1) or lands in (+1) the dish now: a step in the simulated load under the HX711."""
-    hw = d.hw
-    with hw._lock:
-        t = max(hw.sim.now, hw.clock())
-        hw.sim.advance_to(t)
-        hw.sim.patient.loads["dish"].step(t, float(delta), 0.01)
-
-
 async def peg(d: InProcessDaemon, hole: int, seated: bool) -> None:
-    d.drive(d.config.holes[hole - 1], d.closed if seated else 1 - d.closed)
-    await asyncio.sleep(0.1)  # longer than the settle time: one clean edge
+    await d.seat(hole, seated)  # returns once the daemon confirmed it: one clean edge
+
+
+def move_dish(d: InProcessDaemon, delta: int) -> None:
+    d.move_dish(delta)
 
 
 def test_the_start_button_on_the_real_daemon_counts_down_shows_pegs_and_the_result(tmp_path):

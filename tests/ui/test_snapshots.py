@@ -18,7 +18,7 @@ from station.ui.screens.reconnecting import ReconnectingScreen
 from station.ui.screens.technician import TechnicianScreen
 from station.ui.screens.therapist import TherapistScreen
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, PINS, nhpt_trial, wait_until
+from tests.ui.pilot_support import PATIENT, PINS, enter_pin, nhpt_trial, settled, shown, wait_until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((100, 30), id="100x30")]
 # A path where no daemon ever listens, the same in every run (it shows on the overlay).
@@ -32,12 +32,22 @@ SENSORS = {"switches": [{"name": f"hole {i}", "gpio": g, "raw": 0 if i in (2, 5)
                               "fault": None}}}
 
 
+HISTORY = [nhpt_trial(21.0, started_at="2024-04-01T10:00:00Z"),
+           nhpt_trial(19.5, started_at="2024-05-01T10:00:00Z", pegs_every_s=1.3)]
+
+
 @pytest.fixture
 def fake(tmp_path):
     with FakeDaemon(tmp_path / "station.sock") as d:
-        d.setup(patient=PATIENT, test="nine-hole-peg",
-                history=[nhpt_trial(21.0, started_at="2024-04-01T10:00:00Z"),
-                         nhpt_trial(19.5, started_at="2024-05-01T10:00:00Z", pegs_every_s=1.3)])
+        d.setup(patient=PATIENT, test="nine-hole-peg", history=HISTORY)
+        yield d
+
+
+@pytest.fixture
+def fake_between_tests(tmp_path):
+    """Saved trials and no test (a test record, even empty, makes the chart test by test)."""
+    with FakeDaemon(tmp_path / "station.sock") as d:
+        d.setup(patient=PATIENT, history=HISTORY)
         yield d
 
 
@@ -53,7 +63,8 @@ async def _finished_trial(pilot, fake) -> None:
 async def _open(pilot, screen) -> None:
     """Push a staff screen (the PIN is tested in test_flows) and wait until it is composed."""
     pilot.app.push_screen(screen)
-    await wait_until(pilot, lambda: pilot.app.screen is screen and screen.query("#back"), "the staff screen")
+    await wait_until(pilot, lambda: pilot.app.screen is screen and screen.query("#back")
+                     and screen.query_one("#back").region.width, "the staff screen laid out")
 
 
 async def _attached(pilot) -> None:
@@ -71,7 +82,7 @@ def test_patient_screen_during_a_trial(snap_compare, fake, size):
         fake.peg_in(1)  # the trial stays armed ("waiting"): the timer shows 0.0 in every run
         fake.peg_in(3)
         await wait_until(pilot, lambda: len(pilot.app.board.occupied) == 2, "the board")
-        await pilot.pause()
+        await settled(pilot)
     assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
 
 
@@ -79,7 +90,7 @@ def test_patient_screen_during_a_trial(snap_compare, fake, size):
 def test_patient_screen_with_a_result(snap_compare, fake, size):
     async def before(pilot):
         await _finished_trial(pilot, fake)
-        await pilot.pause()
+        await settled(pilot)
     assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
 
 
@@ -87,7 +98,7 @@ def test_patient_screen_on_the_linux_console(snap_compare, fake):
     """ASCII digits and borders (TERM=linux)."""
     async def before(pilot):
         await _finished_trial(pilot, fake)
-        await pilot.pause()
+        await settled(pilot)
     assert snap_compare(create_app(fake.path, pins=PINS, ascii=True), terminal_size=(80, 24), run_before=before)
 
 
@@ -95,8 +106,10 @@ def test_patient_screen_on_the_linux_console(snap_compare, fake):
 def test_pin_dialog(snap_compare, fake, size):
     async def before(pilot):
         await _attached(pilot)
-        await pilot.press("f2", "1", "2")
+        await pilot.press("f2")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, PinDialog), "the PIN dialog")
+        await enter_pin(pilot, "12", submit=False)
+        await settled(pilot)
     assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
 
 
@@ -107,17 +120,19 @@ def test_therapist_screen_test_pane(snap_compare, fake, size):
         await _open(pilot, TherapistScreen())
         await pilot.click("#tab-test")
         await wait_until(pilot, lambda: pilot.app.screen.query_one("#trials").row_count == 1, "the trial")
-        await pilot.pause()
+        await settled(pilot)
     assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_therapist_screen_progress_pane(snap_compare, fake, size):
+def test_therapist_screen_progress_pane(snap_compare, fake_between_tests, size):
+    fake = fake_between_tests
+
     async def before(pilot):
         await _attached(pilot)
         await _open(pilot, TherapistScreen())
         await pilot.click("#tab-progress")
-        await pilot.pause()
+        await settled(pilot)
     assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
 
 
@@ -134,14 +149,21 @@ def test_technician_screen(snap_compare, fake, size):
 
 
 async def _sensors_drawn(pilot) -> None:
-    """Every switch mounted and laid out in the grid for this width (its breakpoint class set)."""
+    """Every switch laid out in as many columns as the width's breakpoint class says, and
+    every cell's row drawn."""
     screen = pilot.app.screen
-    switches = len(SENSORS["switches"])
-    await wait_until(pilot, lambda: len(screen.query(".switch")) == switches
-                     and all(w.region.width for w in screen.query(".switch"))
-                     and (screen.has_class("-narrow") or screen.has_class("-wide")), "the switch grid")
-    await wait_until(pilot, lambda: not screen.query(".-flash"), "no flash")
-    await pilot.pause()
+
+    def grid_drawn() -> bool:
+        switches = screen.query(".switch")
+        if len(switches) != len(SENSORS["switches"]) or not all(w.region.width for w in switches):
+            return False
+        columns = 4 if screen.has_class("-narrow") else 5 if screen.has_class("-wide") else None
+        return len({w.region.x for w in switches}) == columns
+
+    await wait_until(pilot, grid_drawn, "the switch grid in the columns for this width")
+    rows = 1 + len(SENSORS["cells"])  # a heading and a row per cell
+    await wait_until(pilot, lambda: screen.query_one("#cells").region.height == rows, "a row per cell")
+    await settled(pilot)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -159,8 +181,7 @@ def test_technician_self_test(snap_compare, fake, size):
         fake.push_sensors(dict(empty, switches=[dict(s, closed=s["name"] == "hole 1") for s in empty["switches"]]))
         await wait_until(pilot, lambda: "hole 2" in str(pilot.app.screen.query_one("#self-test-hint").render()),
                          "step 2")
-        await wait_until(pilot, lambda: not pilot.app.screen.query(".-flash"), "no flash")
-        await pilot.pause()
+        await settled(pilot)
     assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
 
 
@@ -169,8 +190,9 @@ def test_reconnecting_overlay(snap_compare, size):
     assert not os.path.exists(NOWHERE)
 
     async def before(pilot):
+        # The overlay is the current screen a moment before it is composed: ask, do not query_one.
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ReconnectingScreen)
-                         and "no answer" in str(pilot.app.screen.query_one("#reconnecting-reason").render()),
+                         and "no answer" in shown(pilot.app.screen, "#reconnecting-reason"),
                          "the overlay with its reason")
-        await pilot.pause()
+        await settled(pilot)
     assert snap_compare(create_app(NOWHERE), terminal_size=size, run_before=before)

@@ -18,6 +18,7 @@ from station.ui.view.model import INSTRUCTIONS, countdown_word, format_timer, li
 from station.ui.widgets.big_timer import BigNumber
 from station.ui.widgets.board import BoardView
 from station.ui.widgets.console import console_look
+from station.ui.widgets.lines import Lines
 
 
 class PatientScreen(Screen):
@@ -35,7 +36,7 @@ class PatientScreen(Screen):
             board = BoardView(id="board", classes="panel")
             board.ascii = ascii
             yield board
-        yield Static("", id="prompt", markup=False)
+        yield Lines("", id="prompt", markup=False)
         with Horizontal(id="staff-bar"):
             yield Static(self.app.sub_title, id="demo-hint", markup=False)
             # Links, not Buttons: nothing on this screen takes the keyboard (F2/F3 do),

@@ -15,7 +15,7 @@ class ReconnectingScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="reconnecting-box", classes="dialog"):
             yield Static("Connecting to the station...", id="reconnecting-title")
-            yield Static("", id="reconnecting-reason", markup=False)
+            yield Static(self.app.disconnect_reason, id="reconnecting-reason", markup=False)
             yield Static("This screen carries on by itself when the station is back.", classes="hint")
 
     def on_mount(self) -> None:
@@ -24,7 +24,10 @@ class ReconnectingScreen(ModalScreen[None]):
         self.watch(self.app, "connected", self._on_connected)
 
     def _show_reason(self, reason: str) -> None:
-        self.query_one("#reconnecting-reason", Static).update(reason)
+        # query, not query_one: an overlay pushed while the app exits is mounted
+        # without its children (Textual skips composing a screen being removed).
+        for w in self.query("#reconnecting-reason").results(Static):
+            w.update(reason)
 
     def _on_connected(self, connected: bool) -> None:
         if connected and self.is_current:

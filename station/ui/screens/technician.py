@@ -13,6 +13,7 @@ from textual.widgets import Button, ContentSwitcher, Input, Select, Static
 from station.ui.screens.staff import StaffScreen
 from station.ui.view.guided_check import GuidedCheckWalk
 from station.ui.widgets.choice import chosen
+from station.ui.widgets.lines import Lines
 
 PANES = ("sensors", "self-test", "calibrate")
 FLASH_S = 0.4
@@ -40,9 +41,9 @@ class TechnicianScreen(StaffScreen):
                 yield Static("Switches", classes="section")
                 yield Container(id="switches")
                 yield Static("Load cells", classes="section")
-                yield Static("waiting for the first reading...", id="cells", markup=False)
+                yield Lines("waiting for the first reading...", id="cells", markup=False)
                 yield Static("Faults", classes="section")
-                yield Static("none", id="faults", markup=False)
+                yield Lines("none", id="faults", markup=False)
             with VerticalScroll(id="self-test-pane", classes="pane"):
                 with Horizontal(classes="row"):
                     yield Button("Start self-test", id="start-self-test", compact=True)
