@@ -6,18 +6,36 @@ simulator. Channel A, gain 128: every reading is 24 data bits, MSB first, in
 two's complement, plus one extra PD_SCK pulse that keeps gain 128 for the next
 conversion (25 pulses in all).
 
-Timing rules from the datasheet that shape this code:
+Rules from the datasheet (Avia Semiconductor HX711, rev. 2.0: "Serial
+Interface", Fig. 2 and Table 3, "Output settling time") that shape this code:
 
 * DOUT goes low when a conversion is ready (every 1/sample_hz: 12.5 ms at
   80 SPS). If it stays high for two sample periods the chip is unplugged,
   unpowered or dead: ``NotReady``, never a hang.
+* 24 PD_SCK pulses shift the data out, MSB first; the 25th pulse "pulls DOUT
+  back to high" until the next conversion. DOUT still low after it means
+  DOUT is shorted to GND or the chip is not clocking: ``StuckLow`` (a run of
+  zeros is not a load).
 * PD_SCK high for more than 60 us powers the chip down, and it resets and
-  re-settles (4 sample periods) when PD_SCK goes low again. Under Python a
-  thread switch or a GC pause can stretch a pulse, so every pulse is timed
-  with the injected clock and a reading whose pulses ran over ``max_high_s``
-  (datasheet maximum high time: 50 us) is discarded: ``PulseTooLong``.
+  re-settles (4 sample periods: 50 ms at 80 SPS, 400 ms at 10 SPS) when
+  PD_SCK goes low again. Under Python a thread switch or a GC pause can
+  stretch a pulse, so every pulse is timed with the injected clock and a
+  reading whose pulses ran over ``max_high_s`` (datasheet maximum high time:
+  50 us) is discarded: ``PulseTooLong``.
+* The next conversion replaces the shift register: a readout still running
+  then shifts out the new word's bits after the old one's and gives a
+  plausible but wrong number. A readout that took longer than the
+  conversion period less a margin is discarded: ``ReadoutTooSlow``.
+* The driver resets the chip when it opens it (PD_SCK high 10 ms, then low):
+  a reader that died mid-readout, or another program's gain, leaves the
+  chip mid-word or at another gain; after the reset it is at channel A,
+  gain 128, and the first reading is taken after the settling time.
 * 0x7FFFFF and 0x800000 are the ADC's clipping codes (overload or a broken
   bridge wire): ``Saturated``, never a number passed on.
+
+``Discarded`` (``PulseTooLong``, ``ReadoutTooSlow``) loses one reading and
+says nothing about the chip; the reader counts them and calls it a fault only
+when they persist. The other faults are faults at once.
 
 The driver deliberately does *no* median or other filtering: traces must hold
 the raw readings, and the pipeline's excursion rule (station.loadcell) already
@@ -34,8 +52,16 @@ from typing import Any
 POWER_DOWN_S = 60e-6
 #: Datasheet maximum PD_SCK high time during a readout.
 MAX_HIGH_S = 50e-6
-#: Settling after power-up or reset, in sample periods (50 ms at 80 SPS, 400 ms at 10 SPS).
+#: Settling after power-up, reset or a gain change, in sample periods
+#: (datasheet Table 3: 50 ms at 80 SPS, 400 ms at 10 SPS).
 SETTLE_PERIODS = 4
+#: How long the reset at open holds PD_SCK high. The datasheet asks for over
+#: 60 us; the Linux IIO hx711 driver found the first reading after a shorter
+#: reset unstable on an oscilloscope and had no trouble from 10 ms up.
+RESET_HIGH_S = 0.010
+#: Part of each conversion period a readout may not use. The datasheet gives
+#: no tolerance for the internal oscillator's rate, so a tenth is kept free.
+READOUT_MARGIN = 0.1
 
 _SATURATED = {0x7FFFFF: "0x7FFFFF", 0x800000: "0x800000"}
 
@@ -61,12 +87,37 @@ class Saturated(SensorFault):
         self.counts = counts
 
 
-class PulseTooLong(SensorFault):
+class StuckLow(SensorFault):
+    """DOUT still read low after the 25th pulse: shorted to GND, or the chip is not clocking."""
+
+
+class Discarded(SensorFault):
+    """One reading was thrown away because it cannot be trusted; the chip itself may be fine.
+
+    ``reason`` is a few words for counts and reports.
+    """
+
+    reason = "discarded"
+
+
+class PulseTooLong(Discarded):
     """A PD_SCK high pulse ran over the limit; the reading was discarded."""
+
+    reason = "clock pulse over 50 us"
 
     def __init__(self, detail: str, *, high_s: float, t: float | None = None) -> None:
         super().__init__(detail, t=t)
         self.high_s = high_s
+
+
+class ReadoutTooSlow(Discarded):
+    """The readout took so long that the next conversion may have replaced the word mid-way."""
+
+    reason = "readout past the next conversion"
+
+    def __init__(self, detail: str, *, readout_s: float, t: float | None = None) -> None:
+        super().__init__(detail, t=t)
+        self.readout_s = readout_s
 
 
 class HX711:
@@ -97,6 +148,12 @@ class HX711:
         self._sleep = sleep
         self._period = 1.0 / self.sample_hz
         self._settle_s = SETTLE_PERIODS * self._period
+        #: the longest a readout may take, from DOUT seen low to the 25th pulse's end: the
+        #: next conversion comes one period after this one was ready, which was at most
+        #: one poll before the driver saw it (see read_sample)
+        self.readout_limit_s = self._period * (1 - READOUT_MARGIN) - poll_s
+        if not self.readout_limit_s > 0:
+            raise ValueError(f"poll_s {poll_s!r} leaves no time for a readout at {sample_hz} samples/s")
         mode = gpio.getmode()
         if mode is None:
             gpio.setmode(gpio.BCM)
@@ -106,11 +163,11 @@ class HX711:
         # reads: high, i.e. "never ready" (NotReady) rather than a run of zeros.
         gpio.setup(dout, gpio.IN, pull_up_down=gpio.PUD_UP)
         gpio.setup(pd_sck, gpio.OUT, initial=gpio.LOW)
-        # PD_SCK may have been high before (a previous process left the chip
-        # powered down): going low just now woke it, so allow its settling.
-        self._awake_at = clock() + self._settle_s
+        self._awake_at = -math.inf
+        self._not_before = -math.inf  # no look at DOUT before this (after a bad readout)
         self._down = False
         self._closed = False
+        self.reset()
 
     # --- reading ---------------------------------------------------------
 
@@ -127,16 +184,23 @@ class HX711:
 
         Waits (polling every ``poll_s``) at most two sample periods, plus the
         settling time after a wake-up or a fault (the chip may have reset),
-        then clocks out 24 bits and one gain pulse. Raises NotReady,
-        Saturated or PulseTooLong.
+        then clocks out 24 bits and one gain pulse and checks DOUT went high.
+        Raises NotReady, StuckLow, Saturated or a ``Discarded``
+        (PulseTooLong, ReadoutTooSlow).
+
+        The readout limit assumes the conversion was ready at most one poll
+        before DOUT was seen low, or, when the polls saw DOUT high, no
+        earlier than the last of them. A reader that was itself late by most
+        of a period before its first look (DOUT already low) is not caught:
+        the reader runs alone in its process so that this stays rare.
         """
         if self._closed:
             raise RuntimeError("HX711 is closed")
         if self._down:
             raise RuntimeError("HX711 is powered down: call power_up() first")
-        t = self._wait_ready()
+        t, unsure = self._wait_ready()
         self._awake_at = -math.inf  # it answered: awake and settled
-        raw, longest, end = self._shift_in()
+        raw, longest, end, high_after = self._shift_in()
         if longest > self.max_high_s:
             # Over 60 us the chip powered down and reset when PD_SCK fell;
             # nearer the limit it may have. Give it its settling time before
@@ -145,22 +209,45 @@ class HX711:
             raise PulseTooLong(
                 f"PD_SCK pulse {longest * 1e6:.0f} us high (limit {self.max_high_s * 1e6:.0f} us): "
                 "reading discarded", high_s=longest, t=t)
+        took = end - t
+        if took > self.readout_limit_s - unsure:
+            # The chip may be mid-way through shifting out the next word: wait
+            # for the one after, which it starts from its first bit.
+            self._not_before = end + self._period
+            raise ReadoutTooSlow(
+                f"readout took {took * 1e3:.1f} ms (limit {(self.readout_limit_s - unsure) * 1e3:.1f} ms "
+                f"before the next conversion): reading discarded", readout_s=took, t=t)
+        if not high_after:
+            # Pace the retries at the conversion rate: a stuck DOUT must not spin the reader.
+            self._not_before = end + self._period
+            raise StuckLow("DOUT still low after the 25th clock pulse: DOUT shorted to GND, "
+                           "or the HX711 is not clocking out", t=t)
         if raw in _SATURATED:
             counts = raw - 0x1000000 if raw & 0x800000 else raw
             raise Saturated(f"saturated reading {_SATURATED[raw]}: load cell overloaded or a wire is broken",
                             counts=counts, t=t)
         return t, (raw - 0x1000000 if raw & 0x800000 else raw)
 
-    def _wait_ready(self) -> float:
+    def _wait_ready(self) -> tuple[float, float]:
+        """``(t, unsure)``: when DOUT was seen low, and how much earlier the conversion may have been ready."""
         clock, sleep, poll = self._clock, self._sleep, self.poll_s
         gpio, dout, low = self._gpio, self.dout, self._gpio.LOW
         now = start = clock()
+        if now < self._not_before:
+            sleep(self._not_before - now)
+            now = clock()
         deadline = max(now, self._awake_at) + 2 * self._period
+        high_t = -math.inf
         # Bounded by the clock *and* by a poll count, so a clock that does not
         # move (or a sleep that returns at once) still cannot hang the reader.
         for _ in range(int((deadline - now) / poll) * 2 + 16):
+            before = now
             if gpio.input(dout) == low:
-                return clock()
+                t = clock()
+                # Seen high in this wait: ready no earlier than that look. Else
+                # (low at the first look) assume it went low within one poll.
+                return t, (t - high_t if high_t > -math.inf else poll)
+            high_t = before
             now = clock()
             if now >= deadline:
                 break
@@ -172,8 +259,12 @@ class HX711:
         raise NotReady(f"DOUT stayed high for {(end - start) * 1e3:.0f} ms (over two sample periods): "
                        "HX711 unplugged, unpowered or dead", t=end)
 
-    def _shift_in(self) -> tuple[int, float, float]:
-        """Clock out 24 data bits + 1 gain pulse; returns (raw, longest high time, end time)."""
+    def _shift_in(self) -> tuple[int, float, float, bool]:
+        """Clock out 24 data bits + 1 gain pulse, then look at DOUT.
+
+        Returns (raw, longest high time, end time, DOUT high after): the end
+        is after that last look, so a readout is timed to its last bit.
+        """
         out, inp, clock = self._gpio.output, self._gpio.input, self._clock
         sck, dout, high, low = self.pd_sck, self.dout, self._gpio.HIGH, self._gpio.LOW
         raw = 0
@@ -197,7 +288,8 @@ class HX711:
         t1 = clock()
         if t1 - t0 > longest:
             longest = t1 - t0
-        return raw, longest, t1
+        high_after = inp(dout) != low  # datasheet: the 25th pulse pulls DOUT high
+        return raw, longest, clock(), high_after
 
     # --- power -----------------------------------------------------------
 
@@ -206,6 +298,27 @@ class HX711:
         self._gpio.output(self.pd_sck, self._gpio.LOW)
         self._gpio.output(self.pd_sck, self._gpio.HIGH)
         self._down = True
+
+    def reset(self) -> None:
+        """Reset the chip: PD_SCK high for ``RESET_HIGH_S`` (power-down), then low.
+
+        It comes back at channel A, gain 128, from a clean start whatever it
+        was doing (mid-readout, another gain), and the next read allows its
+        settling time.
+        """
+        clock, sleep = self._clock, self._sleep
+        self._gpio.output(self.pd_sck, self._gpio.HIGH)
+        t0 = clock()
+        # Bounded, like the ready wait: a clock that does not move cannot hang it.
+        for _ in range(4):
+            left = RESET_HIGH_S - (clock() - t0)
+            if left <= 0:
+                break
+            sleep(left)
+        self._gpio.output(self.pd_sck, self._gpio.LOW)
+        self._down = False
+        self._not_before = -math.inf
+        self._awake_at = clock() + self._settle_s
 
     def power_up(self) -> None:
         """PD_SCK low: the chip resets to channel A, gain 128, and settles before its first conversion."""

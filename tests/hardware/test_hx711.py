@@ -5,7 +5,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hardware.hx711 import HX711, NotReady, PulseTooLong, Saturated, SensorFault
+from hardware.hx711 import (
+    HX711,
+    Discarded,
+    NotReady,
+    PulseTooLong,
+    ReadoutTooSlow,
+    Saturated,
+    SensorFault,
+    StuckLow,
+)
 from hardware.sim.clock import VirtualClock
 from hardware.sim.fake_gpio import FakeGPIO, FakeHX711
 
@@ -27,7 +36,8 @@ def test_values_round_trip(hx711_rig, values):
             box[t] = next(seq)
         return box[t]
 
-    rig = hx711_rig(source)
+    rig = hx711_rig()
+    rig.chip.source = source  # after the reset at open, whose first pulse latched a conversion
     assert [rig.driver.read() for _ in values] == values
 
 
@@ -167,6 +177,8 @@ def test_first_read_allows_a_chip_that_just_powered_on_to_settle():
 
 def test_is_ready_follows_dout(hx711_rig):
     rig = hx711_rig(lambda t: 1)
+    assert not rig.driver.is_ready()  # settling after the reset at open
+    rig.clock.advance(0.050)
     assert rig.driver.is_ready()
     rig.driver.read()
     assert not rig.driver.is_ready()
@@ -188,3 +200,113 @@ def test_close_releases_the_pins(hx711_rig):
 def test_bad_parameters(kw):
     with pytest.raises(ValueError):
         HX711(FakeGPIO(), DOUT, SCK, **kw)
+
+
+# --- readings that would be wrong without a fault (issue 12) ---------------
+
+
+def test_a_pause_past_the_next_conversion_discards_the_reading_never_the_shifted_value(hx711_rig):
+    rig = hx711_rig(lambda t: -54321)
+    assert rig.driver.read() == -54321
+    rig.chip.pause_next_low(0.013, skip=11)  # the thread is switched out after the 12th bit
+    before = rig.chip.readouts
+    with pytest.raises(ReadoutTooSlow) as e:
+        rig.driver.read()
+    assert isinstance(e.value, Discarded) and e.value.readout_s >= 0.013
+    assert rig.chip.readouts == before + 2  # the new conversion began shifting out mid-way...
+    assert rig.driver.read() == -54321  # ...and the driver waited for a clean one
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=readable, pause=st.floats(min_value=0.0, max_value=0.04), after_pulse=st.integers(0, 24),
+       sample_hz=st.sampled_from([80, 10]))
+def test_a_paused_readout_is_right_or_discarded_never_wrong(hx711_rig, value, pause, after_pulse, sample_hz):
+    rig = hx711_rig(lambda t: value, sample_hz=sample_hz)
+    rig.driver.read()
+    rig.chip.pause_next_low(pause, skip=after_pulse)
+    try:
+        assert rig.driver.read() == value
+    except Discarded:
+        assert pause > rig.driver.readout_limit_s - rig.driver.poll_s - 0.001
+    assert rig.driver.read() == value
+
+
+def test_a_reader_that_overslept_while_waiting_gets_a_shorter_readout_limit(hx711_rig):
+    # The conversion went low 10 ms before the driver looked (its sleep
+    # overslept): a 3 ms readout then runs into the next conversion.
+    extra = []
+    clock = VirtualClock()
+    rig = hx711_rig(lambda t: 4242, clock=clock, sleep=lambda s: clock.sleep(s + (extra.pop() if extra else 0)))
+    rig.driver.read()
+    ready = rig.chip.next_ready_t()
+    extra.append(ready + 0.010 - rig.clock.now() - rig.driver.poll_s)
+    rig.chip.pause_next_low(0.003, skip=5)
+    with pytest.raises(ReadoutTooSlow):
+        rig.driver.read()
+    assert rig.driver.read() == 4242
+
+
+def test_dout_stuck_low_is_a_fault_paced_at_the_conversion_rate_not_a_flood_of_zeros(hx711_rig):
+    rig = hx711_rig(lambda t: 0)
+    assert rig.driver.read() == 0
+    rig.chip.dout_stuck_low = True
+    start = rig.clock.now()
+    for _ in range(10):
+        with pytest.raises(StuckLow) as e:
+            rig.driver.read()
+        assert "25th" in e.value.detail and isinstance(e.value, SensorFault)
+    assert rig.clock.now() - start >= 9 / 80  # one attempt per conversion period at most
+    rig.chip.dout_stuck_low = False
+    assert rig.driver.read() == 0
+
+
+def _chip_left_mid_word(value, pulses=10):
+    """A chip whose last reader died after ``pulses`` clock pulses of a readout."""
+    clock = VirtualClock()
+    gpio = FakeGPIO(clock)
+    chip = FakeHX711(gpio, DOUT, SCK, source=lambda t: value)
+    gpio.setmode(gpio.BCM)
+    gpio.setup(SCK, gpio.OUT, initial=gpio.LOW)
+    for _ in range(pulses):
+        gpio.output(SCK, 1)
+        gpio.output(SCK, 0)
+    gpio.cleanup()
+    return clock, gpio, chip
+
+
+# 0x0F0F0F: the 11th bit on is 0, so a driver that did not reset would take
+# DOUT low for "ready" and clock out the rest of the old word.
+@pytest.mark.parametrize("value", [0x0F0F0F, -54321])
+def test_open_resets_a_chip_left_mid_word_and_waits_for_it_to_settle(value):
+    clock, gpio, chip = _chip_left_mid_word(value)
+    ups = chip.power_ups
+    driver = HX711(gpio, DOUT, SCK, clock=clock.now, sleep=clock.sleep)
+    opened = clock.now()
+    assert chip.power_ups == ups + 1
+    t, counts = driver.read_sample()
+    assert counts == value
+    assert t - opened >= 0.050  # datasheet: 50 ms settling at 80 SPS
+
+
+def test_without_the_reset_a_chip_left_mid_word_gives_a_wrong_reading(monkeypatch):
+    # The test above would pass vacuously if the fake could not go wrong this way.
+    clock, gpio, chip = _chip_left_mid_word(0x0F0F0F)
+    monkeypatch.setattr(HX711, "reset", lambda self: None)
+    driver = HX711(gpio, DOUT, SCK, clock=clock.now, sleep=clock.sleep)
+    assert driver.read() != 0x0F0F0F
+
+
+def test_open_resets_a_chip_left_at_another_gain():
+    clock = VirtualClock()
+    gpio = FakeGPIO(clock)
+    chip = FakeHX711(gpio, DOUT, SCK, source=lambda t: 40000)
+    gpio.setmode(gpio.BCM)
+    gpio.setup(SCK, gpio.OUT, initial=gpio.LOW)
+    for _ in range(26):  # another program read it and chose gain 32
+        gpio.output(SCK, 1)
+        gpio.output(SCK, 0)
+    clock.advance(0.2)
+    gpio.cleanup()
+    driver = HX711(gpio, DOUT, SCK, clock=clock.now, sleep=clock.sleep)
+    assert chip.gain == 128
+    assert [driver.read() for _ in range(6)] == [40000] * 6
