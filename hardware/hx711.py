@@ -148,12 +148,10 @@ class HX711:
         self._sleep = sleep
         self._period = 1.0 / self.sample_hz
         self._settle_s = SETTLE_PERIODS * self._period
-        #: the longest a readout may take, from DOUT seen low to the 25th pulse's end: the
-        #: next conversion comes one period after this one was ready, which was at most
-        #: one poll before the driver saw it (see read_sample)
-        self.readout_limit_s = self._period * (1 - READOUT_MARGIN) - poll_s
-        if not self.readout_limit_s > 0:
-            raise ValueError(f"poll_s {poll_s!r} leaves no time for a readout at {sample_hz} samples/s")
+        #: the longest from DOUT last seen high to the end of a readout: the next
+        #: conversion comes one period after this one, which was ready no earlier
+        #: than that look (see read_sample)
+        self.readout_limit_s = self._period * (1 - READOUT_MARGIN)
         mode = gpio.getmode()
         if mode is None:
             gpio.setmode(gpio.BCM)
@@ -165,6 +163,9 @@ class HX711:
         gpio.setup(pd_sck, gpio.OUT, initial=gpio.LOW)
         self._awake_at = -math.inf
         self._not_before = -math.inf  # no look at DOUT before this (after a bad readout)
+        self._seen_high_t = -math.inf  # the last time DOUT was seen high
+        self._stuck = False  # the last readout ended with DOUT low
+        self._resync = False  # the last readout may have run into the next conversion
         self._down = False
         self._closed = False
         self.reset()
@@ -172,8 +173,17 @@ class HX711:
     # --- reading ---------------------------------------------------------
 
     def is_ready(self) -> bool:
-        """True when a conversion is waiting (DOUT low)."""
-        return self._gpio.input(self.dout) == self._gpio.LOW
+        """True when a conversion is waiting (DOUT low).
+
+        A look that sees DOUT high also tells the next read that its
+        conversion became ready after it (the simulator looks just before a
+        conversion is due, as the polling loop would).
+        """
+        t = self._clock()
+        if self._gpio.input(self.dout) == self._gpio.LOW:
+            return True
+        self._seen_high_t = t
+        return False
 
     def read(self) -> int:
         """The next reading in signed counts; raises NotReady, Saturated or PulseTooLong."""
@@ -188,19 +198,40 @@ class HX711:
         Raises NotReady, StuckLow, Saturated or a ``Discarded``
         (PulseTooLong, ReadoutTooSlow).
 
-        The readout limit assumes the conversion was ready at most one poll
-        before DOUT was seen low, or, when the polls saw DOUT high, no
-        earlier than the last of them. A reader that was itself late by most
-        of a period before its first look (DOUT already low) is not caught:
-        the reader runs alone in its process so that this stays rare.
+        The conversion was ready no earlier than DOUT was last seen high (a
+        poll, the check after the previous readout, ``is_ready``) and no
+        earlier than one period before it was seen low; the next one comes a
+        period later. A readout that ends past that, less ``READOUT_MARGIN``,
+        is discarded: the thread was switched out mid-readout, or it looked
+        late (DOUT already low) and cannot tell how old the conversion was.
         """
         if self._closed:
             raise RuntimeError("HX711 is closed")
         if self._down:
             raise RuntimeError("HX711 is powered down: call power_up() first")
-        t, unsure = self._wait_ready()
+        if self._resync:
+            self._flush()
+        t, ready_after = self._wait_ready()
         self._awake_at = -math.inf  # it answered: awake and settled
         raw, longest, end, high_after = self._shift_in()
+        in_time = end - ready_after <= self.readout_limit_s
+        if high_after:
+            # Between conversions; or, after a late readout, a 1 bit of a word
+            # that cut in, which DOUT holds until that word ends: either way the
+            # next conversion DOUT shows low becomes ready after this look.
+            self._seen_high_t = end
+        elif longest <= self.max_high_s and (in_time or self._stuck):
+            # Pace the retries at the conversion rate: a stuck DOUT must not spin the reader.
+            self._stuck = True
+            self._not_before = end + self._period
+            raise StuckLow("DOUT still low after the 25th clock pulse: DOUT shorted to GND, "
+                           "or the HX711 is not clocking out", t=t)
+        else:
+            # The chip may be mid-way through a word that cut in, showing a 0
+            # bit that looks like "ready": the next read waits for that word to
+            # end and flushes the conversion after it (see _flush).
+            self._not_before = end + self._period
+            self._resync = True
         if longest > self.max_high_s:
             # Over 60 us the chip powered down and reset when PD_SCK fell;
             # nearer the limit it may have. Give it its settling time before
@@ -209,49 +240,67 @@ class HX711:
             raise PulseTooLong(
                 f"PD_SCK pulse {longest * 1e6:.0f} us high (limit {self.max_high_s * 1e6:.0f} us): "
                 "reading discarded", high_s=longest, t=t)
-        took = end - t
-        if took > self.readout_limit_s - unsure:
-            # The chip may be mid-way through shifting out the next word: wait
-            # for the one after, which it starts from its first bit.
-            self._not_before = end + self._period
+        if not in_time:
             raise ReadoutTooSlow(
-                f"readout took {took * 1e3:.1f} ms (limit {(self.readout_limit_s - unsure) * 1e3:.1f} ms "
-                f"before the next conversion): reading discarded", readout_s=took, t=t)
-        if not high_after:
-            # Pace the retries at the conversion rate: a stuck DOUT must not spin the reader.
-            self._not_before = end + self._period
-            raise StuckLow("DOUT still low after the 25th clock pulse: DOUT shorted to GND, "
-                           "or the HX711 is not clocking out", t=t)
+                f"readout ended {(end - ready_after) * 1e3:.1f} ms after DOUT was last seen high "
+                f"(limit {self.readout_limit_s * 1e3:.1f} ms): the next conversion may have replaced "
+                "the word mid-way; reading discarded", readout_s=end - t, t=t)
+        self._stuck = False
         if raw in _SATURATED:
             counts = raw - 0x1000000 if raw & 0x800000 else raw
             raise Saturated(f"saturated reading {_SATURATED[raw]}: load cell overloaded or a wire is broken",
                             counts=counts, t=t)
         return t, (raw - 0x1000000 if raw & 0x800000 else raw)
 
+    def _flush(self, tries: int = 3) -> None:
+        """After a readout that ended with DOUT low and may have been cut into: get back in step.
+
+        The chip may still be shifting out the word that cut in, showing its
+        bits on DOUT (a 0 looks like "ready"); one period after our readout
+        that word has ended. Whatever conversion is waiting then is of
+        unknown age, so it is clocked out and dropped; once DOUT reads high
+        after the 25th pulse, the wait sees the next conversion arrive (a 1
+        bit of yet another word that cut in is as good: DOUT holds it until
+        that word ends). After ``tries`` the read goes ahead, and the
+        readout rule discards what it cannot trust.
+        """
+        self._resync = False
+        clock, low = self._clock, self._gpio.LOW
+        for _ in range(tries):
+            now = clock()
+            if now < self._not_before:
+                self._sleep(self._not_before - now)
+                now = clock()
+            if self._gpio.input(self.dout) != low:
+                self._seen_high_t = now
+                return
+            _, longest, end, high_after = self._shift_in()
+            if longest > self.max_high_s:
+                self._awake_at = end + self._settle_s  # it may have reset
+            if high_after:
+                self._seen_high_t = end
+                return
+            self._not_before = end + self._period
+
     def _wait_ready(self) -> tuple[float, float]:
-        """``(t, unsure)``: when DOUT was seen low, and how much earlier the conversion may have been ready."""
+        """``(t, ready_after)``: when DOUT was seen low, and the earliest the conversion can have been ready."""
         clock, sleep, poll = self._clock, self._sleep, self.poll_s
         gpio, dout, low = self._gpio, self.dout, self._gpio.LOW
         now = start = clock()
-        if now < self._not_before:
-            sleep(self._not_before - now)
-            now = clock()
-        deadline = max(now, self._awake_at) + 2 * self._period
-        high_t = -math.inf
+        not_before = self._not_before
+        deadline = max(now, self._awake_at, not_before) + 2 * self._period
         # Bounded by the clock *and* by a poll count, so a clock that does not
         # move (or a sleep that returns at once) still cannot hang the reader.
         for _ in range(int((deadline - now) / poll) * 2 + 16):
-            before = now
-            if gpio.input(dout) == low:
+            if gpio.input(dout) != low:
+                self._seen_high_t = now  # the clock just before that look
+            elif now >= not_before:  # (before it, a low DOUT is the stuck one: keep looking for high)
                 t = clock()
-                # Seen high in this wait: ready no earlier than that look. Else
-                # (low at the first look) assume it went low within one poll.
-                return t, (t - high_t if high_t > -math.inf else poll)
-            high_t = before
-            now = clock()
+                return t, max(self._seen_high_t, t - self._period)
             if now >= deadline:
                 break
             sleep(min(poll, deadline - now))
+            now = clock()
         end = clock()
         # A chip that did not answer may be powering up (plugged back in):
         # let the next read allow for its settling too.
@@ -308,6 +357,7 @@ class HX711:
         """
         clock, sleep = self._clock, self._sleep
         self._gpio.output(self.pd_sck, self._gpio.HIGH)
+        self._resync = self._stuck = False
         t0 = clock()
         # Bounded, like the ready wait: a clock that does not move cannot hang it.
         for _ in range(4):
@@ -318,13 +368,16 @@ class HX711:
         self._gpio.output(self.pd_sck, self._gpio.LOW)
         self._down = False
         self._not_before = -math.inf
-        self._awake_at = clock() + self._settle_s
+        # From here the chip settles: no conversion is ready before this moment.
+        self._seen_high_t = clock()
+        self._awake_at = self._seen_high_t + self._settle_s
 
     def power_up(self) -> None:
         """PD_SCK low: the chip resets to channel A, gain 128, and settles before its first conversion."""
         self._gpio.output(self.pd_sck, self._gpio.LOW)
         self._down = False
-        self._awake_at = self._clock() + self._settle_s
+        self._seen_high_t = self._clock()
+        self._awake_at = self._seen_high_t + self._settle_s
 
     def close(self) -> None:
         """Release the two pins (idempotent)."""

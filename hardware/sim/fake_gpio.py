@@ -20,7 +20,7 @@ past the next conversion is cut off by it: later pulses shift out the new
 conversion, so a driver that does not notice reads a shifted value. Faults
 can be injected: ``unplugged``, ``saturate``, ``dout_stuck_low`` (DOUT
 shorted to GND), ``stretch_next_high`` (a thread switch while PD_SCK is high)
-and ``pause_next_low`` (one while PD_SCK is low, mid-readout).
+and ``pause_readouts`` (one while PD_SCK is low, mid-readout).
 
 Written for one thread (the simulator and tests drive it in virtual time).
 """
@@ -228,7 +228,7 @@ class FakeHX711:
     no pulses; plugging it back in powers it up and it settles again),
     ``saturate`` (every conversion reads 0x7FFFFF), ``dout_stuck_low`` (DOUT
     reads low whatever the chip does), ``stretch_next_high`` and
-    ``pause_next_low``.
+    ``pause_readouts``.
     """
 
     def __init__(self, gpio: FakeGPIO, dout: int, pd_sck: int, *, sample_hz: float = 80,
@@ -248,7 +248,7 @@ class FakeHX711:
         self.dout_stuck_low = False
         self._unplugged = False
         self._stretch: list[tuple[int, float]] = []  # (rising edges to skip, seconds)
-        self._pause: list[tuple[int, float]] = []  # (falling edges to skip, seconds)
+        self._pause: tuple[float, int, int] | None = None  # (seconds, after pulse, readouts left)
         self._old_gain = 128  # the gain before the last change: conversions until _settled_at use it
         self._settled_at = -math.inf
         self._last_pulse_t = -math.inf
@@ -316,15 +316,18 @@ class FakeHX711:
         """
         self._stretch.append((skip, seconds))
 
-    def pause_next_low(self, seconds: float, *, skip: int = 0) -> None:
-        """Pause ``seconds`` of virtual time after a coming PD_SCK falling edge.
+    def pause_readouts(self, seconds: float, *, after_pulse: int = 12, count: int = 1) -> None:
+        """Pause the next ``count`` readouts for ``seconds`` after their pulse ``after_pulse`` (1-25).
 
         Models the driver thread being switched out between two pulses of a
-        readout (PD_SCK low, so the chip stays up): after ``skip`` more
-        falling edges, the GPIO call after the next one starts ``seconds``
-        late.
+        readout (PD_SCK low, so the chip stays up): the GPIO call after that
+        pulse's falling edge starts ``seconds`` late. A readout is the chip's:
+        one that a new conversion cut into counts again from its first pulse.
+        ``count=0`` cancels.
         """
-        self._pause.append((skip, seconds))
+        if not 1 <= after_pulse <= 25:
+            raise ValueError(f"after_pulse must be 1 to 25, not {after_pulse!r}")
+        self._pause = (seconds, after_pulse, count) if count > 0 else None
 
     # --- the chip ---------------------------------------------------------
 
@@ -423,11 +426,10 @@ class FakeHX711:
         self.clock.advance(seconds)
 
     def _maybe_pause(self) -> None:
-        if not self._pause:
+        if self._pause is None or not self._reading:
             return
-        skip, seconds = self._pause[0]
-        if skip > 0:
-            self._pause[0] = (skip - 1, seconds)
+        seconds, after, left = self._pause
+        if self._pulses != after:
             return
-        self._pause.pop(0)
+        self._pause = (seconds, after, left - 1) if left > 1 else None
         self.gpio.stall_next_call(seconds)

@@ -86,16 +86,17 @@ def test_readouts_past_the_next_conversion_are_counted_and_only_a_run_of_them_is
     rig = hx711_rig(lambda t: -54321)
     records = []
     reader = reader_for(rig, records, discard_retries=2)
-    for _ in range(2):
-        rig.chip.pause_next_low(0.013, skip=11)
-        assert reader.step() is None
-    assert reader.step().counts == -54321
+    rig.chip.pause_readouts(0.013, after_pulse=12)
+    assert reader.step() is None
+    assert reader.step().counts == -54321  # one stall, one reading lost
+    rig.chip.pause_readouts(0.013, after_pulse=4, count=10**6)  # every readout stalls
     for _ in range(3):
-        rig.chip.pause_next_low(0.013, skip=3)
         reader.step()
     assert [type(r) for r in records] == [Sample, CellFault]
-    assert "readout took" in records[1].detail and "3 readings in a row" in records[1].detail
-    assert reader.discarded == {"readout past the next conversion": 5}
+    assert "next conversion" in records[1].detail and "3 readings in a row" in records[1].detail
+    assert reader.discarded == {"readout past the next conversion": 4}
+    rig.chip.pause_readouts(0.013, count=0)
+    assert reader.step().counts == -54321 and not reader.faulted
     assert {r.counts for r in records if isinstance(r, Sample)} == {-54321}
 
 

@@ -251,22 +251,31 @@ def test_stretch_next_high_advances_the_clock_while_sck_is_high():
     assert chip.next_ready_t() >= clock.now() + 0.049
 
 
-def test_pause_next_low_advances_the_clock_after_a_falling_edge_and_the_chip_stays_up():
+def test_pause_readouts_stalls_the_call_after_the_chosen_pulse_of_each_readout():
     clock, gpio, chip = make()
-    chip.pause_next_low(0.005, skip=3)
+    chip.pause_readouts(0.005, after_pulse=4, count=2)
     t = clock.now()
     clock_out(gpio, 3)
     assert clock.now() - t < 10e-6
-    clock_out(gpio, 1)
+    clock_out(gpio, 1)  # the read of DOUT after the 4th pulse comes 5 ms late
     assert clock.now() - t >= 0.005
-    assert chip.powered
+    assert chip.powered  # PD_SCK was low: the chip stayed up
+    clock_out(gpio, 21)
+    wait_ready(clock, gpio)
+    t = clock.now()
+    clock_out(gpio, 25)
+    assert clock.now() - t >= 0.005  # the second readout too...
+    wait_ready(clock, gpio)
+    t = clock.now()
+    clock_out(gpio, 25)
+    assert clock.now() - t < 0.001  # ...and no more
 
 
 def test_a_readout_paused_past_the_next_conversion_shifts_out_the_new_word():
     # What a driver that does not time its readouts would read: the old word's
     # first bits, then the next conversion's from its MSB.
     clock, gpio, chip = make(lambda t: -54321)
-    chip.pause_next_low(0.013, skip=11)
+    chip.pause_readouts(0.013, after_pulse=12)
     bits = clock_out(gpio, 25)
     assert to_signed(bits[:24]) != -54321
     first_12 = [(-54321 >> (23 - i)) & 1 for i in range(12)]
