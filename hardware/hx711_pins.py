@@ -157,13 +157,14 @@ def open_backend(name: str, *, lgpio: Any = None) -> Any:
         gpio.setwarnings(False)
         return gpio
     if name == "lgpio":
-        if lgpio is None:
+        lg = lgpio
+        if lg is None:
             try:
-                import lgpio
+                import lgpio as lg
             except Exception as e:
                 raise BackendError(f"cannot load lgpio for the load cells ({e.__class__.__name__}: {e}); "
                                    "install python3-lgpio") from None
-        return LgpioGPIO(lgpio, open_header_chip(lgpio))
+        return LgpioGPIO(lg, open_header_chip(lg))
     raise ValueError(f"unknown HX711 backend {name!r}")
 
 

@@ -159,7 +159,7 @@ class FakeGPIO:
         values = list(value) if isinstance(value, (list, tuple)) else [value] * len(chans)
         if len(values) != len(chans):
             raise RuntimeError("Number of channels != number of values")
-        for ch, v in zip(chans, values):
+        for ch, v in zip(chans, values, strict=True):
             bcm = self._bcm(ch)
             pin = self._pins.get(bcm)
             if pin is None or pin.direction != self.OUT:

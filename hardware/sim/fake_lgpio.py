@@ -118,10 +118,12 @@ class FakeLgpio:
         return 0
 
     def gpio_read(self, handle: int, gpio: int) -> int:
+        self.calls["gpio_read"] = self.calls.get("gpio_read", 0) + 1
         self._check(handle, gpio)
         return self.gpio.input(gpio)
 
     def gpio_write(self, handle: int, gpio: int, level: int) -> int:
+        self.calls["gpio_write"] = self.calls.get("gpio_write", 0) + 1
         self._check(handle, gpio)
         if gpio not in self._outputs:
             raise error("GPIO not an output")

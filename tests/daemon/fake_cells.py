@@ -18,7 +18,8 @@ SIGNAL = {"dish": 52000, "tray": -13000}
 def _board(name, dout, sck, hz, clock):
     gpio = FakeGPIO(clock)
     gpio.setmode(gpio.BCM)
-    gpio.chip = FakeHX711(gpio, dout, sck, sample_hz=hz, source=lambda t, v=SIGNAL.get(name, 0): v)
+    value = SIGNAL.get(name, 0)
+    gpio.chip = FakeHX711(gpio, dout, sck, sample_hz=hz, source=lambda t: value)
     return gpio
 
 

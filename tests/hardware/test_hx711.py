@@ -116,7 +116,7 @@ def test_timestamps_are_when_dout_went_low(hx711_rig):
         ready = rig.chip.last_conversion_t
         assert ready <= t <= ready + rig.driver.poll_s + 1e-5
         times.append(t)
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert all(abs(g - 1 / 80) <= rig.driver.poll_s + 1e-5 for g in gaps)
 
 
