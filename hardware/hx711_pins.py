@@ -22,6 +22,7 @@ other; "rpi-gpio" or "lgpio" force one.
 from __future__ import annotations
 
 import functools
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,7 @@ def open_backend(name: str, *, lgpio: Any = None) -> Any:
         lg = lgpio
         if lg is None:
             try:
-                import lgpio as lg
+                lg = importlib.import_module("lgpio")
             except Exception as e:
                 raise BackendError(f"cannot load lgpio for the load cells ({e.__class__.__name__}: {e}); "
                                    "install python3-lgpio") from None
