@@ -113,7 +113,8 @@ class LiveHardware:
         # threads cannot stretch their clock pulses there), merged into the same time order.
         self.io = open_station_io(replace(config, cells={}))
         cells = {n: (c.dout, c.pd_sck, float(c.sample_hz)) for n, c in config.cells.items()}
-        self.cells = CellProcess(cells, self.io.merger.put) if cells else None
+        self.cells = (CellProcess(cells, self.io.merger.put, backend=config.sections["hx711"]["backend"])
+                      if cells else None)
         self.clock = time.monotonic
         self.speed = 1.0
         #: a record is delivered at most this long after its time (merge hold + release period)
@@ -127,7 +128,7 @@ class LiveHardware:
                 self.cells.start()  # returns once the child has the HX711s open
             except CellProcessError as e:
                 self.io.close()
-                raise HardwareError(f"{e}; install rpi-lgpio (Pi 5) or RPi.GPIO") from None
+                raise HardwareError(str(e)) from None  # it names the library to install
         self.io.start(release_every_s=LIVE_RELEASE_S)
 
     def complete_to(self) -> float:

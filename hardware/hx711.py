@@ -209,9 +209,17 @@ class HX711:
             raise RuntimeError("HX711 is closed")
         if self._down:
             raise RuntimeError("HX711 is powered down: call power_up() first")
-        if self._resync:
-            self._flush()
+        if self._resync and not self._flush():
+            self._stuck = True  # DOUT low after every flushed word: the StuckLow below says so
         t, ready_after = self._wait_ready()
+        if t - ready_after > self.readout_limit_s / 2 and not self._stuck:
+            # DOUT was already low at the first look, and long enough after the
+            # last high one that a readout could run into the next conversion:
+            # this conversion's age is unknown. Skip it; read the next one.
+            self._resync = True
+            if not self._flush():
+                self._stuck = True
+            t, ready_after = self._wait_ready()
         self._awake_at = -math.inf  # it answered: awake and settled
         raw, longest, end, high_after = self._shift_in()
         in_time = end - ready_after <= self.readout_limit_s
@@ -252,7 +260,7 @@ class HX711:
                             counts=counts, t=t)
         return t, (raw - 0x1000000 if raw & 0x800000 else raw)
 
-    def _flush(self, tries: int = 3) -> None:
+    def _flush(self, tries: int = 3) -> bool:
         """After a readout that ended with DOUT low and may have been cut into: get back in step.
 
         The chip may still be shifting out the word that cut in, showing its
@@ -262,7 +270,8 @@ class HX711:
         after the 25th pulse, the wait sees the next conversion arrive (a 1
         bit of yet another word that cut in is as good: DOUT holds it until
         that word ends). After ``tries`` the read goes ahead, and the
-        readout rule discards what it cannot trust.
+        readout rule discards what it cannot trust. False when every try
+        ended with DOUT low (stuck low, most likely).
         """
         self._resync = False
         clock, low = self._clock, self._gpio.LOW
@@ -273,14 +282,15 @@ class HX711:
                 now = clock()
             if self._gpio.input(self.dout) != low:
                 self._seen_high_t = now
-                return
+                return True
             _, longest, end, high_after = self._shift_in()
             if longest > self.max_high_s:
                 self._awake_at = end + self._settle_s  # it may have reset
             if high_after:
                 self._seen_high_t = end
-                return
+                return True
             self._not_before = end + self._period
+        return False
 
     def _wait_ready(self) -> tuple[float, float]:
         """``(t, ready_after)``: when DOUT was seen low, and the earliest the conversion can have been ready."""

@@ -231,16 +231,38 @@ def test_a_paused_readout_is_right_or_discarded_never_wrong(hx711_rig, value, pa
     assert rig.driver.read() == value
 
 
-def test_a_reader_that_overslept_while_waiting_gets_a_shorter_readout_limit(hx711_rig):
-    # The conversion went low 10 ms before the driver looked (its sleep
-    # overslept): a 3 ms readout then runs into the next conversion.
+def test_a_conversion_of_unknown_age_is_skipped_for_the_next_one(hx711_rig):
+    # The driver's sleep overslept: DOUT went low 10 ms before it looked, so a
+    # readout could run into the next conversion. It clocks that one out
+    # unused and returns the next, stamped when it arrived.
     extra = []
     clock = VirtualClock()
     rig = hx711_rig(lambda t: 4242, clock=clock, sleep=lambda s: clock.sleep(s + (extra.pop() if extra else 0)))
     rig.driver.read()
     ready = rig.chip.next_ready_t()
     extra.append(ready + 0.010 - rig.clock.now() - rig.driver.poll_s)
-    rig.chip.pause_readouts(0.003, after_pulse=6)
+    before = rig.chip.readouts
+    t, counts = rig.driver.read_sample()
+    assert counts == 4242 and rig.chip.readouts == before + 2
+    assert ready + 1 / 80 <= t <= ready + 1 / 80 + rig.driver.poll_s + 1e-5
+
+
+def test_an_old_conversion_is_discarded_if_it_could_not_be_skipped(hx711_rig):
+    # The poll that crosses the conversion oversleeps by 4 ms (under half the
+    # limit: read, not skipped); then the readout stalls 8 ms: together past it.
+    over = {}
+    clock = VirtualClock()
+
+    def sleep(s):
+        ready = over.get("ready")
+        if ready is not None and clock.now() < ready <= clock.now() + s:
+            s += over.pop("by")
+        clock.sleep(s)
+
+    rig = hx711_rig(lambda t: 4242, clock=clock, sleep=sleep)
+    rig.driver.read()
+    over.update(ready=rig.chip.next_ready_t(), by=0.004)
+    rig.chip.pause_readouts(0.008, after_pulse=6)
     with pytest.raises(ReadoutTooSlow):
         rig.driver.read()
     assert rig.driver.read() == 4242
