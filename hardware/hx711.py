@@ -6,14 +6,17 @@ simulator. Channel A, gain 128: every reading is 24 data bits, MSB first, in
 two's complement, plus one extra PD_SCK pulse that keeps gain 128 for the next
 conversion (25 pulses in all).
 
-Rules from the datasheet (Avia Semiconductor HX711, rev. 2.0: "Serial
-Interface", Fig. 2 and Table 3, "Output settling time") that shape this code:
+Rules from the datasheet (Avia Semiconductor HX711: "Serial Interface" and
+Fig. 2's timing table, "Reset and Power-Down" and Fig. 3, and the output
+settling time of its electrical characteristics; docs/hx711-on-pi5.md says
+which of these were read where) that shape this code:
 
 * DOUT goes low when a conversion is ready (every 1/sample_hz: 12.5 ms at
   80 SPS). If it stays high for two sample periods the chip is unplugged,
   unpowered or dead: ``NotReady``, never a hang.
-* 24 PD_SCK pulses shift the data out, MSB first; the 25th pulse "pulls DOUT
-  back to high" until the next conversion. DOUT still low after it means
+* 24 PD_SCK pulses shift the data out, MSB first; the 25th pulse pulls DOUT
+  back high until the next conversion; 25 to 27 pulses, never more, in one
+  conversion period. DOUT still low after it means
   DOUT is shorted to GND or the chip is not clocking: ``StuckLow`` (a run of
   zeros is not a load).
 * PD_SCK high for more than 60 us powers the chip down, and it resets and
