@@ -37,6 +37,7 @@ from typing import Any
 
 from hardware.cell_reader import CellReader
 from hardware.hx711 import HX711
+from hardware.hx711_pins import choose_backend, close_backend, open_backend, pi_model
 from station.events import CellFault, RawRecord
 
 log = logging.getLogger("station.hardware")
@@ -57,8 +58,6 @@ class CellProcessError(RuntimeError):
 
 def open_pins(cells: Cells, backend: str = "auto") -> Opened:
     """The Pi's pins on the backend for this board (``hardware.hx711_pins``), on the monotonic clock."""
-    from hardware.hx711_pins import choose_backend, open_backend, pi_model
-
     name = choose_backend(backend, pi_model())
     gpio = open_backend(name)
     return name, {cell: (gpio, time.monotonic, time.sleep) for cell in cells}
@@ -105,8 +104,6 @@ def _child(conn: Any, cells: Cells, opener: str, backend: str) -> None:
         r.stop()
     for d in drivers:
         d.close()
-    from hardware.hx711_pins import close_backend
-
     for gpio in {id(p[0]): p[0] for p in ports.values()}.values():
         close_backend(gpio)
 
