@@ -15,7 +15,9 @@ processes.
 ``CellProcess(cells, on_record).start()`` returns once every cell's driver is
 open in the child (so the daemon says READY only with the hardware open) or
 raises ``CellProcessError`` with the child's reason. If the child dies, each
-cell gets a ``CellFault`` and the log says so. ``close()`` stops it.
+cell gets a ``CellFault`` and the log says so. ``close()`` stops it; the
+child then reports each cell's good and discarded readings (``stats``, and
+one log line per cell), so a day's losses on a Pi show in the journal.
 
 ``opener`` ("module:function", called in the child with the cells and the
 ``[hx711] backend`` setting) returns the backend's name and, per cell, the
@@ -102,6 +104,10 @@ def _child(conn: Any, cells: Cells, opener: str, backend: str) -> None:
     stop.set()
     for r in readers:
         r.stop()
+    try:
+        conn.send(("stats", {r.name: {"readings": r.readings, "discarded": dict(r.discarded)} for r in readers}))
+    except OSError:
+        pass  # the parent is gone
     for d in drivers:
         d.close()
     for gpio in {id(p[0]): p[0] for p in ports.values()}.values():
@@ -121,6 +127,8 @@ class CellProcess:
         #: the ``[hx711] backend`` setting; after ``start``, ``backend_used`` is what the child opened
         self.backend = backend
         self.backend_used: str | None = None
+        #: after ``close``: per cell, {"readings": good readings, "discarded": {reason: count}}
+        self.stats: dict[str, dict] = {}
         self.clock = clock
         self.start_timeout_s = start_timeout_s
         self._proc: Any = None
@@ -165,6 +173,9 @@ class CellProcess:
                 rec = conn.recv()
             except (EOFError, OSError):
                 break
+            if type(rec) is tuple:  # the child's ("stats", ...) as it stops
+                self._log_stats(rec[1])
+                continue
             self.on_record(rec)
         if not self._closing:
             self._proc.join(1.0)
@@ -173,6 +184,13 @@ class CellProcess:
             t = self.clock()
             for name in self.cells:
                 self.on_record(CellFault(t, name, STOPPED))
+
+    def _log_stats(self, stats: dict[str, dict]) -> None:
+        self.stats = stats
+        for name, s in stats.items():
+            why = ", ".join(f"{n} {reason}" for reason, n in sorted(s["discarded"].items())) or "none"
+            log.info("load cell %s (%s): %d readings, %d discarded (%s)", name, self.backend_used,
+                     s["readings"], sum(s["discarded"].values()), why)
 
     def close(self) -> None:
         """Stop the child and the receiver. Safe to call twice."""

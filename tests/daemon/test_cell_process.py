@@ -44,6 +44,10 @@ def test_samples_of_every_cell_come_from_the_child_and_close_stops_it():
         cp.close()
     assert not cp._proc.is_alive()
     assert not [r for r in got.records if type(r) is CellFault]  # a clean stop is no fault
+    # the child's count of what it read, logged as it stopped: every reading it sent arrived
+    for cell in CELLS:
+        arrived = sum(type(r) is Sample and r.cell == cell for r in got.records)
+        assert cp.stats[cell]["readings"] == arrived > 0 and cp.stats[cell]["discarded"] == {}
 
 
 def _exact_samples_of_both_cells(opener, n):
