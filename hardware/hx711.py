@@ -1,7 +1,8 @@
 """HX711 load-cell ADC driver, written against the RPi.GPIO API.
 
-The GPIO module is injected: ``RPi.GPIO`` on a Pi 1-4, the ``rpi-lgpio`` shim
-(same API) on a Pi 5, ``hardware.sim.fake_gpio.FakeGPIO`` in tests and in the
+The GPIO module is injected (``hardware.hx711_pins`` picks it): ``RPi.GPIO`` on
+a Pi 3/4/Zero 2 W, ``LgpioGPIO`` (the same small API on lgpio's claimed
+lines) on a Pi 5, ``hardware.sim.fake_gpio.FakeGPIO`` in tests and in the
 simulator. Channel A, gain 128: every reading is 24 data bits, MSB first, in
 two's complement, plus one extra PD_SCK pulse that keeps gain 128 for the next
 conversion (25 pulses in all).
@@ -16,9 +17,8 @@ which of these were read where) that shape this code:
   unpowered or dead: ``NotReady``, never a hang.
 * 24 PD_SCK pulses shift the data out, MSB first; the 25th pulse pulls DOUT
   back high until the next conversion; 25 to 27 pulses, never more, in one
-  conversion period. DOUT still low after it means
-  DOUT is shorted to GND or the chip is not clocking: ``StuckLow`` (a run of
-  zeros is not a load).
+  conversion period. DOUT still low after it means DOUT is shorted to GND or
+  the chip is not clocking: ``StuckLow`` (a run of zeros is not a load).
 * PD_SCK high for more than 60 us powers the chip down, and it resets and
   re-settles (4 sample periods: 50 ms at 80 SPS, 400 ms at 10 SPS) when
   PD_SCK goes low again. Under Python a thread switch or a GC pause can
@@ -27,8 +27,10 @@ which of these were read where) that shape this code:
   50 us) is discarded: ``PulseTooLong``.
 * The next conversion replaces the shift register: a readout still running
   then shifts out the new word's bits after the old one's and gives a
-  plausible but wrong number. A readout that took longer than the
-  conversion period less a margin is discarded: ``ReadoutTooSlow``.
+  plausible but wrong number. A readout that ends later than the conversion
+  period less a margin after DOUT was last seen high is discarded:
+  ``ReadoutTooSlow``; the chip is then brought back in step (one word
+  clocked out unused) before the next reading.
 * The driver resets the chip when it opens it (PD_SCK high 10 ms, then low):
   a reader that died mid-readout, or another program's gain, leaves the
   chip mid-word or at another gain; after the reset it is at channel A,
@@ -204,9 +206,11 @@ class HX711:
         The conversion was ready no earlier than DOUT was last seen high (a
         poll, the check after the previous readout, ``is_ready``) and no
         earlier than one period before it was seen low; the next one comes a
-        period later. A readout that ends past that, less ``READOUT_MARGIN``,
-        is discarded: the thread was switched out mid-readout, or it looked
-        late (DOUT already low) and cannot tell how old the conversion was.
+        period later. A conversion already low at the first look, long after
+        the last high one, is of unknown age: it is clocked out unused and
+        the next one is read. A readout that ends more than a period, less
+        ``READOUT_MARGIN``, after that last high look is discarded
+        (``ReadoutTooSlow``): the thread was switched out mid-readout.
         """
         if self._closed:
             raise RuntimeError("HX711 is closed")
