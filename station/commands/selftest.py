@@ -11,7 +11,9 @@ def register(sub) -> None:
     p = sub.add_parser("selftest", help="check a freshly built station: config, pins, switches, load cells",
                        description="Non-interactive check of a station: the configuration is valid, every pin "
                                    "is free and readable, no switch is stuck closed, and each HX711 answers "
-                                   "with sane noise. Run it with no peg in any hole and the station daemon "
+                                   "at its rate with sane noise; each cell's line says how it is clocked "
+                                   "(RPi.GPIO, lgpio or simulated), the samples/s measured and the readings "
+                                   "discarded, and why. Run it with no peg in any hole and the station daemon "
                                    "stopped. One PASS/FAIL line per item; exit 1 if anything failed.")
     p.add_argument("--config", metavar="FILE", help="station.toml (default: the shipped default)")
     p.add_argument("--simulate", action="store_true", help="check a simulated board instead of the pins")
