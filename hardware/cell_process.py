@@ -15,11 +15,17 @@ processes.
 ``CellProcess(cells, on_record).start()`` returns once every cell's driver is
 open in the child (so the daemon says READY only with the hardware open) or
 raises ``CellProcessError`` with the child's reason. If the child dies, each
-cell gets a ``CellFault`` and the log says so. ``close()`` stops it.
+cell gets a ``CellFault`` and the log says so. ``close()`` stops it; the
+child then reports each cell's good and discarded readings (``stats``, and
+one log line per cell), so a day's losses on a Pi show in the journal.
 
-``opener`` ("module:function", called in the child with the cells) gives the
-GPIO module, clock and sleep: RPi.GPIO (or the rpi-lgpio shim) on a Pi; tests
-pass fake chips.
+``opener`` ("module:function", called in the child with the cells and the
+``[hx711] backend`` setting) returns the backend's name and, per cell, the
+GPIO, clock and sleep to read it with. The default, ``open_pins``, picks the
+backend by Pi model (``hardware.hx711_pins``: lgpio on claimed lines on a
+Pi 5, RPi.GPIO on a Pi 3/4/Zero 2 W); ``backend`` says which one the child
+opened. Tests pass fake chips, each with its own virtual clock: two reader
+threads sleeping on one virtual clock would move each other's time.
 """
 from __future__ import annotations
 
@@ -33,13 +39,18 @@ from typing import Any
 
 from hardware.cell_reader import CellReader
 from hardware.hx711 import HX711
+from hardware.hx711_pins import choose_backend, close_backend, open_backend, pi_model
 from station.events import CellFault, RawRecord
 
 log = logging.getLogger("station.hardware")
 
 #: name -> (dout, pd_sck, sample_hz)
 Cells = dict[str, tuple[int, int, float]]
-DEFAULT_OPENER = "hardware.cell_process:open_rpi_gpio"
+#: what a cell is read with: (GPIO module or object, clock, sleep)
+Port = tuple[Any, Callable[[], float], Callable[[float], None]]
+#: an opener's answer: (backend name, a Port per cell)
+Opened = tuple[str, dict[str, Port]]
+DEFAULT_OPENER = "hardware.cell_process:open_pins"
 STOPPED = "the load-cell reader process stopped"
 
 
@@ -47,21 +58,19 @@ class CellProcessError(RuntimeError):
     """The child could not open the load cells (its reason is the message)."""
 
 
-def open_rpi_gpio(cells: Cells) -> tuple[Any, Callable[[], float], Callable[[float], None]]:
-    """RPi.GPIO (the rpi-lgpio shim on a Pi 5) in BCM numbering, on the monotonic clock."""
-    import RPi.GPIO as gpio
-
-    gpio.setmode(gpio.BCM)
-    gpio.setwarnings(False)
-    return gpio, time.monotonic, time.sleep
+def open_pins(cells: Cells, backend: str = "auto") -> Opened:
+    """The Pi's pins on the backend for this board (``hardware.hx711_pins``), on the monotonic clock."""
+    name = choose_backend(backend, pi_model())
+    gpio = open_backend(name)
+    return name, {cell: (gpio, time.monotonic, time.sleep) for cell in cells}
 
 
-def _resolve(opener: str) -> Callable[[Cells], tuple[Any, Callable[[], float], Callable[[float], None]]]:
+def _resolve(opener: str) -> Callable[[Cells, str], Opened]:
     module, _, name = opener.partition(":")
     return getattr(importlib.import_module(module), name)
 
 
-def _child(conn: Any, cells: Cells, opener: str) -> None:
+def _child(conn: Any, cells: Cells, opener: str, backend: str) -> None:
     """The child's whole life: open the cells, read them until the parent says stop or goes."""
     send_lock = threading.Lock()
     stop = threading.Event()
@@ -74,16 +83,18 @@ def _child(conn: Any, cells: Cells, opener: str) -> None:
                 stop.set()
 
     drivers, readers = [], []
+    ports: dict[str, Port] = {}
     try:
-        gpio, clock, sleep = _resolve(opener)(cells)
+        used, ports = _resolve(opener)(cells, backend)
         for name, (dout, pd_sck, hz) in cells.items():
+            gpio, clock, sleep = ports[name]
             drv = HX711(gpio, dout, pd_sck, sample_hz=hz, clock=clock, sleep=sleep)
             drivers.append(drv)
             readers.append(CellReader(name, drv, send, clock=clock, stop_event=stop))
     except Exception as e:  # noqa: BLE001 - whatever it is, the parent reports it
         conn.send(("error", f"{e.__class__.__name__}: {e}"))
         return
-    conn.send("ready")
+    conn.send(("ready", used))
     for r in readers:
         r.start()
     try:
@@ -93,19 +104,31 @@ def _child(conn: Any, cells: Cells, opener: str) -> None:
     stop.set()
     for r in readers:
         r.stop()
+    try:
+        conn.send(("stats", {r.name: {"readings": r.readings, "discarded": dict(r.discarded)} for r in readers}))
+    except OSError:
+        pass  # the parent is gone
     for d in drivers:
         d.close()
+    for gpio in {id(p[0]): p[0] for p in ports.values()}.values():
+        close_backend(gpio)
 
 
 class CellProcess:
     """The load cells read in a child process; records arrive on ``on_record`` (a receiver thread)."""
 
     def __init__(self, cells: Cells, on_record: Callable[[RawRecord], None], *,
-                 opener: str = DEFAULT_OPENER, clock: Callable[[], float] = time.monotonic,
+                 opener: str = DEFAULT_OPENER, backend: str = "auto",
+                 clock: Callable[[], float] = time.monotonic,
                  start_timeout_s: float = 15.0) -> None:
         self.cells = dict(cells)
         self.on_record = on_record
         self.opener = opener
+        #: the ``[hx711] backend`` setting; after ``start``, ``backend_used`` is what the child opened
+        self.backend = backend
+        self.backend_used: str | None = None
+        #: after ``close``: per cell, {"readings": good readings, "discarded": {reason: count}}
+        self.stats: dict[str, dict] = {}
         self.clock = clock
         self.start_timeout_s = start_timeout_s
         self._proc: Any = None
@@ -118,7 +141,7 @@ class CellProcess:
         # spawn: a fresh interpreter, not a fork of the daemon's threads, sockets and locks
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
-        self._proc = ctx.Process(target=_child, args=(child_conn, self.cells, self.opener),
+        self._proc = ctx.Process(target=_child, args=(child_conn, self.cells, self.opener, self.backend),
                                  name="station-cells", daemon=True)
         self._proc.start()
         child_conn.close()
@@ -131,9 +154,11 @@ class CellProcess:
         except CellProcessError:
             self.close()
             raise
-        if first != "ready":
+        if first[0] != "ready":
             self.close()
             raise CellProcessError(f"cannot open the load cells: {first[1]}")
+        self.backend_used = first[1]
+        log.info("load cells %s read with %s in process %s", ", ".join(self.cells), self.backend_used, self.pid)
         self._thread = threading.Thread(target=self._receive, name="station-cells-rx", daemon=True)
         self._thread.start()
 
@@ -148,6 +173,9 @@ class CellProcess:
                 rec = conn.recv()
             except (EOFError, OSError):
                 break
+            if type(rec) is tuple:  # the child's ("stats", ...) as it stops
+                self._log_stats(rec[1])
+                continue
             self.on_record(rec)
         if not self._closing:
             self._proc.join(1.0)
@@ -156,6 +184,13 @@ class CellProcess:
             t = self.clock()
             for name in self.cells:
                 self.on_record(CellFault(t, name, STOPPED))
+
+    def _log_stats(self, stats: dict[str, dict]) -> None:
+        self.stats = stats
+        for name, s in stats.items():
+            why = ", ".join(f"{n} {reason}" for reason, n in sorted(s["discarded"].items())) or "none"
+            log.info("load cell %s (%s): %d readings, %d discarded (%s)", name, self.backend_used,
+                     s["readings"], sum(s["discarded"].values()), why)
 
     def close(self) -> None:
         """Stop the child and the receiver. Safe to call twice."""

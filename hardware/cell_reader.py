@@ -4,9 +4,11 @@ A ``CellReader`` reads its driver continuously in a dedicated daemon thread
 and hands every result to ``on_record``: a ``Sample`` per good reading,
 stamped with the driver's time for it, or a ``CellFault`` once when a fault
 starts (not again on every poll while it lasts; the next good reading ends
-it). A pulse that ran long (the thread was switched out with PD_SCK high) is
-retried silently a few times before it counts as a fault: one stretched pulse
-loses one reading, which the pipeline does not miss.
+it). A discarded reading (``hardware.hx711.Discarded``: a pulse that ran long
+or a readout that ran into the next conversion, i.e. the thread was switched
+out mid-readout) is retried silently a few times before it counts as a
+fault: one lost reading the pipeline does not miss. ``readings`` and
+``discarded`` (per reason) count them, for the self-test and the logs.
 
 The thread does nothing but read and hand over, so it holds the interpreter
 lock as little as possible and other threads are less likely to stretch its
@@ -20,10 +22,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Protocol
 
-from hardware.hx711 import PulseTooLong, SensorFault
+from hardware.hx711 import Discarded, SensorFault
 from station.events import CellFault, Sample
 
 
@@ -46,33 +49,39 @@ class CellReader:
     def __init__(self, name: str, driver: CellDriver, on_record: Callable[[Record], None], *,
                  clock: Callable[[], float] = time.monotonic,
                  stop_event: threading.Event | None = None,
-                 pulse_retries: int = 3) -> None:
+                 discard_retries: int = 3) -> None:
         self.name = name
         self.driver = driver
         self.on_record = on_record
         self.clock = clock
         self.stop_event = stop_event if stop_event is not None else threading.Event()
-        self.pulse_retries = pulse_retries
+        self.discard_retries = discard_retries
         #: True from a reported fault until the next good reading
         self.faulted = False
+        #: good readings delivered
+        self.readings = 0
+        #: readings discarded, by ``Discarded.reason``
+        self.discarded: Counter[str] = Counter()
         #: an unexpected exception that ended the thread (a bug, not a sensor fault)
         self.error: BaseException | None = None
-        self._long_pulses = 0  # PulseTooLong in a row
+        self._discards = 0  # Discarded in a row
         self._thread: threading.Thread | None = None
 
     def step(self) -> Record | None:
         """One read attempt; returns the record it reported, or None (a silent retry or an ongoing fault)."""
         try:
             t, counts = self.driver.read_sample()
-        except PulseTooLong as e:
-            self._long_pulses += 1
-            if self._long_pulses <= self.pulse_retries:
+        except Discarded as e:
+            self.discarded[e.reason] += 1
+            self._discards += 1
+            if self._discards <= self.discard_retries:
                 return None
-            return self._fault(e, f"{e.detail} ({self._long_pulses} readings in a row)")
+            return self._fault(e, f"{e.detail} ({self._discards} readings in a row)")
         except SensorFault as e:
-            self._long_pulses = 0
+            self._discards = 0
             return self._fault(e, e.detail)
-        self._long_pulses = 0
+        self._discards = 0
+        self.readings += 1
         self.faulted = False
         rec = Sample(t, self.name, counts)
         self.on_record(rec)

@@ -87,7 +87,8 @@ class LiveHardware(Hardware):
         # threads cannot stretch their clock pulses there), merged into the same time order.
         self.io = open_station_io(replace(config, cells={}))
         cells = {n: (c.dout, c.pd_sck, float(c.sample_hz)) for n, c in config.cells.items()}
-        self.cells = CellProcess(cells, on_record=self.io.merger.put) if cells else None
+        self.cells = (CellProcess(cells, on_record=self.io.merger.put, backend=config.sections["hx711"]["backend"])
+                      if cells else None)
         #: a record is delivered at most this long after its time (merge hold + release period)
         self.latency_s = HOLD_S + LIVE_RELEASE_S
 
@@ -98,7 +99,7 @@ class LiveHardware(Hardware):
                 self.cells.start()  # returns once the child has the HX711s open
             except CellProcessError as e:
                 self.io.close()
-                raise HardwareError(f"{e}; install rpi-lgpio (Pi 5) or RPi.GPIO") from None
+                raise HardwareError(str(e)) from None  # it names the library to install
         self.io.start(release_every_s=LIVE_RELEASE_S)
 
     def complete_to(self) -> float:

@@ -4,12 +4,16 @@ One result per item, each a PASS or FAIL line: the configuration, the pins
 (all free and opened), every switch and button (readable, not stuck closed:
 run it with no peg in any hole and no button held), and every HX711
 (answering, at the rate its RATE pin should give, with noise small enough to
-count items by weight). The hardware comes in as a ``hardware.station_io.StationIO``
+count items by weight). Each load cell's line says how its HX711 was clocked
+(RPi.GPIO, lgpio or simulated), the usable samples/s measured, and the
+readings the driver discarded and why (``hardware.hx711.Discarded``: a clock
+pulse or a readout stretched by the operating system). The hardware comes in as a ``hardware.station_io.StationIO``
 (live pins, or the simulator's), so the same checks run on the Pi and in tests.
 """
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -62,35 +66,51 @@ def check_switches(config: Config, levels: dict[int, int]) -> list[Result]:
     return out
 
 
-def check_cell(cell: CellConfig, driver: Any, samples: int = CELL_SAMPLES) -> Result:
-    """Read ``samples`` conversions from one HX711 and judge them."""
-    from hardware.hx711 import NotReady, PulseTooLong, SensorFault
+#: the backend name the self-test prints for each of hardware.hx711_pins' backends
+BACKEND_NAMES = {"rpi-gpio": "RPi.GPIO", "lgpio": "lgpio", "simulated": "simulated"}
+
+
+def _discards(discarded: Counter[str]) -> str:
+    if not discarded:
+        return "0 discarded"
+    why = ", ".join(f"{n} {reason}" for reason, n in discarded.most_common())
+    return f"{sum(discarded.values())} discarded ({why})"
+
+
+def check_cell(cell: CellConfig, driver: Any, samples: int = CELL_SAMPLES, backend: str = "simulated") -> Result:
+    """Read ``samples`` conversions from one HX711 (clocked through ``backend``) and judge them."""
+    from hardware.hx711 import Discarded, NotReady, SensorFault
 
     item = f"load cell {cell.name}"
+    via = BACKEND_NAMES.get(backend, backend)
     pins = f"DOUT {_where(cell.dout)}, PD_SCK {_where(cell.pd_sck)}"
     times: list[float] = []
     counts: list[int] = []
-    faults: list[str] = []
+    discarded: Counter[str] = Counter()
+    last_discard = ""
     for _ in range(samples):
         try:
             t, c = driver.read_sample()
         except NotReady as e:
             return Result(item, False, f"HX711 not answering ({e.detail}); check its 3.3 V, GND and DOUT "
                                        f"wires ({pins})")
-        except PulseTooLong as e:
-            faults.append(e.detail)
+        except Discarded as e:
+            discarded[e.reason] += 1
+            last_discard = e.detail
             continue
         except SensorFault as e:
             return Result(item, False, f"{e.detail} ({pins})")
         times.append(t)
         counts.append(c)
     if len(counts) < samples // 2:
-        return Result(item, False, f"only {len(counts)} of {samples} readings usable: {faults[-1] if faults else ''}")
+        return Result(item, False, f"only {len(counts)} of {samples} readings usable via {via}, "
+                                   f"{_discards(discarded)}: {last_discard}")
     span = times[-1] - times[0]
     rate = (len(times) - 1) / span if span > 0 else float("inf")
     if abs(rate - cell.sample_hz) > RATE_TOLERANCE * cell.sample_hz:
-        hint = " (RATE pin low? tie it to VCC for 80)" if cell.sample_hz == 80 and rate < 20 else ""
-        return Result(item, False, f"answers at {rate:.0f} samples/s, expected {cell.sample_hz}{hint}")
+        hint = " (RATE pin low? tie it to VCC for 80)" if cell.sample_hz == 80 and rate < 20 and not discarded else ""
+        return Result(item, False, f"answers at {rate:.0f} samples/s via {via}, expected {cell.sample_hz}{hint}; "
+                                   f"{_discards(discarded)}")
     noise_g = statistics.pstdev(counts) / abs(cell.counts_per_gram)
     limit_g = NOISE_PER_UNIT * cell.unit_g
     if noise_g == 0:
@@ -98,15 +118,18 @@ def check_cell(cell: CellConfig, driver: Any, samples: int = CELL_SAMPLES) -> Re
     if noise_g > limit_g:
         return Result(item, False, f"noise {noise_g:.3f} g (limit {limit_g:.3f} g, a quarter of one item): "
                                    "check grounding, the load-cell lead and that nothing touches the platform")
-    return Result(item, True, f"{len(counts)} readings at {rate:.0f} samples/s, noise {noise_g:.3f} g "
-                              f"(limit {limit_g:.3f} g)")
+    return Result(item, True, f"via {via}: {len(counts)} readings at {rate:.1f} samples/s, "
+                              f"{_discards(discarded)}, noise {noise_g:.3f} g (limit {limit_g:.3f} g)")
 
 
-def run_checks(config: Config, io: Any, samples: int = CELL_SAMPLES) -> Iterator[Result]:
-    """Every check after the pins are open, as each finishes: switches, then each load cell."""
+def run_checks(config: Config, io: Any, samples: int = CELL_SAMPLES, backend: str = "simulated") -> Iterator[Result]:
+    """Every check after the pins are open, as each finishes: switches, then each load cell.
+
+    ``io`` has ``levels()`` and ``drivers`` (a ``StationIO``); ``backend`` is how its HX711s are clocked.
+    """
     yield from check_switches(config, io.levels())
     for name, cell in config.cells.items():
-        yield check_cell(cell, io.drivers[name], samples)
+        yield check_cell(cell, io.drivers[name], samples, backend)
 
 
 def pins_result(config: Config, error: BaseException | None) -> Result:

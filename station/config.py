@@ -25,6 +25,8 @@ SAMPLE_RATES = (10, 80)  # the HX711's RATE pin selects one of these
 #: switch there must close to ground (active_low); the SoC's ~50 kOhm pull-down cannot
 #: overcome them, so an open switch would read closed
 FIXED_PULL_UPS = (2, 3)
+#: How the HX711s are clocked (hardware.hx711_pins): "auto" picks lgpio on a Pi 5, RPi.GPIO otherwise
+HX711_BACKENDS = ("auto", "rpi-gpio", "lgpio")
 
 
 class ConfigError(UserError, ValueError):
@@ -53,6 +55,9 @@ SCHEMA: dict[str, dict[str, tuple[Any, bool, Any]]] = {
     "pins": {
         "holes": ("pins", True, None),
         "buttons": ("pinmap", False, {}),
+    },
+    "hx711": {
+        "backend": (str, False, "auto"),
     },
     "daemon": {
         "data_dir": (str, False, "/var/lib/station"),
@@ -175,6 +180,8 @@ def parse_config(text: str, where: str = "station.toml") -> Config:
     st, pins = sections["station"], sections["pins"]
     if st["settle_ms"] <= 0 or st["settle_ms"] > 1000:
         raise ConfigError(f"{where}: 'station.settle_ms' must be between 0 and 1000 ms")
+    if sections["hx711"]["backend"] not in HX711_BACKENDS:
+        raise ConfigError(f"{where}: 'hx711.backend' must be one of {', '.join(map(repr, HX711_BACKENDS))}")
     if not pins["holes"]:
         raise ConfigError(f"{where}: 'pins.holes' must list at least one GPIO")
     _check_pins(pins, cells, where)

@@ -14,8 +14,13 @@ shifts out one bit, MSB first; the 25th pulse pulls DOUT high; 25/26/27 pulses
 in all select gain 128/32/64 for the next conversion; PD_SCK high for more
 than 60 us powers the chip down (DOUT high, no conversions) and PD_SCK low
 again wakes it at gain 128 after a settling time of four sample periods
-(50 ms at 80 SPS, 400 ms at 10 SPS). Faults can be injected: ``unplugged``,
-``saturate`` and ``stretch_next_high`` (a thread switch while PD_SCK is high).
+(50 ms at 80 SPS, 400 ms at 10 SPS); after a gain change the conversions of
+the same settling time still hold the old gain's value. A readout that runs
+past the next conversion is cut off by it: later pulses shift out the new
+conversion, so a driver that does not notice reads a shifted value. Faults
+can be injected: ``unplugged``, ``saturate``, ``dout_stuck_low`` (DOUT
+shorted to GND), ``stretch_next_high`` (a thread switch while PD_SCK is high)
+and ``pause_readouts`` (one while PD_SCK is low, mid-readout).
 
 Written for one thread (the simulator and tests drive it in virtual time).
 """
@@ -71,6 +76,7 @@ class FakeGPIO:
         self._drivers: dict[int, Callable[[float], int]] = {}  # BCM -> level source
         self._listeners: dict[int, list[Callable[[float, int], None]]] = {}
         self._levels: dict[int, int] = {}  # last level driven on each BCM pin (kept across cleanup)
+        self._stall_s = 0.0
         self.warnings = True
 
     # --- wiring (used by the simulated devices) ----------------------------
@@ -84,6 +90,10 @@ class FakeGPIO:
     def wire_output(self, gpio: int, on_change: Callable[[float, int], None]) -> None:
         """A device listens to BCM ``gpio``; ``on_change(t, level)`` on every level change."""
         self._listeners.setdefault(gpio, []).append(on_change)
+
+    def stall_next_call(self, seconds: float) -> None:
+        """The next GPIO call starts ``seconds`` of virtual time late (its thread was switched out)."""
+        self._stall_s += seconds
 
     def level_of(self, gpio: int) -> int:
         """The level an output last drove on BCM ``gpio`` (LOW if never driven)."""
@@ -149,7 +159,7 @@ class FakeGPIO:
         values = list(value) if isinstance(value, (list, tuple)) else [value] * len(chans)
         if len(values) != len(chans):
             raise RuntimeError("Number of channels != number of values")
-        for ch, v in zip(chans, values):
+        for ch, v in zip(chans, values, strict=True):
             bcm = self._bcm(ch)
             pin = self._pins.get(bcm)
             if pin is None or pin.direction != self.OUT:
@@ -168,6 +178,9 @@ class FakeGPIO:
     # --- internals -------------------------------------------------------
 
     def _tick(self) -> None:
+        if self._stall_s:
+            self.clock.advance(self._stall_s)
+            self._stall_s = 0.0
         self.clock.advance(self.call_cost_s)
 
     def _drive(self, bcm: int, level: int) -> None:
@@ -213,7 +226,9 @@ class FakeHX711:
 
     Faults: ``unplugged`` (the connector is out: DOUT reads high, the chip sees
     no pulses; plugging it back in powers it up and it settles again),
-    ``saturate`` (every conversion reads 0x7FFFFF) and ``stretch_next_high``.
+    ``saturate`` (every conversion reads 0x7FFFFF), ``dout_stuck_low`` (DOUT
+    reads low whatever the chip does), ``stretch_next_high`` and
+    ``pause_readouts``.
     """
 
     def __init__(self, gpio: FakeGPIO, dout: int, pd_sck: int, *, sample_hz: float = 80,
@@ -229,8 +244,16 @@ class FakeHX711:
         self.settle_s = SETTLE_PERIODS * self.period
         self.source = source
         self.saturate = False
+        #: DOUT shorted to GND: it reads low whatever the chip drives
+        self.dout_stuck_low = False
         self._unplugged = False
         self._stretch: list[tuple[int, float]] = []  # (rising edges to skip, seconds)
+        self._pause: tuple[float, int, int] | None = None  # (seconds, after pulse, readouts left)
+        self._old_gain = 128  # the gain before the last change: conversions until _settled_at use it
+        self._settled_at = -math.inf
+        self._last_pulse_t = -math.inf
+        #: power-ups (at creation, after a power-down or reset, after being plugged back in)
+        self.power_ups = 0
         self._sck_high_since: float | None = None
         #: readouts started (first PD_SCK rising edge on a ready conversion)
         self.readouts = 0
@@ -293,11 +316,26 @@ class FakeHX711:
         """
         self._stretch.append((skip, seconds))
 
+    def pause_readouts(self, seconds: float, *, after_pulse: int = 12, count: int = 1) -> None:
+        """Pause the next ``count`` readouts for ``seconds`` after their pulse ``after_pulse`` (1-25).
+
+        Models the driver thread being switched out between two pulses of a
+        readout (PD_SCK low, so the chip stays up): the GPIO call after that
+        pulse's falling edge starts ``seconds`` late. A readout is the chip's:
+        one that a new conversion cut into counts again from its first pulse.
+        ``count=0`` cancels.
+        """
+        if not 1 <= after_pulse <= 25:
+            raise ValueError(f"after_pulse must be 1 to 25, not {after_pulse!r}")
+        self._pause = (seconds, after_pulse, count) if count > 0 else None
+
     # --- the chip ---------------------------------------------------------
 
     def _power_on(self, t: float) -> None:
+        self.power_ups += 1
         self._powered = True
         self._gain = 128  # reset: channel A, gain 128
+        self._settled_at = -math.inf  # no conversion before settling: nothing holds an old gain
         self._t0 = t + self.settle_s  # first conversion after settling
         self._latched_k = -1
         self._reading = False
@@ -319,17 +357,24 @@ class FakeHX711:
             # The next conversion arrived: the readout is over. Its pulse
             # count chose the gain of this and later conversions; a readout
             # cut short (< 25 pulses) leaves the gain as it was.
-            if self._pulses >= 25:
+            if self._pulses >= 25 and _gain_for(self._pulses) != self._gain:
+                # Datasheet: the output settles 4 periods after a gain change.
+                self._old_gain = self._gain
                 self._gain = _gain_for(self._pulses)
+                self._settled_at = self._last_pulse_t + self.settle_s
             self._reading = False
 
     def _conversion(self, k: int) -> int:
         if self.saturate:
             return _MAX_COUNTS
-        v = round(self.source(self._t0 + k * self.period) * self._gain / 128)
+        t = self._t0 + k * self.period
+        gain = self._gain if t >= self._settled_at else self._old_gain
+        v = round(self.source(t) * gain / 128)
         return min(max(v, _MIN_COUNTS), _MAX_COUNTS)
 
     def _dout_level(self, t: float) -> int:
+        if self.dout_stuck_low:
+            return 0
         if self._unplugged:
             return 1
         self._update(t)
@@ -354,8 +399,10 @@ class FakeHX711:
         self._sck_high_since = None
         if not self._powered:
             self._power_on(t)  # PD_SCK low wakes the chip: reset, then settle
+        self._maybe_pause()
 
     def _rising(self, t: float) -> None:
+        self._last_pulse_t = t
         if self._reading:
             self._pulses += 1
             return
@@ -377,3 +424,12 @@ class FakeHX711:
             return
         self._stretch.pop(0)
         self.clock.advance(seconds)
+
+    def _maybe_pause(self) -> None:
+        if self._pause is None or not self._reading:
+            return
+        seconds, after, left = self._pause
+        if self._pulses != after:
+            return
+        self._pause = (seconds, after, left - 1) if left > 1 else None
+        self.gpio.stall_next_call(seconds)

@@ -40,6 +40,10 @@ from station.events import RawRecord
 SETTLE_AFTER_S = 0.6
 #: Load-cell noise (grams, one standard deviation) of a bench HX711 at 80 SPS.
 NOISE_G = 0.03
+#: How long before a conversion is due the board looks at its DOUT for the driver (see _look_before)
+LOOK_AHEAD_S = 50e-6
+#: Chips due this soon after the first are looked at too (their readouts follow each other)
+LOOK_WINDOW_S = 0.002
 
 
 class Simulation:
@@ -158,6 +162,7 @@ class Simulation:
                 pins.pin(gpio).drive(level, t_edge)
             else:
                 assert due is not None  # t_cell is finite: some reader is due
+                self._look_before(t_cell, chips)
                 clock.set(t_cell)
                 if self.chips[due.name].next_ready_t() is None:
                     self._gave_up.add(due.name)
@@ -165,6 +170,26 @@ class Simulation:
             self._release(clock.now())
         clock.set(t)
         self._release(t)
+
+    def _look_before(self, t: float, chips: list) -> None:
+        """Let the drivers whose conversions are due from ``t`` see DOUT high just before it.
+
+        Live, a reader polls DOUT and sees it high shortly before a conversion;
+        its driver trusts only conversions it saw arrive (a readout timed from
+        an old look is discarded: hardware.hx711). Here readers are stepped
+        exactly when a conversion is due, so the board takes the looks for
+        them, for every chip due within ``LOOK_WINDOW_S`` (another cell's
+        readout may run past their ready time). A look costs one GPIO call.
+        """
+        clock = self.clock
+        start = t - LOOK_AHEAD_S
+        if clock.now() >= start:
+            return  # a look now could land after t: the reader's own wait looks instead
+        clock.set(start)
+        for chip, reader in chips:
+            ready = chip.next_ready_t()
+            if ready is not None and t <= ready <= t + LOOK_WINDOW_S:
+                self.io.drivers[reader.name].is_ready()
 
     def _release(self, now: float) -> None:
         # Never release past an edge still to be played: a read attempt on an

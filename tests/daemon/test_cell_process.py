@@ -34,6 +34,7 @@ def test_samples_of_every_cell_come_from_the_child_and_close_stops_it():
     try:
         assert got.done.wait(20)
         assert cp.pid != os.getpid()
+        assert cp.backend_used == "simulated"
         samples = [r for r in got.records if type(r) is Sample]
         assert {r.counts for r in samples if r.cell == "dish"} == {SIGNAL["dish"]}
         assert {r.counts for r in samples if r.cell == "tray"} == {SIGNAL["tray"]}
@@ -43,6 +44,31 @@ def test_samples_of_every_cell_come_from_the_child_and_close_stops_it():
         cp.close()
     assert not cp._proc.is_alive()
     assert not [r for r in got.records if type(r) is CellFault]  # a clean stop is no fault
+    # the child's count of what it read, logged as it stopped: every reading it sent arrived
+    for cell in CELLS:
+        arrived = sum(type(r) is Sample and r.cell == cell for r in got.records)
+        assert cp.stats[cell]["readings"] == arrived > 0 and cp.stats[cell]["discarded"] == {}
+
+
+def _exact_samples_of_both_cells(opener, n):
+    """Run the child on ``opener`` until each cell gave ``n`` samples; returns (process, samples)."""
+    def enough(rs):
+        return all(sum(type(r) is Sample and r.cell == c for r in rs) >= n for c in CELLS)
+
+    got = Collect(enough)
+    cp = CellProcess(CELLS, got, opener=opener)
+    cp.start()
+    try:
+        assert got.done.wait(60)
+    finally:
+        cp.close()
+    return cp, [r for r in got.records if type(r) is Sample]
+
+
+def test_the_lgpio_backend_reads_the_same_chips_in_the_child():
+    cp, samples = _exact_samples_of_both_cells("tests.daemon.fake_cells:open_fake_lgpio", 20)
+    assert cp.backend_used == "lgpio (simulated)"
+    assert {(r.cell, r.counts) for r in samples} == {(c, SIGNAL[c]) for c in CELLS}
 
 
 def test_a_child_that_cannot_open_the_cells_says_why():

@@ -25,8 +25,9 @@ class HX711Rig:
 
 
 def _make_hx711_rig(source: Callable[[float], int] = lambda t: 0, *, sample_hz: float = 80,
-                    start_t: float | None = None, call_cost_s: float = 1e-6, **driver_kw) -> HX711Rig:
-    clock = VirtualClock()
+                    start_t: float | None = None, call_cost_s: float = 1e-6,
+                    clock: VirtualClock | None = None, **driver_kw) -> HX711Rig:
+    clock = clock if clock is not None else VirtualClock()
     gpio = FakeGPIO(clock, call_cost_s=call_cost_s)
     chip = FakeHX711(gpio, HX_DOUT, HX_SCK, sample_hz=sample_hz, source=source, start_t=start_t)
     driver_kw.setdefault("clock", clock.now)
@@ -37,5 +38,8 @@ def _make_hx711_rig(source: Callable[[float], int] = lambda t: 0, *, sample_hz: 
 
 @pytest.fixture
 def hx711_rig() -> Callable[..., HX711Rig]:
-    """Factory: ``hx711_rig(source, sample_hz=80, ...)`` -> a fresh HX711Rig (safe under hypothesis)."""
+    """Factory: ``hx711_rig(source, sample_hz=80, clock=None, ...)`` -> a fresh HX711Rig (safe under hypothesis).
+
+    Other keywords go to the driver (``sleep``, ``max_high_s``...).
+    """
     return _make_hx711_rig

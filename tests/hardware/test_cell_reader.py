@@ -68,7 +68,7 @@ def test_saturation_is_a_fault_not_a_number(hx711_rig):
 def test_long_pulses_are_retried_silently_then_fault(hx711_rig):
     rig = hx711_rig(lambda t: 7)
     records = []
-    reader = reader_for(rig, records, pulse_retries=3)
+    reader = reader_for(rig, records, discard_retries=3)
     for _ in range(3):
         rig.chip.stretch_next_high(100e-6)
         assert reader.step() is None
@@ -79,6 +79,40 @@ def test_long_pulses_are_retried_silently_then_fault(hx711_rig):
         reader.step()
     assert len(records) == 2 and isinstance(records[1], CellFault)
     assert "PD_SCK" in records[1].detail and "4 readings in a row" in records[1].detail
+    assert reader.discarded == {"clock pulse over 50 us": 7} and reader.readings == 1
+
+
+def test_readouts_past_the_next_conversion_are_counted_and_only_a_run_of_them_is_a_fault(hx711_rig):
+    rig = hx711_rig(lambda t: -54321)
+    records = []
+    reader = reader_for(rig, records, discard_retries=2)
+    rig.chip.pause_readouts(0.013, after_pulse=12)
+    assert reader.step() is None
+    assert reader.step().counts == -54321  # one stall, one reading lost
+    rig.chip.pause_readouts(0.013, after_pulse=4, count=10**6)  # every readout stalls
+    for _ in range(3):
+        reader.step()
+    assert [type(r) for r in records] == [Sample, CellFault]
+    assert "next conversion" in records[1].detail and "3 readings in a row" in records[1].detail
+    assert reader.discarded == {"readout past the next conversion": 4}
+    rig.chip.pause_readouts(0.013, count=0)
+    assert reader.step().counts == -54321 and not reader.faulted
+    assert {r.counts for r in records if isinstance(r, Sample)} == {-54321}
+
+
+def test_a_stuck_low_dout_is_one_fault_not_a_flood_of_zero_samples(hx711_rig):
+    rig = hx711_rig(lambda t: 0)
+    records = []
+    reader = reader_for(rig, records)
+    reader.step()
+    rig.chip.dout_stuck_low = True
+    start = rig.clock.now()
+    while rig.clock.now() < start + 1.0:  # one second of virtual time, as the thread would
+        reader.step()
+    assert [type(r) for r in records] == [Sample, CellFault]
+    assert "DOUT still low" in records[1].detail
+    rig.chip.dout_stuck_low = False
+    assert reader.step().counts == 0 and not reader.faulted
 
 
 def test_thread_reads_until_stopped_and_recovers_from_an_unplugged_cell(hx711_rig):

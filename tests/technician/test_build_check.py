@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
 from station import build_check
 from station.cli import main
+from station.commands.selftest import STALLS
 from station.config import default_config_text, load_config
 
 
@@ -23,6 +25,24 @@ def test_passes_on_simulated_hardware(capsys):
     items = [line.split(":")[0].removeprefix("PASS ") for line in checks]
     assert items == ["config", "pins", *[f"hole {i}" for i in range(1, 10)], "button start",
                      "load cell dish", "load cell tray"]
+    for line in checks[-2:]:  # each cell: how it was clocked, the rate measured, the readings lost
+        m = re.fullmatch(r"PASS load cell \w+: via simulated: 40 readings at ([\d.]+) samples/s, 0 discarded, "
+                         r"noise [\d.]+ g \(limit [\d.]+ g\)", line)
+        assert m, line
+        assert 76 <= float(m.group(1)) <= 84
+
+
+def test_a_stalled_reader_shows_its_discarded_readings_and_still_passes(capsys):
+    assert main(["selftest", "--simulate", "--stall-cell", "tray"]) == 0
+    out, _ = lines(capsys)
+    dish = next(line for line in out if line.startswith("PASS load cell dish"))
+    tray = next(line for line in out if line.startswith("PASS load cell tray"))
+    assert ", 0 discarded," in dish
+    m = re.search(r"via simulated: (\d+) readings at [\d.]+ samples/s, (\d+) discarded "
+                  r"\((\d+) readout past the next conversion\)", tray)
+    assert m, tray
+    readings, discarded, why = map(int, m.groups())
+    assert 1 <= discarded == why <= STALLS and readings + discarded == 40
 
 
 def test_stuck_switch_fails_with_one_clear_line(capsys):
@@ -60,6 +80,8 @@ def test_invalid_config_is_a_fail_line_not_a_traceback(tmp_path, capsys):
     (["--stuck-hole", "2"], "only apply with --simulate"),
     (["--simulate", "--stuck-hole", "10"], "from 1 to 9"),
     (["--simulate", "--unplug-cell", "bowl"], "no cell 'bowl'"),
+    (["--stall-cell", "dish"], "only apply with --simulate"),
+    (["--simulate", "--stall-cell", "bowl"], "--stall-cell: no cell 'bowl'"),
 ])
 def test_bad_options_are_user_errors(argv, message, capsys):
     assert main(["selftest", *argv]) == 2
@@ -77,6 +99,45 @@ class ScriptedDriver:
     def read_sample(self):
         self.t += 1 / self.hz
         return self.t, next(self.counts)
+
+
+class DiscardingDriver(ScriptedDriver):
+    """Discards every ``every``-th reading (a stalled readout), else reads like ScriptedDriver."""
+
+    def __init__(self, counts, every):
+        super().__init__(counts)
+        self.every = every
+        self.n = 0
+
+    def read_sample(self):
+        from hardware.hx711 import PulseTooLong, ReadoutTooSlow
+
+        self.n += 1
+        if self.n % self.every == 0:
+            self.t += 1 / self.hz
+            if self.n % (2 * self.every) == 0:
+                raise PulseTooLong("PD_SCK pulse 80 us high (limit 50 us): reading discarded", high_s=80e-6)
+            raise ReadoutTooSlow("readout ended 12.6 ms after DOUT was last seen high", readout_s=0.013)
+        return super().read_sample()
+
+
+def test_discarded_readings_are_counted_by_reason_and_the_backend_named():
+    cell = load_config().cells["dish"]
+    rng = random.Random(3)
+    r = build_check.check_cell(cell, DiscardingDriver((52000 + round(rng.gauss(0, 10)) for _ in range(40)), 5),
+                               backend="lgpio")
+    assert r.ok, r.detail
+    assert r.detail.startswith("via lgpio: 32 readings at ")
+    assert "8 discarded (4 readout past the next conversion, 4 clock pulse over 50 us)" in r.detail
+
+
+def test_mostly_discarded_readings_fail_naming_the_backend():
+    cell = load_config().cells["dish"]
+    rng = random.Random(4)
+    r = build_check.check_cell(cell, DiscardingDriver((52000 + round(rng.gauss(0, 10)) for _ in range(40)), 1),
+                               backend="rpi-gpio")
+    assert not r.ok
+    assert r.detail.startswith("only 0 of 40 readings usable via RPi.GPIO, 40 discarded (20 ")
 
 
 def test_cell_at_10_samples_per_second_points_at_the_rate_pin():

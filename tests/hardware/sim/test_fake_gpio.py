@@ -7,6 +7,8 @@ from hardware.sim.clock import VirtualClock
 from hardware.sim.fake_gpio import FakeGPIO, FakeHX711
 
 DOUT, SCK = 22, 23
+#: After a gain change at 80 SPS: past the 50 ms settling time to the next conversion
+SETTLED = 0.050 + 1 / 80
 
 
 def make(source=lambda t: 0, *, sample_hz=80, start_t=None):
@@ -166,10 +168,25 @@ def test_pulse_count_sets_the_gain_of_the_next_conversion(pulses, gain):
     assert to_signed(bits[:24]) == 40000  # this conversion was still at gain 128
     assert bits[24:] == [1] * (pulses - 24)
     assert chip.gain == gain
+    clock.advance(SETTLED)
     wait_ready(clock, gpio)
     assert to_signed(clock_out(gpio, 25)[:24]) == 40000 * gain // 128
+    clock.advance(SETTLED)
     wait_ready(clock, gpio)
     assert to_signed(clock_out(gpio, 25)[:24]) == 40000  # 25 pulses: back to 128
+
+
+@pytest.mark.parametrize("sample_hz", [80, 10])
+def test_conversions_in_the_settling_time_after_a_gain_change_hold_the_old_gain(sample_hz):
+    clock, gpio, chip = make(lambda t: 40000, sample_hz=sample_hz)
+    clock_out(gpio, 26)  # gain 32 from the next conversion, once settled (datasheet: 4 periods)
+    changed = clock.now()
+    values = []
+    while clock.now() < changed + 6 / sample_hz:
+        wait_ready(clock, gpio)
+        values.append((clock.now() - changed, to_signed(clock_out(gpio, 26)[:24])))
+    assert {v for dt, v in values if dt < 4 / sample_hz} == {40000}
+    assert {v for dt, v in values if dt >= 4 / sample_hz + 0.001} == {10000}
 
 
 def test_values_beyond_24_bits_clamp_to_the_saturation_codes():
@@ -184,6 +201,7 @@ def test_lower_gain_scales_before_clamping():
     # A signal past the gain-128 range fits at gain 32 (the input range is 4x wider).
     clock, gpio, chip = make(lambda t: 0x900000)
     assert to_signed(clock_out(gpio, 26)[:24]) == 0x7FFFFF
+    clock.advance(SETTLED)
     wait_ready(clock, gpio)
     assert to_signed(clock_out(gpio, 25)[:24]) == 0x900000 // 4
 
@@ -231,6 +249,48 @@ def test_stretch_next_high_advances_the_clock_while_sck_is_high():
     assert chip.powered  # it powered down while high and woke on the falling edge...
     assert gpio.input(DOUT) == 1  # ...so the readout is lost and it is settling
     assert chip.next_ready_t() >= clock.now() + 0.049
+
+
+def test_pause_readouts_stalls_the_call_after_the_chosen_pulse_of_each_readout():
+    clock, gpio, chip = make()
+    chip.pause_readouts(0.005, after_pulse=4, count=2)
+    t = clock.now()
+    clock_out(gpio, 3)
+    assert clock.now() - t < 10e-6
+    clock_out(gpio, 1)  # the read of DOUT after the 4th pulse comes 5 ms late
+    assert clock.now() - t >= 0.005
+    assert chip.powered  # PD_SCK was low: the chip stayed up
+    clock_out(gpio, 21)
+    wait_ready(clock, gpio)
+    t = clock.now()
+    clock_out(gpio, 25)
+    assert clock.now() - t >= 0.005  # the second readout too...
+    wait_ready(clock, gpio)
+    t = clock.now()
+    clock_out(gpio, 25)
+    assert clock.now() - t < 0.001  # ...and no more
+
+
+def test_a_readout_paused_past_the_next_conversion_shifts_out_the_new_word():
+    # What a driver that does not time its readouts would read: the old word's
+    # first bits, then the next conversion's from its MSB.
+    clock, gpio, chip = make(lambda t: -54321)
+    chip.pause_readouts(0.013, after_pulse=12)
+    bits = clock_out(gpio, 25)
+    assert to_signed(bits[:24]) != -54321
+    first_12 = [(-54321 >> (23 - i)) & 1 for i in range(12)]
+    assert bits[:12] == first_12 and bits[12:24] == first_12  # MSBs of the new word
+    assert chip.readouts == 2
+
+
+def test_dout_stuck_low_reads_low_even_after_the_25th_pulse():
+    clock, gpio, chip = make(lambda t: 5)
+    chip.dout_stuck_low = True
+    assert clock_out(gpio, 25) == [0] * 25
+    assert gpio.input(DOUT) == 0
+    chip.dout_stuck_low = False
+    wait_ready(clock, gpio)
+    assert to_signed(clock_out(gpio, 25)[:24]) == 5
 
 
 def test_unplugged_reads_high_forever_and_settles_when_plugged_back():

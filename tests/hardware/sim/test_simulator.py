@@ -308,7 +308,14 @@ def test_a_cell_plugged_back_in_reads_again(config):
     assert after and after[0] - 11.0 == pytest.approx(0.05, abs=0.015)
     assert len(after) == pytest.approx((11.5 - after[0]) * 80, abs=2)
     tray = [r.t for r in got if isinstance(r, Sample) and r.cell == "tray"]
-    assert len(tray) == pytest.approx(1.5 * 80, abs=2)  # the other cell kept its rate throughout
+    # The other cell kept its rate (from its first reading, after the reset at open), but for
+    # one gap: the single-threaded board is held up 25 ms by the dish's failing read, so the
+    # tray's driver looks late, cannot tell how old its conversion is and drops it (live, each
+    # reader has its own thread).
+    gaps = [b - a for a, b in zip(tray, tray[1:], strict=False)]
+    long = [g for g in gaps if g > 1.5 / 80]
+    assert len(long) <= 1 and all(g < 0.06 for g in long) and max(gaps) < 0.06
+    assert len(tray) >= (11.5 - tray[0]) * 80 - 4
 
 
 def test_a_dish_short_of_pegs_leaves_the_9hpt_incomplete(config, tmp_path):
