@@ -74,7 +74,18 @@ class Hardware(Protocol):
 
 
 class HardwareError(UserError):
-    """The station's hardware cannot be opened (not a Pi, missing GPIO library...)."""
+    """The station's hardware cannot be opened (not a Pi, missing GPIO library...).
+
+    Exit status 3, not a bad configuration's 2: station-daemon.service restarts
+    on it (a loose connector or a slow USB hub may come right), while
+    ``RestartPreventExitStatus=2`` stops retrying a bad station.toml.
+    """
+
+    exit_status = 3
+
+
+#: ``SimulatedHardware(fault=...)`` values: "open" fails as unplugged hardware would
+SIM_FAULTS = ("open",)
 
 
 def open_station_io(config: Config):
@@ -157,10 +168,13 @@ class SimulatedHardware:
 
     def __init__(self, config: Config, *, speed: float = 1.0, seed: int | None = None,
                  profile: str = "healthy", step_s: float = SIM_STEP_S, respond: bool = True,
-                 hold_s: float = SIM_HOLD_S, step_up_s: float = STEP_UP_S) -> None:
+                 hold_s: float = SIM_HOLD_S, step_up_s: float = STEP_UP_S, fault: str | None = None) -> None:
         from hardware.sim.simulator import Simulation
         if speed <= 0:
-            raise HardwareError("--speed must be positive")
+            raise UserError("--speed must be positive")
+        if fault is not None and fault not in SIM_FAULTS:
+            raise UserError(f"unknown simulated fault {fault!r} (known: {', '.join(SIM_FAULTS)})")
+        self.fault = fault
         self.speed = speed
         self.step_s = step_s
         self.respond = respond
@@ -184,6 +198,8 @@ class SimulatedHardware:
         return self._t0_virtual + (time.monotonic() - self._t0_real) * self.speed
 
     def start(self, on_record: Callable[[RawRecord], None]) -> None:
+        if self.fault == "open":
+            raise HardwareError("the simulated board failed to open (simulated fault 'open')")
         self.sim.on_record = on_record
         self._thread = threading.Thread(target=self._run, name="station-simulator", daemon=True)
         self._thread.start()

@@ -2,7 +2,8 @@
 
 A command module defines ``register(subparsers)``, which adds its parser and
 sets ``run`` (a function of the parsed arguments returning an exit status).
-Errors a user can cause (``UserError``) print one line and exit 2.
+Errors a user can cause (``UserError``) print one line and exit 2 (a hardware
+fault, ``hardware.daemon_io.HardwareError``, exits 3: systemd restarts on it).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except UserError as e:
         print(f"station {args.command}: {e}", file=sys.stderr)
-        return 2
+        return e.exit_status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `station replay x | head`

@@ -1,12 +1,16 @@
 """The base of every error a user can cause (bad config, bad trace, bad option).
 
-The CLI prints such an error as one line and exits 2; anything else is a bug
-and keeps its traceback.
+The CLI prints such an error as one line and exits with its ``exit_status``
+(2; a subclass may say otherwise); anything else is a bug and keeps its
+traceback.
 """
 
 
 class UserError(Exception):
     """An error in what the user gave us, with a message that says what to fix."""
+
+    #: the command's exit status: 2 tells systemd that restarting cannot fix it
+    exit_status = 2
 
 
 def read_user_text(path, error: type[UserError], what: str = "file") -> str:

@@ -4,7 +4,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+
+#: names a simulated hardware fault (hardware.daemon_io.SIM_FAULTS), so a test can make an
+#: installed service's simulated board fail the way unplugged hardware does
+SIM_FAULT_ENV = "STATION_SIM_FAULT"
 
 
 def register(sub) -> None:
@@ -27,9 +32,10 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardware.daemon_io import HardwareError, LiveHardware, SimulatedHardware
+    from hardware.daemon_io import LiveHardware, SimulatedHardware
     from station.config import load_config
     from station.daemon.service import Daemon
+    from station.errors import UserError
 
     # journald adds its own timestamps; the level and logger name are what it cannot know
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, args.log_level),
@@ -39,12 +45,13 @@ def run(args: argparse.Namespace) -> int:
     data_dir = args.data or section.get("data_dir", "/var/lib/station")
     socket_path = args.socket or section.get("socket", "/run/station/station.sock")
     if not args.simulate and (args.speed != 1.0 or args.seed is not None):
-        raise HardwareError("--speed and --seed only apply with --simulate")
+        raise UserError("--speed and --seed only apply with --simulate")
     if args.simulate:
         from hardware.sim.patient import PROFILES
         if args.profile not in PROFILES:
-            raise HardwareError(f"unknown --profile {args.profile!r} (known: {', '.join(PROFILES)})")
-        hardware = SimulatedHardware(config, speed=args.speed, seed=args.seed, profile=args.profile)
+            raise UserError(f"unknown --profile {args.profile!r} (known: {', '.join(PROFILES)})")
+        hardware = SimulatedHardware(config, speed=args.speed, seed=args.seed, profile=args.profile,
+                                     fault=os.environ.get(SIM_FAULT_ENV) or None)
     else:
         hardware = LiveHardware(config)
     daemon = Daemon(config, data_dir, socket_path, hardware, config_path=args.config)
