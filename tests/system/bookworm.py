@@ -142,8 +142,8 @@ def ensure_image(arch: str | None = None) -> Path:
         raise Unavailable(reason)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix=f"station-{arch}-", dir=CACHE_DIR) as tmp:
-        root = Path(tmp) / "root"
+    with scratch_dir(f"station-{arch}-", CACHE_DIR) as tmp:
+        root = tmp / "root"
         cmd = ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={','.join(packages())}",
                SUITE, str(root), host_mirror()]
         _log(f"building {tar.name}: {' '.join(cmd)}")
@@ -167,11 +167,31 @@ def ensure_image(arch: str | None = None) -> Path:
 def unpacked(arch: str | None = None) -> Iterator[Path]:
     """A fresh copy of the root filesystem, with the host's pip configuration and CA certificates."""
     tar = ensure_image(arch)
-    with tempfile.TemporaryDirectory(prefix="station-root-", dir="/var/tmp") as tmp:
-        root = Path(tmp)
+    with scratch_dir("station-root-", Path("/var/tmp")) as root:
         subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-xf", str(tar)], check=True)
         copy_host_pip_setup(root)
         yield root
+
+
+@contextmanager
+def scratch_dir(prefix: str, parent: Path) -> Iterator[Path]:
+    """A new directory, deleted afterwards, but never through a mount still there (a bound
+    /dev or checkout would be deleted with it): then it stays, and the error says where."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield path
+    finally:
+        left = mounts_under(path)
+        if left:
+            raise RuntimeError(f"not deleting {path}: still mounted there: {left}")
+        shutil.rmtree(path)
+
+
+def mounts_under(root: Path) -> list[str]:
+    """Mount points at or below ``root`` in this mount namespace."""
+    prefix = str(root.resolve())
+    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    return [p for p in points if p == prefix or p.startswith(prefix + "/")]
 
 
 def copy_host_pip_setup(root: Path) -> None:
@@ -217,7 +237,7 @@ class Booted:
     def __init__(self, root: Path, *, binds_ro: Sequence[tuple[str, str]] = (), log: Path | None = None) -> None:
         self.root = root
         self.binds_ro = binds_ro
-        self.log_path = log or root.parent / f"{root.name}-console.log"
+        self.log_path = log or root / "nspawn-console.log"  # deleted with the root
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None  # the container's systemd, as the host sees it
 
@@ -322,24 +342,49 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def chroot_run(root: Path, cmd: Sequence[str], *, env: dict[str, str] | None = None,
-               timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Run ``cmd`` in ``root`` with chroot (no systemd running), /proc, /sys and /dev mounted."""
-    mounts = [("proc", "proc", "-t"), ("sysfs", "sys", "-t"), ("/dev", "dev", "--bind")]
-    done = []
-    try:
-        for what, where, kind in mounts:
-            target = root / where
-            target.mkdir(exist_ok=True)
-            subprocess.run(["mount", kind, what, what, str(target)] if kind == "-t"
-                           else ["mount", "--bind", what, str(target)], check=True)
-            done.append(target)
-        full_env = {**CONTAINER_ENV, **(env or {})}
-        return subprocess.run(["chroot", str(root), *cmd], env=full_env, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-    finally:
-        for target in reversed(done):
-            subprocess.run(["umount", "-l", str(target)], check=False)
+class Chroot:
+    """A root filesystem entered with chroot, no systemd running (an arm64 one runs under qemu-user).
+
+    /proc, /sys and /dev are mounted in it, and ``binds_ro`` (host path, path inside) bound
+    read-only, until the ``with`` block ends.
+    """
+
+    def __init__(self, root: Path, *, binds_ro: Sequence[tuple[str, str]] = ()) -> None:
+        self.root = root
+        self.binds_ro = binds_ro
+        self._mounted: list[Path] = []
+
+    def __enter__(self) -> Chroot:
+        try:
+            self._mount(["-t", "proc", "proc"], "proc")
+            self._mount(["-t", "sysfs", "sysfs"], "sys")
+            self._mount(["--rbind", "/dev"], "dev")
+            for src, dst in self.binds_ro:
+                self._mount(["--bind", "-o", "ro", src], dst)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _mount(self, what: list[str], where: str) -> None:
+        target = self.root / where.lstrip("/")
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", *what, str(target)], check=True)
+        self._mounted.append(target)
+
+    def run(self, cmd: Sequence[str], *, check: bool = True, timeout: float = 1800,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Run ``cmd`` inside (as root)."""
+        r = subprocess.run(["chroot", str(self.root), *cmd], env={**CONTAINER_ENV, **(env or {})},
+                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} exited {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+        return r
+
+    def __exit__(self, *exc) -> None:
+        for target in reversed(self._mounted):
+            subprocess.run(["umount", "--recursive", "--lazy", str(target)], check=False)
+        self._mounted.clear()
 
 
 def main(argv: list[str]) -> int:
