@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.system import bookworm
+from tests.system import debian
 
 pytestmark = [pytest.mark.system]
 
@@ -26,22 +26,21 @@ STATION = "/opt/station/bin/station"
 
 @pytest.fixture(scope="module")
 def chroot():
-    reason = bookworm.why_not(ARCH, boot=False)
+    reason = debian.why_not(ARCH, boot=False)
     if reason:
         pytest.skip(f"cannot run an arm64 chroot here: {reason}")
-    binds = [(str(bookworm.REPO), "/src"), *((d, d) for d in bookworm.local_pip_sources())]
+    binds = [(str(debian.REPO), "/src"), *((d, d) for d in debian.local_pip_sources())]
     try:
-        with bookworm.unpacked(ARCH) as root, bookworm.Chroot(root, binds_ro=binds) as c:
+        with debian.unpacked(ARCH) as root, debian.Chroot(root, binds_ro=binds) as c:
             assert c.run(["uname", "-m"]).stdout.strip() == "aarch64"
             c.run(["update-ca-certificates"])
             yield c
-    except bookworm.Unavailable as e:
+    except debian.Unavailable as e:
         pytest.skip(f"cannot run an arm64 chroot here: {e}")
 
 
 def install_as(chroot, model: str):
-    r = chroot.run(["/src/systemd/install.sh", "--simulate"], check=False,
-                   env={**bookworm.host_pip_env(), "STATION_PI_MODEL": model})
+    r = debian.run_installer(chroot, "--simulate", env={"STATION_PI_MODEL": model})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r
 

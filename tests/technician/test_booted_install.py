@@ -1,13 +1,13 @@
 """systemd/install.sh --simulate on a booted Debian Bookworm (systemd-nspawn), checked as systemd runs it.
 
 One container for the module: a fresh copy of the cached root filesystem
-(tests/system/bookworm.py), booted with systemd, this checkout bound
+(tests/system/debian.py), booted with systemd, this checkout bound
 read-only at /src, the host's pip setup copied in. The tests run in file
 order on that one system: install, then break it in each way systemd must
 handle, then uninstall.
 
 Run by hand: sudo .venv/bin/python -m pytest -m system tests/technician/test_booted_install.py
-(or `sudo python3 tests/system/bookworm.py shell` to look around inside).
+(or `sudo python3 tests/system/debian.py shell` to look around inside).
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.system import bookworm
+from tests.system import debian
 
-pytestmark = [pytest.mark.system]
+pytestmark = [pytest.mark.system, pytest.mark.usefixtures("installed")]
 
 DAEMON = "station-daemon.service"
 UNITS = ["station-daemon.service", "station-ui.service"]
@@ -35,17 +35,20 @@ HELLO = ("import json, socket, sys; s = socket.socket(socket.AF_UNIX); s.settime
 
 @pytest.fixture(scope="module")
 def box():
-    reason = bookworm.why_not()
+    reason = debian.why_not()
     if reason:
         pytest.skip(f"cannot boot a Debian system here: {reason}")
-    binds = [(str(bookworm.REPO), "/src"), *((d, d) for d in bookworm.local_pip_sources())]
     try:
-        with bookworm.unpacked() as root, bookworm.Booted(root, binds_ro=binds) as b:
-            b.run(["update-ca-certificates"])
-            b.installed = b.run(["/src/systemd/install.sh", "--simulate"], check=False, env=bookworm.host_pip_env())
+        with debian.booted_with_checkout() as b:
             yield b
-    except bookworm.Unavailable as e:
+    except debian.Unavailable as e:
         pytest.skip(f"cannot boot a Debian system here: {e}")
+
+
+@pytest.fixture(scope="module")
+def installed(box):
+    """install.sh --simulate, once for the module; every test asks for it, so any one runs alone."""
+    return debian.run_installer(box, "--simulate")
 
 
 def show(box, unit: str = DAEMON) -> dict[str, str]:
@@ -72,8 +75,8 @@ def ready(state: dict[str, str]) -> bool:
     return state["ActiveState"] == "active" and state["SubState"] == "running"
 
 
-def test_install_from_a_read_only_checkout_enables_both_units(box):
-    r = box.installed
+def test_install_from_a_read_only_checkout_enables_both_units(box, installed):
+    r = installed
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert box.run(["touch", "/src/x"], check=False).returncode != 0, "the checkout should be read-only"
     assert "+ apt-get update" in r.stdout

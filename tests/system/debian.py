@@ -1,8 +1,8 @@
-"""A Debian Bookworm system for testing systemd/install.sh: booted under systemd-nspawn, or an arm64 chroot.
+"""A Debian system for testing systemd/install.sh: Bookworm (or Trixie) booted under systemd-nspawn, or an arm64 chroot.
 
-    sudo python3 tests/system/bookworm.py image [--arch arm64]   build (or reuse) the cached root filesystem
-    sudo python3 tests/system/bookworm.py shell                  boot it, this checkout read-only at /src, a shell
-    sudo python3 tests/system/bookworm.py install                boot it and run systemd/install.sh --simulate
+    sudo python3 tests/system/debian.py image [--arch arm64] [--suite trixie]   build (or reuse) the root filesystem
+    sudo python3 tests/system/debian.py shell [--suite trixie]   boot it, this checkout read-only at /src, a shell
+    sudo python3 tests/system/debian.py install [--suite trixie] boot it and run systemd/install.sh --simulate
 
 The root filesystem is debootstrapped once from the host's Debian mirror and
 kept as a tarball under /var/cache/station-test (``$STATION_TEST_CACHE``),
@@ -39,7 +39,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_SH = REPO / "systemd" / "install.sh"
-SUITE = "bookworm"
+SUITE = "bookworm"  # Raspberry Pi OS Bookworm's base; "trixie" is Raspberry Pi OS Trixie's
 CACHE_DIR = Path(os.environ.get("STATION_TEST_CACHE", "/var/cache/station-test"))
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 #: what a booted system needs beyond debootstrap's minbase (install.sh's own packages are added)
@@ -90,10 +90,10 @@ def packages() -> list[str]:
     return sorted(set(BASE_PACKAGES) | set(installer_packages()))
 
 
-def image_path(arch: str) -> Path:
-    """The cached tarball for ``arch``; its name changes when anything it is built from does."""
-    key = "\n".join([SUITE, arch, host_mirror(), *packages()])
-    return CACHE_DIR / f"{SUITE}-{arch}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.tar"
+def image_path(arch: str, suite: str = SUITE) -> Path:
+    """The cached tarball for ``arch`` and ``suite``; its name changes when anything it is built from does."""
+    key = "\n".join([suite, arch, host_mirror(), *packages()])
+    return CACHE_DIR / f"{suite}-{arch}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.tar"
 
 
 def why_not(arch: str | None = None, *, boot: bool = True) -> str | None:
@@ -128,13 +128,13 @@ def _binfmt_flags(entry: Path) -> str:
 
 
 def _log(msg: str) -> None:
-    print(f"[bookworm] {msg}", file=sys.stderr, flush=True)
+    print(f"[debian] {msg}", file=sys.stderr, flush=True)
 
 
-def ensure_image(arch: str | None = None) -> Path:
+def ensure_image(arch: str | None = None, suite: str = SUITE) -> Path:
     """The cached root filesystem tarball for ``arch``, debootstrapped first if it is not there."""
     arch = arch or dpkg_arch()
-    tar = image_path(arch)
+    tar = image_path(arch, suite)
     if tar.exists():
         return tar
     reason = why_not(arch, boot=False)
@@ -142,10 +142,10 @@ def ensure_image(arch: str | None = None) -> Path:
         raise Unavailable(reason)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    with scratch_dir(f"station-{arch}-", CACHE_DIR) as tmp:
+    with scratch_dir(f"station-{suite}-{arch}-", CACHE_DIR) as tmp:
         root = tmp / "root"
         cmd = ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={','.join(packages())}",
-               SUITE, str(root), host_mirror()]
+               suite, str(root), host_mirror()]
         _log(f"building {tar.name}: {' '.join(cmd)}")
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
@@ -164,9 +164,9 @@ def ensure_image(arch: str | None = None) -> Path:
 
 
 @contextmanager
-def unpacked(arch: str | None = None) -> Iterator[Path]:
+def unpacked(arch: str | None = None, suite: str = SUITE) -> Iterator[Path]:
     """A fresh copy of the root filesystem, with the host's pip configuration and CA certificates."""
-    tar = ensure_image(arch)
+    tar = ensure_image(arch, suite)
     with scratch_dir("station-root-", Path("/var/tmp")) as root:
         subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-xf", str(tar)], check=True)
         copy_host_pip_setup(root)
@@ -342,6 +342,20 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+@contextmanager
+def booted_with_checkout(arch: str | None = None, suite: str = SUITE) -> Iterator[Booted]:
+    """A fresh system booted, this checkout read-only at /src, pip set up as on the host."""
+    binds = [(str(REPO), "/src"), *((d, d) for d in local_pip_sources())]
+    with unpacked(arch, suite) as root, Booted(root, binds_ro=binds) as box:
+        box.run(["update-ca-certificates"])
+        yield box
+
+
+def run_installer(box: Booted | Chroot, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """/src/systemd/install.sh ``args`` inside, with the host's PIP_* variables; never raises on failure."""
+    return box.run(["/src/systemd/install.sh", *args], check=False, env={**host_pip_env(), **(env or {})})
+
+
 class Chroot:
     """A root filesystem entered with chroot, no systemd running (an arm64 one runs under qemu-user).
 
@@ -391,19 +405,18 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("action", choices=["image", "shell", "install"])
     ap.add_argument("--arch", default=dpkg_arch())
+    ap.add_argument("--suite", default=SUITE, choices=["bookworm", "trixie"])
     args = ap.parse_args(argv)
     reason = why_not(args.arch, boot=args.action != "image")
     if reason:
-        print(f"bookworm: {reason}", file=sys.stderr)
+        print(f"debian: {reason}", file=sys.stderr)
         return 2
     if args.action == "image":
-        print(ensure_image(args.arch))
+        print(ensure_image(args.arch, args.suite))
         return 0
-    binds = [(str(REPO), "/src"), *((d, d) for d in local_pip_sources())]
-    with unpacked(args.arch) as root, Booted(root, binds_ro=binds) as box:
-        box.run(["update-ca-certificates"])
+    with booted_with_checkout(args.arch, args.suite) as box:
         if args.action == "install":
-            r = box.run(["/src/systemd/install.sh", "--simulate"], check=False, env=host_pip_env())
+            r = run_installer(box, "--simulate")
             print(r.stdout + r.stderr)
             return r.returncode
         return subprocess.call(["nsenter", "-t", str(box.pid), "-a", "env", "-i",
