@@ -66,8 +66,13 @@ def host_mirror() -> str:
     """The Debian mirror the host's apt uses (debootstrap must reach the same one)."""
     texts = []
     for p in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
-        if p.suffix in ("", ".list", ".sources") and p.is_file():
+        if p.suffix in (".list", ".sources") and p.is_file():
             texts.append(p.read_text(errors="replace"))
+    return debian_mirror(texts)
+
+
+def debian_mirror(texts: Sequence[str]) -> str:
+    """The first Debian archive (…/debian, not …/debian-security) in apt source files' ``texts``."""
     for text in texts:
         for line in text.splitlines():
             line = line.split("#", 1)[0]
@@ -151,15 +156,19 @@ def ensure_image(arch: str | None = None, suite: str = SUITE) -> Path:
         if r.returncode != 0:
             log = root / "debootstrap" / "debootstrap.log"
             detail = log.read_text(errors="replace")[-3000:] if log.exists() else r.stdout[-3000:]
-            raise Unavailable(f"debootstrap failed ({r.returncode}): {r.stderr.strip()[-500:]}\n{detail}")
+            # a failure, not a skip: a package name gone wrong in install.sh must not hide as "unavailable"
+            raise RuntimeError(f"debootstrap failed ({r.returncode}): {r.stderr.strip()[-500:]}\n{detail}")
         # the package lists, so that install.sh's own `apt-get update` has little to fetch
         subprocess.run(["chroot", str(root), "apt-get", "update", "-qq"], env=CONTAINER_ENV, check=True)
         subprocess.run(["chroot", str(root), "apt-get", "clean"], env=CONTAINER_ENV, check=True)
         (root / "etc" / "hostname").write_text("station-test\n")
-        part = tar.with_suffix(".part")
+        part = tmp / "image.tar"  # beside the cache: the rename is atomic, a parallel build cannot clobber it
         subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(part), "."], check=True)
-        part.rename(tar)
+        part.replace(tar)
     _log(f"built {tar} in {time.monotonic() - t0:.0f} s")
+    for old in CACHE_DIR.glob(f"{suite}-{arch}-*.tar"):  # built from an older package list
+        if old != tar:
+            old.unlink(missing_ok=True)
     return tar
 
 
