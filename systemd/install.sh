@@ -56,7 +56,7 @@ SIMULATE=0
 ACTION=install
 
 usage() {
-    sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,7s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 say() { printf '==> %s\n' "$*"; }

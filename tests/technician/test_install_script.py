@@ -132,7 +132,8 @@ def test_uninstall_dry_run_removes_everything_but_the_data():
 def test_unknown_option_is_refused_with_usage():
     r = install("--frobnicate")
     assert r.returncode == 2
-    assert "unknown option '--frobnicate'" in r.stderr and "--dry-run" in r.stderr
+    assert "unknown option '--frobnicate'" in r.stderr and "--dry-run" in r.stderr and "--simulate" in r.stderr
+    assert "What it does" not in r.stderr
 
 
 def _source(snippet: str, tmp_path: Path) -> subprocess.CompletedProcess:
