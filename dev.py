@@ -6,9 +6,9 @@
     python3 dev.py station ... any `station` command (replay, simulate, ...)
 
 The first run creates .venv/ beside this file and installs the project and its
-test tools into it; later runs reuse it, reinstalling when pyproject.toml
-changes. Standard library only, on purpose: it must run before anything is
-installed.
+test tools into it, at the tested versions in constraints.txt; later runs reuse
+it, reinstalling when pyproject.toml or constraints.txt changes. Standard
+library only, on purpose: it must run before anything is installed.
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+#: the tested versions of the runtime dependencies (systemd/install.sh uses it too)
+CONSTRAINTS = ROOT / "constraints.txt"
 VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
 STAMP = VENV / ".station-installed"
@@ -30,7 +32,7 @@ def say(msg: str) -> None:
 
 
 def ensure_venv() -> None:
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes()).hexdigest()
     if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
         return
     if not PY.exists():
@@ -48,7 +50,8 @@ def ensure_venv() -> None:
     pip = [str(PY), "-m", "pip"]
     if subprocess.run(pip + ["--version"], capture_output=True).returncode != 0:
         pip = [sys.executable, "-m", "pip", "--python", str(PY)]
-    r = subprocess.run(pip + ["install", "--quiet", "--disable-pip-version-check", "-e", f"{ROOT}[test]"])
+    r = subprocess.run(pip + ["install", "--quiet", "--disable-pip-version-check",
+                                  "--constraint", str(CONSTRAINTS), "-e", f"{ROOT}[test]"])
     if r.returncode != 0:
         sys.exit("[dev] installing the project failed (see pip's message above)")
     STAMP.write_text(want)

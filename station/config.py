@@ -35,7 +35,7 @@ class ConfigError(UserError, ValueError):
 
 # The schema: section -> key -> (type, required, default). "cells" holds one
 # table per cell name with CELL_KEYS. Types: int, float (int accepted), bool,
-# str, "pins" (list of int), "pinmap" (table of name -> int).
+# str, "pins" (list of int), "pinmap" (table of name -> int), "strs" (list of str).
 CELL_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "dout": (int, True, None),
     "pd_sck": (int, True, None),
@@ -71,7 +71,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, bool, Any]]] = {
         "technician_pin": (str, False, ""),
     },
     "wiring": {
-        "hole_colour": (str, False, "yellow"),
+        "hole_colours": ("strs", False, None),     # one per hole; None: station.wiring picks distinct ones
+        "hole_colour": (str, False, None),         # before hole_colours: one colour for all (station wiring refuses it)
         "button_colour": (str, False, "green"),
         "ground_colour": (str, False, "black"),
         "power_colour": (str, False, "red"),
@@ -219,12 +220,14 @@ def _check_table(table: dict, keys: dict, prefix: str, where: str) -> dict[str, 
             ok = isinstance(v, dict) and all(isinstance(x, int) and not isinstance(x, bool) for x in v.values())
         elif typ == "pinmap_str":
             ok = isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+        elif typ == "strs":
+            ok = isinstance(v, list) and all(isinstance(x, str) for x in v)
         else:  # pragma: no cover - schema bug
             raise AssertionError(typ)
         if not ok:
             want = {int: "a whole number", float: "a number", bool: "true or false", str: "a string",
                     "pins": "a list of GPIO numbers", "pinmap": "a table of name = GPIO number",
-                    "pinmap_str": "a table of name = colour"}[typ]
+                    "pinmap_str": "a table of name = colour", "strs": "a list of strings"}[typ]
             raise ConfigError(f"{where}: {name} must be {want}, not {v!r}")
         out[key] = v
     return out

@@ -4,6 +4,8 @@
 
 - ``pinout.md``: every hole, button and load-cell signal -> BCM GPIO -> physical
   header pin -> wire colour, plus power and ground;
+- ``board.md``: the standard pegboard's geometry, the hole-numbering map, the
+  harness hole by hole and the switch-mounting drawing (``station.pegboard``);
 - ``parts.md``: the parts list with quantities for this configuration;
 - ``harness.yml``: a WireViz harness description of the same wiring;
 - ``harness.bom.tsv``: WireViz's bill of materials for the harness;
@@ -33,12 +35,31 @@ COLOUR_CODES = {
     "green": "GN", "blue": "BU", "violet": "VT", "purple": "VT", "grey": "GY",
     "gray": "GY", "white": "WH", "pink": "PK", "turquoise": "TQ",
 }
+#: hole wires by default, in hole order: the resistor colour code without black and red
+#: (ground and power), then two-colour (base/stripe) wires for a board with more holes
+HOLE_PALETTE = ("brown", "orange", "yellow", "green", "blue", "violet", "grey", "white", "pink", "turquoise")
 CELL_WIRE_KEYS = ("vcc", "gnd", "dout", "pd_sck")
 # Load-cell leads as most 4-wire strain-gauge cells ship them (check the datasheet).
 LOAD_CELL_LEADS = (("E+", "red"), ("E-", "black"), ("A-", "white"), ("A+", "green"))
 
-TEXT_OUTPUTS = ("pinout.md", "parts.md", "harness.yml", "harness.bom.tsv")
+TEXT_OUTPUTS = ("pinout.md", "board.md", "parts.md", "harness.yml", "harness.bom.tsv")
 SVG_OUTPUT = "harness.svg"
+
+
+ZERO_2_W_NOTES = (
+    "## Raspberry Pi Zero 2 W",
+    "",
+    "- **Display**: the Zero 2 W has no DSI connector, so the official DSI touch displays do not fit it "
+    "(its flat connector is the camera's, CSI). Use an HDMI screen through its **mini-HDMI** port: a "
+    "mini-HDMI to HDMI cable or adapter.",
+    "- **Header**: the 40 holes come unpopulated on the plain Zero 2 W. Solder a 2 x 20 male pin header "
+    "(2.54 mm) or buy the Zero 2 WH, which has it fitted. The pin numbers are the same as on the other "
+    "boards (pinout.md).",
+    "- **USB**: one micro-USB OTG port (the one marked USB, not PWR): the keyboard needs a micro-USB OTG "
+    "adapter or a small OTG hub.",
+    "- **Power**: 5 V 2.5 A into the micro-USB port marked PWR (the official micro-USB supply).",
+    "- **Memory**: 512 MB is enough for the kiosk (no desktop); use Raspberry Pi OS Lite.",
+)
 
 
 class WiringError(UserError):
@@ -82,11 +103,45 @@ def _pin_name(number: int) -> str:
 
 
 def _colour(name: str, key: str) -> str:
-    code = COLOUR_CODES.get(name.strip().lower())
-    if code is None:
+    """A colour name as written in the docs: "yellow", or "white/brown" (base colour / stripe)."""
+    parts = [part.strip().lower() for part in name.split("/")]
+    if len(parts) > 2 or any(part not in COLOUR_CODES for part in parts):
         raise WiringError(f"'{key}' = {name!r} is not a wire colour I know "
-                          f"(one of: {', '.join(sorted(COLOUR_CODES))})")
-    return name.strip().lower()
+                          f"(one of: {', '.join(sorted(COLOUR_CODES))}; or base/stripe, e.g. white/brown)")
+    return "/".join(parts)
+
+
+def colour_code(name: str) -> str:
+    """WireViz's code for a colour name: "YE", or "WHBN" for white with a brown stripe."""
+    return "".join(COLOUR_CODES[part] for part in name.split("/"))
+
+
+def _hole_colours(w: dict, n: int, taken: set[str]) -> list[str]:
+    """One colour per hole: ``wiring.hole_colours``, or distinct ones from HOLE_PALETTE."""
+    if w.get("hole_colour") is not None:
+        raise WiringError("'wiring.hole_colour' gives every hole the same wire colour; replace it with "
+                          "'wiring.hole_colours', one colour per hole (or leave both out for distinct defaults)")
+    given = w.get("hole_colours")
+    if given is not None:
+        if len(given) != n:
+            raise WiringError(f"'wiring.hole_colours' lists {len(given)} colours for {n} holes")
+        return [_colour(c, f"wiring.hole_colours[{i}]") for i, c in enumerate(given)]
+    singles = [c for c in HOLE_PALETTE if c not in taken]
+    pool = singles + [f"white/{c}" for c in singles if c != "white"]
+    if n > len(pool):
+        raise WiringError(f"{n} holes need more distinct wire colours than the {len(pool)} I pick by "
+                          "myself: list them in 'wiring.hole_colours'")
+    return pool[:n]
+
+
+def _check_unique(board: str, wires: list[tuple[str, str]]) -> None:
+    """Each net on one board has its own colour: a wire's colour says where it goes."""
+    seen: dict[str, str] = {}
+    for label, colour in wires:
+        if colour in seen:
+            raise WiringError(f"{board}: {label} and {seen[colour]} would both be {colour}; "
+                              "give each its own colour in [wiring] (station.toml)")
+        seen[colour] = label
 
 
 @dataclass(frozen=True)
@@ -111,7 +166,13 @@ class Plan:
 def plan(config: Config) -> Plan:
     """Work out every wire of ``config``'s station."""
     w = config.section("wiring")
-    colours = {k[:-len("_colour")]: _colour(v, f"wiring.{k}") for k, v in w.items() if k.endswith("_colour")}
+    colours = {k[:-len("_colour")]: _colour(v, f"wiring.{k}") for k, v in w.items()
+               if k.endswith("_colour") and k != "hole_colour"}
+    bus_colour = colours["ground"] if config.active_low else colours["power"]
+    holes = _hole_colours(w, len(config.holes), {colours["ground"], colours["power"], colours["button"]})
+    _check_unique("the switch harness", [(f"hole {i}", c) for i, c in enumerate(holes, 1)]
+                  + [(f"button {name}", colours["button"]) for name in config.buttons]
+                  + [("the switch common", bus_colour)])
     for key in ("switch_cable_m", "hx711_cable_m"):
         if not 0 < w[key] <= 10:
             raise WiringError(f"'wiring.{key}' = {w[key]} must be between 0 and 10 metres")
@@ -119,7 +180,7 @@ def plan(config: Config) -> Plan:
     sig: list[Signal] = []
     pull = "pull-up, closed = LOW" if config.active_low else "pull-down, closed = HIGH"
     for i, g in enumerate(config.holes, 1):
-        sig.append(Signal(f"hole {i}", f"SW{i}", g, header_pin(g), colours["hole"], f"input, {pull}"))
+        sig.append(Signal(f"hole {i}", f"SW{i}", g, header_pin(g), holes[i - 1], f"input, {pull}"))
     for name, g in config.buttons.items():
         sig.append(Signal(f"button {name}", f"BTN_{name}", g, header_pin(g), colours["button"], f"input, {pull}"))
     used_gnd: set[int] = set()
@@ -134,6 +195,7 @@ def plan(config: Config) -> Plan:
             "dout": colours["dout"], "pd_sck": colours["pd_sck"],
             **{key: _colour(v, f"cells.{name}.wire_colours.{key}") for key, v in over.items()},
         }
+        _check_unique(f"the HX711 cable of cell {name!r}", [(k.upper(), cc[k]) for k in CELL_WIRE_KEYS])
         dev = f"HX_{name}"
         sig.append(Signal(f"{name} DOUT", dev, cell.dout, header_pin(cell.dout), cc["dout"], "input (HX711 data out)"))
         sig.append(Signal(f"{name} PD_SCK", dev, cell.pd_sck, header_pin(cell.pd_sck), cc["pd_sck"],
@@ -151,13 +213,13 @@ def plan(config: Config) -> Plan:
     mid = sorted(switch_pins)[len(switch_pins) // 2]
     if config.active_low:
         free = [p for p in gnd_pins if p not in used_gnd] or gnd_pins
-        bus_pin, bus_colour = min(free, key=lambda p: (abs(p - mid), p)), colours["ground"]
+        bus_pin = min(free, key=lambda p: (abs(p - mid), p))
         role = "ground for every switch and button (common bus)"
     else:
-        bus_pin, bus_colour = v33_pins[-1], colours["power"]
+        bus_pin = v33_pins[-1]
         role = "3.3 V for every switch and button (common bus)"
-    common = f"switch common ({'GND' if config.active_low else '3V3'})"
-    sig.append(Signal(common, "BUS", None, bus_pin, bus_colour, role))
+    sig.append(Signal(f"switch common ({'GND' if config.active_low else '3V3'})", "BUS", None, bus_pin, bus_colour,
+                      role))
     return Plan(config, tuple(sig), bus_pin, bus_colour, cell_power, colours,
                 float(w["switch_cable_m"]), float(w["hx711_cable_m"]))
 
@@ -228,17 +290,18 @@ def parts_markdown(p: Plan) -> str:
     n_holes, n_buttons, n_cells = len(c.holes), len(c.buttons), len(c.cells)
     n_switch = n_holes + n_buttons
     rows: list = []
-    _part(rows, 1, "", "Raspberry Pi 3B/3B+, 4B, 5 or Zero 2 W", "any RAM size; Raspberry Pi OS Bookworm Lite")
+    _part(rows, 1, "", "Raspberry Pi 3B/3B+, 4B, 5 or Zero 2 W",
+          "any RAM size; Raspberry Pi OS Lite, Bookworm or Trixie (Zero 2 W: see the notes below)")
     _part(rows, 1, "", "Power supply for that Pi",
           "official: 27 W USB-C (Pi 5), 15 W USB-C (Pi 4), 2.5 A micro-USB (Pi 3, Zero 2 W)")
     _part(rows, 1, "", "microSD card", "16 GB or more, A1 class")
-    _part(rows, 1, "", "Screen",
-          "HDMI monitor or the official 7\" display (the kiosk UI runs on the text console, tty1)")
+    _part(rows, 1, "", "Screen", "HDMI monitor, or the official DSI touch display on a Pi 3, 4 or 5 "
+          "(not the Zero 2 W); the kiosk UI runs on the text console, tty1")
+    _part(rows, 1, "", "USB keyboard", "compact, with F1-F12, digits and Enter: F2 and F3 open the staff screens and "
+          "staff PINs are typed; a touch screen's taps do not reach the console kiosk")
     _part(rows, n_holes, "", "Hole switch, one per hole",
-          "subminiature microswitch with lever (low operating force, e.g. Omron D2F-01L class) "
-          "or a normally-open reed switch, 10-15 mm glass (then one magnet per peg)")
-    _part(rows, n_holes, "", "Peg magnets (reed switches only)",
-          "neodymium disc 4 x 2 mm, glued axially into the peg's base")
+          "normally-open reed switch, 10-15 mm glass (a peg's weight cannot hold a microswitch lever down: board.md)")
+    _part(rows, n_holes, "", "Peg magnets", "neodymium disc 4 x 2 mm, glued flush into each peg's base, same pole down")
     if n_buttons:
         _part(rows, n_buttons, "", "Push button(s): " + ", ".join(c.buttons),
               "momentary, normally open, 30 mm arcade type (easy for a weak hand)")
@@ -252,8 +315,8 @@ def parts_markdown(p: Plan) -> str:
               "5 mm thick, one under the fixed end, one on top of the free end")
         _part(rows, 4 * n_cells, "", "Load-cell screws", "M4 or M5 as the cell's threads, with washers")
         _part(rows, n_cells, "", "Platforms", "rigid plate (acrylic or plywood, 3-5 mm) for the dish and the tray")
-    _part(rows, 1, "",
-          "Common bus for the switches", f"screw-terminal strip or lever connectors, {n_switch + 1} positions")
+    _part(rows, 1, "", "Common bus for the switches",
+          f"screw-terminal strip or lever connectors, {n_switch + 1} positions")
     _part(rows, round(n_switch * p.switch_cable_m, 2), "m", "2-core cable for switches and buttons",
           f"0.14-0.25 mm² (26-24 AWG), {p.switch_cable_m:g} m per switch, twisted pair preferred")
     if n_cells:
@@ -273,15 +336,17 @@ def parts_markdown(p: Plan) -> str:
     ]
     for qty, unit, what, typical in rows:
         lines.append(f"| {qty:g}{(' ' + unit) if unit else ''} | {what} | {typical} |")
-    lines += ["", "The wire-by-wire bill of materials of the harness is `harness.bom.tsv`.", ""]
+    lines += ["", "The wire-by-wire bill of materials of the harness is `harness.bom.tsv`.", "",
+              *ZERO_2_W_NOTES, ""]
     return "\n".join(lines)
 
 
 def harness(p: Plan) -> dict:
     """The WireViz harness description (a dict; ``harness_yaml`` writes it)."""
     c = p.config
-    code = COLOUR_CODES.__getitem__
-    used = sorted({s.header_pin for s in p.signals})
+    code = colour_code
+    # in hole order (then the button, the cells, the bus), as the harness is laid and checked
+    used = list(dict.fromkeys(s.header_pin for s in p.signals))
     connectors: dict = {
         "J8": {"type": "Raspberry Pi 40-pin header", "subtype": "female", "pins": used,
                "pinlabels": [_pin_name(n) for n in used]},
@@ -377,8 +442,11 @@ def generate(config: Config, out_dir: str | Path, *, render: bool = True) -> lis
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise WiringError(f"cannot create {out}: {e.strerror}") from None
+    from station.pegboard import board_markdown
+
     texts = {
         "pinout.md": pinout_markdown(p),
+        "board.md": board_markdown(p),
         "parts.md": parts_markdown(p),
         "harness.yml": harness_yaml(p),
         "harness.bom.tsv": bom_tsv(p),

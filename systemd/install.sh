@@ -1,25 +1,34 @@
 #!/usr/bin/env bash
-# Install the station on Raspberry Pi OS Bookworm (Pi 3, 4, 5, Zero 2 W).
+# Install the station on Raspberry Pi OS Bookworm or Trixie (Pi 3, 4, 5, Zero 2 W).
 #
 #   sudo systemd/install.sh               install or upgrade (safe to run again)
+#   sudo systemd/install.sh --simulate    a training or showroom station: the daemon runs the simulated board
 #   sudo systemd/install.sh --uninstall   remove everything but the data
 #   systemd/install.sh --dry-run [...]    print every step, change nothing
 #
-# What it does: installs the system packages a virtual environment needs,
-# creates the service users (station, in groups gpio and i2c; station-ui, in
-# group station), builds a virtual environment in /opt/station (the system
-# Python is externally managed) and pip-installs this checkout into it, adds
-# the GPIO library for the board (rpi-lgpio on the Pi 5, RPi.GPIO otherwise),
-# writes /etc/station/station.toml only if it does not exist, installs and
-# enables station-daemon.service and station-ui.service (the kiosk on tty1,
-# replacing the login prompt there), and turns console blanking off.
-# --uninstall keeps /var/lib/station (the records) and /etc/station (the
-# configuration and calibration).
+# What it does: updates apt's package lists and installs the system packages
+# a virtual environment needs, creates the service users (station, in groups
+# gpio and i2c; station-ui, in group station), builds a virtual environment in
+# /opt/station (the system Python is externally managed) and pip-installs a
+# copy of this checkout into it (the checkout may be read-only) with the
+# versions in constraints.txt, adds the GPIO library for the board (rpi-lgpio
+# on the Pi 5, RPi.GPIO otherwise), writes /etc/station/station.toml only if
+# it does not exist, installs and enables station-daemon.service and
+# station-ui.service (the kiosk on tty1, replacing the login prompt there),
+# and turns console blanking off. With --simulate a drop-in makes the daemon
+# run `station daemon --simulate`; installing again without it removes the
+# drop-in. --uninstall keeps /var/lib/station (the records) and /etc/station
+# (the configuration and calibration).
+#
+# Python 3.13 (Trixie) has no lgpio wheel on PyPI: pip builds it from the C
+# sources bundled in its sdist (PYPI=1 links them in statically), with the
+# gcc and swig installed here.
 #
 # Environment (for testing and unusual setups):
 #   STATION_PI_MODEL   the board model string, instead of reading the device tree
 #   STATION_CMDLINE    the kernel command line file, instead of /boot/firmware/cmdline.txt
 #   STATION_PYTHON     the Python to build the environment from (default /usr/bin/python3)
+#   STATION_OS_RELEASE the os-release file to name the system by (default /etc/os-release)
 set -euo pipefail
 # The service users must be able to read what root installs here.
 umask 022
@@ -29,19 +38,25 @@ CONFIG_DIR=/etc/station
 DATA_DIR=/var/lib/station
 UNIT_DIR=/etc/systemd/system
 UNITS=(station-daemon.service station-ui.service)
+# --simulate's drop-in for the daemon (see simulate_dropin).
+DROPIN_DIR="$UNIT_DIR/station-daemon.service.d"
+DROPIN="$DROPIN_DIR/simulate.conf"
 SERVICE_USER=station
 UI_USER=station-ui
 # The system Python, not whatever python3 is first on root's PATH (a pyenv
 # shim under /root would be unreadable to the service users).
 PYTHON="${STATION_PYTHON:-/usr/bin/python3}"
+# gcc, swig and the headers build RPi.GPIO (and lgpio where it has no wheel).
 APT_PACKAGES=(python3-venv python3-dev gcc swig util-linux)
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CONSTRAINTS="$SRC/constraints.txt"
 DRY_RUN=0
+SIMULATE=0
 ACTION=install
 
 usage() {
-    sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,7s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 say() { printf '==> %s\n' "$*"; }
@@ -79,6 +94,45 @@ gpio_package() {
         *"Raspberry Pi"*) echo RPi.GPIO ;;
         *) echo "" ;;
     esac
+}
+
+# The system's name from os-release, e.g. "Debian GNU/Linux 13 (trixie)".
+os_name() {
+    local f="${STATION_OS_RELEASE:-/etc/os-release}" PRETTY_NAME=""
+    if [ -r "$f" ]; then
+        # shellcheck disable=SC1090 # os-release is shell variable assignments by definition
+        PRETTY_NAME="$(. "$f" && printf '%s' "${PRETTY_NAME:-}")"
+    fi
+    printf '%s' "${PRETTY_NAME:-unknown}"
+}
+
+# The Python's version as MAJOR.MINOR (asked of the interpreter itself).
+python_version() {
+    "$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])'
+}
+
+# lgpio publishes wheels up to Python 3.12; newer ones build its sdist.
+lgpio_needs_build() {
+    local v="$1"
+    [ "${v%%.*}" -gt 3 ] || { [ "${v%%.*}" -eq 3 ] && [ "${v#*.}" -ge 13 ]; }
+}
+
+# The daemon's ExecStart with --simulate (the first, empty, ExecStart= clears the unit's).
+simulate_dropin() {
+    printf '%s\n' \
+        "# Written by systemd/install.sh --simulate: a training or showroom station." \
+        "# The daemon runs the simulated board and a virtual patient; install.sh without" \
+        "# --simulate removes this file." \
+        "[Service]" \
+        "ExecStart=" \
+        "ExecStart=$PREFIX/bin/station daemon --simulate --config $CONFIG_DIR/station.toml --data $DATA_DIR"
+}
+
+# A copy of the checkout to build from: pip builds a local project in place
+# (build/, *.egg-info), which a read-only checkout cannot take.
+copy_source() { # destination
+    tar -C "$SRC" --exclude=./.git --exclude=./.venv --exclude=./build --exclude='*.egg-info' \
+        --exclude=__pycache__ -cf - . | tar -C "$1" -xf -
 }
 
 cmdline_file() {
@@ -139,11 +193,23 @@ do_install() {
     local model gpio
     model="$(pi_model)"
     gpio="$(gpio_package "$model")"
+    local pyver build_env=()
     say "board: ${model:-unknown (not a Raspberry Pi?)}"
+    say "system: $(os_name)"
     say "source: $SRC"
+    if [ "$SIMULATE" = 1 ]; then
+        say "simulated station: the daemon will run the simulated board (training, showroom)"
+    fi
 
     say "system packages"
+    run apt-get update
     run apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
+    pyver="$(python_version)"
+    say "Python $pyver ($PYTHON)"
+    if lgpio_needs_build "$pyver"; then
+        say "no lgpio wheel for Python $pyver: pip builds it from its bundled C sources"
+        build_env=(env PYPI=1)
+    fi
 
     say "service users and groups"
     ensure_group gpio
@@ -160,7 +226,15 @@ do_install() {
         run "$PYTHON" -m venv "$PREFIX"
     fi
     run "$PREFIX/bin/pip" install --quiet --upgrade pip
-    run "$PREFIX/bin/pip" install --quiet --upgrade "${SRC}[pi]"
+    local build="${TMPDIR:-/tmp}/station-src.XXXXXX"
+    if [ "$DRY_RUN" = 0 ]; then
+        build="$(mktemp -d "$build")"
+        # shellcheck disable=SC2064 # expand now: the trap runs after this function returns
+        trap "rm -rf '$build'" EXIT
+        copy_source "$build"
+    fi
+    say "built from a copy of $SRC in $build"
+    run "${build_env[@]}" "$PREFIX/bin/pip" install --quiet --upgrade --constraint "$CONSTRAINTS" "${build}[pi]"
     if [ -n "$gpio" ]; then
         say "GPIO library for this board: $gpio"
         # Both provide the RPi module: drop the other one (an SD card moved between boards).
@@ -169,7 +243,7 @@ do_install() {
         if "$PREFIX/bin/pip" show --quiet "$other" >/dev/null 2>&1; then
             run "$PREFIX/bin/pip" uninstall --quiet --yes "$other"
         fi
-        run "$PREFIX/bin/pip" install --quiet --upgrade "$gpio"
+        run "${build_env[@]}" "$PREFIX/bin/pip" install --quiet --upgrade --constraint "$CONSTRAINTS" "$gpio"
     else
         say "not a Raspberry Pi: no GPIO library (the station runs with --simulate only)"
     fi
@@ -190,6 +264,17 @@ do_install() {
     for unit in "${UNITS[@]}"; do
         run install -m 0644 "$SRC/systemd/$unit" "$UNIT_DIR/$unit"
     done
+    if [ "$SIMULATE" = 1 ]; then
+        run install -d -m 0755 "$DROPIN_DIR"
+        say "writing $DROPIN:"
+        simulate_dropin | sed 's/^/    /'
+        if [ "$DRY_RUN" = 0 ]; then
+            simulate_dropin >"$DROPIN"
+        fi
+    elif [ -e "$DROPIN" ]; then
+        say "a live station now: removing the simulated board's drop-in"
+        run rm -f "$DROPIN"
+    fi
     if systemd_running || [ "$DRY_RUN" = 1 ]; then
         run systemctl daemon-reload
         # The kiosk takes tty1 in place of the login prompt (other VTs keep theirs).
@@ -218,6 +303,9 @@ do_uninstall() {
             run rm -f "$UNIT_DIR/$unit"
         fi
     done
+    if [ -e "$DROPIN_DIR" ]; then
+        run rm -rf "$DROPIN_DIR"
+    fi
     if systemd_running || [ "$DRY_RUN" = 1 ]; then
         run systemctl daemon-reload
         run systemctl enable getty@tty1.service
@@ -238,6 +326,7 @@ main() {
     while [ $# -gt 0 ]; do
         case "$1" in
             --dry-run) DRY_RUN=1 ;;
+            --simulate) SIMULATE=1 ;;
             --uninstall) ACTION=uninstall ;;
             -h | --help)
                 usage

@@ -29,10 +29,13 @@ from collections.abc import Callable
 from hardware.base import Hardware
 from hardware.sim.simulator import Simulation
 from station.config import Config
-from station.errors import UserError
+from station.errors import HardwareError, UserError
 from station.events import RawRecord
 
 log = logging.getLogger("station.hardware")
+
+#: ``SimulatedHardware(fault=...)`` values: "open" fails as unplugged hardware would
+SIM_FAULTS = ("open",)
 
 SIM_HOLD_S = 0.005  # the simulator's merge hold (see the module docstring)
 SIM_STEP_S = 0.01  # how often the simulator thread plays the board up to the clock
@@ -54,9 +57,12 @@ class SimulatedHardware(Hardware):
 
     def __init__(self, config: Config, *, speed: float = 1.0, seed: int | None = None,
                  profile: str = "healthy", step_s: float = SIM_STEP_S, respond: bool = True,
-                 hold_s: float = SIM_HOLD_S, step_up_s: float = STEP_UP_S) -> None:
+                 hold_s: float = SIM_HOLD_S, step_up_s: float = STEP_UP_S, fault: str | None = None) -> None:
         if speed <= 0:
             raise UserError("--speed must be positive")
+        if fault is not None and fault not in SIM_FAULTS:
+            raise UserError(f"unknown simulated fault {fault!r} (known: {', '.join(SIM_FAULTS)})")
+        self.fault = fault
         self.speed = speed
         self.step_s = step_s
         self.respond = respond
@@ -83,6 +89,8 @@ class SimulatedHardware(Hardware):
         return self._t0_virtual + (time.monotonic() - self._t0_real) * self.speed
 
     def start(self, on_record: Callable[[RawRecord], None]) -> None:
+        if self.fault == "open":
+            raise HardwareError("the simulated board failed to open (simulated fault 'open')")
         self.sim.on_record = on_record
         self._thread = threading.Thread(target=self._run, name="station-simulator", daemon=True)
         self._thread.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -16,6 +17,10 @@ if TYPE_CHECKING:  # imported when the command runs: `station --help` imports ev
     from station.config import Config
 
 log = logging.getLogger("station.daemon")
+
+#: names a simulated hardware fault (hardware.sim.hardware.SIM_FAULTS), so a test can make an
+#: installed service's simulated board fail the way unplugged hardware does
+SIM_FAULT_ENV = "STATION_SIM_FAULT"
 
 
 def register(sub) -> None:
@@ -54,7 +59,8 @@ def open_hardware(config: Config, args: argparse.Namespace) -> Hardware:
     from hardware.sim.patient import PROFILES
     if args.profile not in PROFILES:
         raise UserError(f"unknown --profile {args.profile!r} (known: {', '.join(PROFILES)})")
-    return SimulatedHardware(config, speed=args.speed, seed=args.seed, profile=args.profile)
+    return SimulatedHardware(config, speed=args.speed, seed=args.seed, profile=args.profile,
+                             fault=os.environ.get(SIM_FAULT_ENV) or None)
 
 
 def run(args: argparse.Namespace, *,

@@ -14,12 +14,19 @@ PI5 = "Raspberry Pi 5 Model B Rev 1.0"
 PI4 = "Raspberry Pi 4 Model B Rev 1.4"
 
 
-def install(*args: str, model: str | None = PI4, cmdline: Path | None = None) -> subprocess.CompletedProcess:
+CONSTRAINTS = REPO / "constraints.txt"
+BOOKWORM = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_CODENAME=bookworm\n'
+TRIXIE = 'PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nVERSION_CODENAME=trixie\n'
+
+
+def install(*args: str, model: str | None = PI4, cmdline: Path | None = None,
+            env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     if model is not None:
         env["STATION_PI_MODEL"] = model
     if cmdline is not None:
         env["STATION_CMDLINE"] = str(cmdline)
+    env.update(env_extra or {})
     return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
@@ -55,13 +62,15 @@ def test_dry_run_prints_the_full_plan():
     assert r.returncode == 0, r.stderr
     plan = r.stdout
     for step in [
+        "apt-get update",                       # fresh package lists first
         "apt-get install",                      # what a venv needs
         "useradd --system",                     # the service user ...
         "usermod --append --groups gpio\\,i2c station",  # ... in the gpio group
         "station-ui",                           # the kiosk's own user
         "-m venv /opt/station",
-        f"/opt/station/bin/pip install --quiet --upgrade {REPO}\\[pi\\]",
-        "install --quiet --upgrade RPi.GPIO",   # a Pi 4
+        f"/opt/station/bin/pip install --quiet --upgrade --constraint {CONSTRAINTS}",
+        "/station-src.XXXXXX\\[pi\\]",          # built from a copy: the checkout may be read-only
+        f"--constraint {CONSTRAINTS} RPi.GPIO",  # a Pi 4
         "/etc/station/station.toml",
         "/etc/systemd/system/station-daemon.service",
         "/etc/systemd/system/station-ui.service",
@@ -70,6 +79,8 @@ def test_dry_run_prints_the_full_plan():
         "consoleblank=0",
     ]:
         assert step in plan, f"missing from the plan: {step}\n{plan}"
+    assert plan.index("+ apt-get update") < plan.index("+ apt-get install")
+    assert f"{REPO}\\[pi\\]" not in plan and "simulate.conf" not in plan
 
 
 def test_dry_run_changes_nothing(tmp_path):
@@ -90,8 +101,8 @@ def test_pi5_gets_rpi_lgpio_and_others_rpi_gpio():
                                   ("Raspberry Pi 3 Model B Plus Rev 1.3", "RPi.GPIO", "rpi-lgpio"),
                                   ("Raspberry Pi Zero 2 W Rev 1.0", "RPi.GPIO", "rpi-lgpio")]:
         plan = install("--dry-run", model=model).stdout
-        assert f"install --quiet --upgrade {want}" in plan, model
-        assert f"install --quiet --upgrade {not_want}" not in plan, model
+        assert f"--constraint {CONSTRAINTS} {want}" in plan, model
+        assert f"--constraint {CONSTRAINTS} {not_want}" not in plan, model
 
 
 def test_model_is_read_from_the_device_tree_without_the_override():
@@ -121,7 +132,8 @@ def test_uninstall_dry_run_removes_everything_but_the_data():
 def test_unknown_option_is_refused_with_usage():
     r = install("--frobnicate")
     assert r.returncode == 2
-    assert "unknown option '--frobnicate'" in r.stderr and "--dry-run" in r.stderr
+    assert "unknown option '--frobnicate'" in r.stderr and "--dry-run" in r.stderr and "--simulate" in r.stderr
+    assert "What it does" not in r.stderr
 
 
 def _source(snippet: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -146,3 +158,67 @@ def test_gpio_package_choice(tmp_path):
     r = _source('gpio_package "Raspberry Pi Compute Module 5 Rev 1.0"; gpio_package "Raspberry Pi 3 Model B Rev 1.2";'
                 ' gpio_package "QEMU Virtual Machine"; echo end', tmp_path)
     assert r.stdout.split("\n") == ["rpi-lgpio", "RPi.GPIO", "", "end", ""]
+
+
+def test_simulate_installs_a_drop_in_that_runs_the_simulated_board():
+    plan = install("--dry-run", "--simulate").stdout
+    assert "simulated station" in plan
+    assert "install -d -m 0755 /etc/systemd/system/station-daemon.service.d" in plan
+    lines = plan.splitlines()
+    start = lines.index("==> writing /etc/systemd/system/station-daemon.service.d/simulate.conf:")
+    dropin = [line.strip() for line in lines[start + 1:start + 8]]
+    assert "[Service]" in dropin and "ExecStart=" in dropin
+    assert ("ExecStart=/opt/station/bin/station daemon --simulate --config /etc/station/station.toml "
+            "--data /var/lib/station") in dropin
+
+
+def test_simulate_drop_in_has_the_unit_s_exec_start_plus_simulate(tmp_path):
+    unit = (REPO / "systemd" / "station-daemon.service").read_text()
+    live = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    out = _source("simulate_dropin", tmp_path).stdout.splitlines()
+    assert out[-2:] == ["ExecStart=", live.replace(" daemon ", " daemon --simulate ")]
+
+
+def _fake_python(tmp_path: Path, version: str) -> Path:
+    """A stand-in for the system Python that only answers the installer's version question."""
+    py = tmp_path / f"python{version}"
+    py.write_text(f"#!/bin/sh\necho {version}\n")
+    py.chmod(0o755)
+    return py
+
+
+@pytest.mark.parametrize("os_release, version, builds", [(BOOKWORM, "3.11", False), (TRIXIE, "3.13", True)])
+def test_trixie_python_3_13_builds_lgpio_from_its_bundled_sources(tmp_path, os_release, version, builds):
+    release = tmp_path / "os-release"
+    release.write_text(os_release)
+    for model, gpio in [(PI5, "rpi-lgpio"), (PI4, "RPi.GPIO")]:
+        r = install("--dry-run", model=model, env_extra={"STATION_OS_RELEASE": str(release),
+                                                         "STATION_PYTHON": str(_fake_python(tmp_path, version))})
+        assert r.returncode == 0, r.stderr
+        plan = r.stdout
+        assert os_release.split('"')[1] in plan  # the system named
+        assert f"Python {version}" in plan
+        pip_lines = [line for line in plan.splitlines() if "/opt/station/bin/pip install" in line
+                     and "--constraint" in line]
+        assert len(pip_lines) == 2 and gpio in pip_lines[1]
+        assert all(line.startswith("+ env PYPI=1 ") == builds for line in pip_lines), pip_lines
+        assert ("builds it from its bundled C sources" in plan) == builds
+
+
+def test_lgpio_needs_a_build_from_python_3_13(tmp_path):
+    r = _source('for v in 3.11 3.12 3.13 3.14 4.0; do lgpio_needs_build "$v" && echo "$v yes" || echo "$v no"; done',
+                tmp_path)
+    assert r.stdout.split("\n")[:-1] == ["3.11 no", "3.12 no", "3.13 yes", "3.14 yes", "4.0 yes"]
+
+
+def test_the_build_copy_leaves_out_what_the_checkout_made(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for rel in ["pyproject.toml", "station/x.py", ".git/HEAD", ".venv/bin/python", "station.egg-info/PKG-INFO",
+                "build/lib/x.py", "station/__pycache__/x.pyc"]:
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text("x")
+    dst.mkdir()
+    r = _source(f'SRC="{src}"; copy_source "{dst}"', tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(str(p.relative_to(dst)) for p in dst.rglob("*") if p.is_file()) == [
+        "pyproject.toml", "station/x.py"]
