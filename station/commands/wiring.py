@@ -7,8 +7,8 @@ import tempfile
 
 def register(sub) -> None:
     p = sub.add_parser("wiring", help="regenerate the wiring docs (pinout, board, parts, harness) from a config",
-                       description="Write the pinout table, the pegboard page, parts list, WireViz harness, its bill of "
-                                   "materials and diagram for a station.toml into a folder.")
+                       description="Write the pinout table, the pegboard page, parts list, WireViz harness, "
+                                   "its bill of materials and diagram for a station.toml into a folder.")
     p.add_argument("--config", metavar="FILE", help="station.toml to document (default: the shipped one)")
     p.add_argument("--out", metavar="DIR", default="wiring", help="folder to write into (default: ./wiring)")
     p.add_argument("--check", action="store_true",

@@ -1,4 +1,5 @@
-"""`station daemon`'s exit status tells systemd what to do: 2 (bad config or options) is final, 3 (hardware) is retried."""
+"""`station daemon`'s exit status tells systemd what to do: 2 (bad config or options) is final,
+3 (hardware) is retried."""
 from __future__ import annotations
 
 import pytest
