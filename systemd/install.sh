@@ -117,15 +117,17 @@ lgpio_needs_build() {
     [ "${v%%.*}" -gt 3 ] || { [ "${v%%.*}" -eq 3 ] && [ "${v#*.}" -ge 13 ]; }
 }
 
-# The daemon's ExecStart with --simulate (the first, empty, ExecStart= clears the unit's).
+# The unit's own ExecStart with --simulate added (the first, empty, ExecStart= clears the unit's).
 simulate_dropin() {
+    local exec
+    exec="$(sed -n 's/^ExecStart=//p' "$SRC/systemd/station-daemon.service")"
     printf '%s\n' \
         "# Written by systemd/install.sh --simulate: a training or showroom station." \
         "# The daemon runs the simulated board and a virtual patient; install.sh without" \
         "# --simulate removes this file." \
         "[Service]" \
         "ExecStart=" \
-        "ExecStart=$PREFIX/bin/station daemon --simulate --config $CONFIG_DIR/station.toml --data $DATA_DIR"
+        "ExecStart=${exec/ daemon / daemon --simulate }"
 }
 
 # A copy of the checkout to build from: pip builds a local project in place

@@ -28,7 +28,7 @@ PURE_MODULES = ("events", "debounce", "loadcell", "pipeline", "metrics", "norms"
                 "record_types")
 #: station's other top-level modules: the edges, which may reach the world
 EDGE_MODULES = ("__init__", "__main__", "api", "build_check", "cli", "client", "config", "config_write",
-                "errors", "staff_pins", "wiring")
+                "errors", "staff_pins", "wiring", "pegboard")
 #: what the pure core must not import (a name and everything under it)
 PURE_FORBIDDEN = ("hardware", "gpiozero", "RPi", "lgpio", "textual", "tinydb", "asyncio", "threading",
                   "time", "station.daemon", "station.ui", "station.records", "station.commands")

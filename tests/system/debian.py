@@ -55,6 +55,20 @@ BOOT_TIMEOUT_S = 120
 class Unavailable(Exception):
     """This machine cannot build or boot the test system (the message says why)."""
 
+#: the environment variable that adds the Trixie and arm64 installs to a run
+ALL_SYSTEM_TESTS_ENV = "STATION_ALL_SYSTEM_TESTS"
+#: why they are left out by default: .ci/run must stay within minutes on a 2-core machine, and
+#: these two cost 80 s (Trixie) and 400 s (arm64 under qemu-user) even with their images cached,
+#: and 6 and 18 minutes to build those images the first time
+ONLY_BOOKWORM = (f"the Trixie and arm64 installs run only with {ALL_SYSTEM_TESTS_ENV}=1 "
+                 "(minutes each under emulation; the booted Bookworm test always runs)")
+
+
+def all_system_tests() -> bool:
+    """True when the slow system tests (Trixie, arm64) were asked for."""
+    return os.environ.get(ALL_SYSTEM_TESTS_ENV) == "1"
+
+
 
 def dpkg_arch() -> str:
     """The host's Debian architecture name (amd64, arm64...)."""

@@ -26,6 +26,8 @@ STATION = "/opt/station/bin/station"
 
 @pytest.fixture(scope="module")
 def chroot():
+    if not debian.all_system_tests():
+        pytest.skip(debian.ONLY_BOOKWORM)
     reason = debian.why_not(ARCH, boot=False)
     if reason:
         pytest.skip(f"cannot run an arm64 chroot here: {reason}")

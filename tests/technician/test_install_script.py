@@ -168,8 +168,7 @@ def test_simulate_installs_a_drop_in_that_runs_the_simulated_board():
     start = lines.index("==> writing /etc/systemd/system/station-daemon.service.d/simulate.conf:")
     dropin = [line.strip() for line in lines[start + 1:start + 8]]
     assert "[Service]" in dropin and "ExecStart=" in dropin
-    assert ("ExecStart=/opt/station/bin/station daemon --simulate --config /etc/station/station.toml "
-            "--data /var/lib/station") in dropin
+    assert any(line.startswith("ExecStart=/opt/station/bin/station daemon --simulate ") for line in dropin), dropin
 
 
 def test_simulate_drop_in_has_the_unit_s_exec_start_plus_simulate(tmp_path):

@@ -20,6 +20,8 @@ SUITE = "trixie"
 
 @pytest.fixture(scope="module")
 def box():
+    if not debian.all_system_tests():
+        pytest.skip(debian.ONLY_BOOKWORM)
     reason = debian.why_not()
     if reason:
         pytest.skip(f"cannot boot a Debian system here: {reason}")
