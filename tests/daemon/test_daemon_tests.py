@@ -144,7 +144,7 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
     assert s["invalid"][0]["reason"] == "peg dropped on the floor" and s["invalid"][0]["repeated"] is True
     for hand in ("dominant", "non-dominant"):
         norm = s["hands"][hand]["norm"]
-        assert isinstance(norm["sd_score"], float) and norm["band"] and norm["age"] > 60
+        assert isinstance(norm["sd_score"], float) and norm["band"] and norm["age"] > 60, (hand, norm, finished)
     assert "Mathiowetz" in s["norm_source"]
     assert "Nine Hole Peg Test" in test["note"] and "peg dropped on the floor" in test["note"]
     stored = {t["trial_id"]: t for t in res["trials"]}
