@@ -17,7 +17,7 @@ from tests.daemon.daemon_proc import DaemonProcess
 from tests.daemon.inprocess import InProcessDaemon
 
 pytestmark = pytest.mark.slow
-HANG_S = 300.0  # a virtual patient at 25x real time falls behind on a loaded machine: wait, do not fail
+HANG_S = 300.0  # only stops a hang: a loaded machine runs the virtual patient slower
 PATIENT = {"patient_id": "P-7", "birth_year": 1960, "sex": "female", "dominant_hand": "right"}
 
 
@@ -113,7 +113,7 @@ def test_free_practice_finished_by_the_therapist_is_complete(tmp_path):
 
 
 def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tmp_path):
-    d = DaemonProcess(tmp_path / "data", tmp_path / "s.sock", speed=25.0, seed=5)
+    d = DaemonProcess(tmp_path / "data", tmp_path / "s.sock", speed=8.0, seed=5)  # at 25x a loaded machine could not keep up
     d.start()
 
     async def main():
@@ -144,7 +144,7 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
     assert s["invalid"][0]["reason"] == "peg dropped on the floor" and s["invalid"][0]["repeated"] is True
     for hand in ("dominant", "non-dominant"):
         norm = s["hands"][hand]["norm"]
-        assert isinstance(norm["sd_score"], float) and norm["band"] and norm["age"] > 60, (hand, norm, finished)
+        assert isinstance(norm["sd_score"], float) and norm["band"] and norm["age"] > 60, (hand, norm.get("reason"), [(t["status"], t["total_s"], t["valid"]) for t in finished])
     assert "Mathiowetz" in s["norm_source"]
     assert "Nine Hole Peg Test" in test["note"] and "peg dropped on the floor" in test["note"]
     stored = {t["trial_id"]: t for t in res["trials"]}
