@@ -192,10 +192,18 @@ class Server:
             return api.error_reply(rid, ApiError(api.INTERNAL, "internal error in the daemon (logged)"))
 
     async def _send_loop(self, conn: Connection) -> None:
+        half_closed = False
         try:
             while True:
                 data = await conn.queue.get()
                 if data is None:
+                    # Half-close: the client reads all we sent (a bye) and then the end, and the
+                    # read loop reads on to the client's own end. Closing outright with a request
+                    # of the client's unread resets the connection, and a client's reader then
+                    # drops what it had not read yet: the bye.
+                    if conn.writer.can_write_eof():
+                        conn.writer.write_eof()
+                        half_closed = True
                     break
                 conn.writer.write(data)
                 await conn.writer.drain()
@@ -203,8 +211,9 @@ class Server:
             pass
         finally:
             conn.closed = True
-            with contextlib.suppress(Exception):
-                conn.writer.close()
+            if not half_closed:  # else _serve closes it once the client has gone
+                with contextlib.suppress(Exception):
+                    conn.writer.close()
 
 
 async def _read_line(reader: asyncio.StreamReader) -> bytes | None:

@@ -46,7 +46,7 @@ class DaemonProcess:
         deadline = time.monotonic() + timeout
         try:
             while True:
-                ready, _, _ = select.select([notify, exited], [], [], max(0.0, deadline - time.monotonic()))
+                ready, _, _ = select.select([notify.fileno(), exited], [], [], max(0.0, deadline - time.monotonic()))
                 if not ready:
                     self.kill()
                     raise RuntimeError(f"daemon did not say READY=1 within {timeout} s:\n{self.log()}")

@@ -114,6 +114,16 @@ class InProcessDaemon:
                          f"{name} released")
         return t
 
+    def count(self, cell: str = "dish") -> int:
+        """The items the daemon counts on ``cell`` now."""
+        return self.daemon.state_snapshot()["board"]["counts"][cell]
+
+    async def move_items(self, delta: int, cell: str = "dish") -> None:
+        """``delta`` items leave (-) or land on (+) ``cell``; returns once the daemon counts them."""
+        want = self.count(cell) + delta
+        self.move_dish(delta, cell)
+        await self.until(lambda: self.count(cell) == want, f"{want} on the {cell}")
+
     def move_dish(self, delta: int, cell: str = "dish") -> None:
         """``delta`` items leave (-) or land on (+) ``cell`` now: a step in the load under its HX711."""
         hw = self.hw

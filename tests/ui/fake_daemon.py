@@ -166,7 +166,10 @@ class FakeDaemon:
         for w in list(self._conns):
             with contextlib.suppress(Exception):
                 w.write(api.encode(api.bye_message(reason)))
-                w.close()
+                # Half-close and let _serve read on to the client's end: closing with a request of
+                # the client's unread resets the connection, and the client's reader then drops
+                # the bye it had not read yet (the UI would say "lost", not "restarting").
+                w.write_eof()
         self._conns.clear()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)

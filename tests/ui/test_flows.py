@@ -1,7 +1,6 @@
-"""Pilot tests of the UI's flows against a daemon stand-in on a real Unix socket."""
+"""Pilot tests of the UI's flows: the main ones on both the fake and the real daemon
+(tests/ui/stations.py), the rest on the fake."""
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 from textual.widgets import DataTable, Input, Static
@@ -10,8 +9,9 @@ from station.ui.app import create_app
 from station.ui.screens.patient import PatientScreen
 from station.ui.screens.pin import PinDialog
 from station.ui.screens.reconnecting import ReconnectingScreen
-from station.ui.screens.technician import TechnicianScreen
+from station.ui.screens.technician import FLASH_S, TechnicianScreen
 from station.ui.screens.therapist import TherapistScreen
+from station.ui.view.model import countdown_word
 from station.ui.widgets.board import BoardView
 from tests.ui.fake_daemon import FakeDaemon
 from tests.ui.pilot_support import (
@@ -25,16 +25,13 @@ from tests.ui.pilot_support import (
     text_of,
     wait_until,
 )
+from tests.ui.stations import run, stations
 
 
 @pytest.fixture
 def fake(tmp_path):
     with FakeDaemon(tmp_path / "station.sock") as d:
         yield d
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 def prompt(app) -> str:
@@ -92,26 +89,29 @@ def test_a_slower_result_is_worded_calmly_next_to_the_best(fake):
     run(go())
 
 
+@stations
 @pytest.mark.parametrize("role,pin,screen", [("therapist", THERAPIST_PIN, TherapistScreen),
                                              ("technician", TECHNICIAN_PIN, TechnicianScreen)])
-def test_the_pin_gates_the_staff_screens(fake, role, pin, screen):
+def test_the_pin_gates_the_staff_screens(tmp_path, make_station, role, pin, screen):
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await attach(app, pilot)
-            if role == "therapist":
-                await pilot.click("#open-therapist")  # the link on the patient screen (a touch)
-            else:
-                await pilot.press("f3")
-            await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
-            await enter_pin(pilot, "0000")
-            await wait_until(pilot, lambda: "Wrong PIN" in text_of(app.screen.query_one("#pin-error")), "Wrong PIN")
-            assert not any(isinstance(s, screen) for s in app.screen_stack)
-            await enter_pin(pilot, pin)
-            await wait_until(pilot, lambda: isinstance(app.screen, screen), f"the {role} screen")
-            await pilot.press("escape")
-            await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
+        async with make_station(tmp_path) as station:
+            await station.setup(PATIENT)
+            app = create_app(station.path, pins=PINS)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await attach(app, pilot)
+                if role == "therapist":
+                    await pilot.click("#open-therapist")  # the link on the patient screen (a touch)
+                else:
+                    await pilot.press("f3")
+                await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
+                await enter_pin(pilot, "0000")
+                await wait_until(pilot, lambda: "Wrong PIN" in shown(app.screen, "#pin-error"), "Wrong PIN")
+                assert not any(isinstance(s, screen) for s in app.screen_stack)
+                await enter_pin(pilot, pin)
+                await wait_until(pilot, lambda: isinstance(app.screen, screen), f"the {role} screen")
+                await pilot.press("escape")
+                await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
     run(go())
 
 
@@ -130,64 +130,108 @@ def test_a_staff_screen_without_a_pin_is_locked_and_says_how_to_set_one(fake):
     run(go())
 
 
-def test_marking_a_trial_invalid_updates_the_summary(fake):
-    fake.setup(patient=PATIENT, test="nine-hole-peg")
+async def _trial_with_result(app, pilot, station) -> dict:
+    """From the invitation to press start to the result: the count-down, a two-peg trial, "Done"."""
+    await wait_until(pilot, lambda: "start button" in prompt(app), "the invitation to press start")
+    words: list[str] = []  # the count-down word of every state the app took
 
+    def took(state: dict | None) -> None:
+        word = countdown_word(state)
+        if word is not None and word not in words:
+            words.append(word)
+    app.watch(app, "state", took, init=False)
+    await station.press_start()  # the daemon arms the test's next trial on the button
+    await wait_until(pilot, lambda: prompt(app) == "Ready", "Ready")
+    await station.count_down()
+    await wait_until(pilot, lambda: prompt(app) == "Set", "Set")
+    await station.count_down()
+    await wait_until(pilot, lambda: prompt(app).startswith("Go!"), "Go!")
+    assert words == ["Ready", "Set", "Go!"]
+    headline = text_of(app.screen.query_one("#headline"))
+    assert "trial 1 of 4" in headline and "right hand" in headline
+    board = app.screen.query_one(BoardView)
+    await station.perform_trial()
+    await wait_until(pilot, lambda: "Done:" in prompt(app), "the result")
+    trial = app.last_result.trial
+    assert trial["status"] == "complete" and trial["started_by"] == "button"
+    assert prompt(app).startswith(f"Done: {trial['total_s']:.1f} seconds with your right hand.")
+    assert "That is your first result here. Well done." in prompt(app)
+    assert board.board.occupied == frozenset()
+    return trial
+
+
+@stations
+def test_a_start_button_trial_counts_down_and_ends_with_its_result(tmp_path, make_station):
     async def go():
-        app = create_app(fake.path, pins=PINS)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await attach(app, pilot)
-            fake.press_start()
-            fake.dish(8)
-            fake.finish(18.4)
-            await wait_until(pilot, lambda: app.last_result is not None, "the result")
-            await pilot.press("f2")
-            await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
-            await enter_pin(pilot, THERAPIST_PIN)
-            await wait_until(pilot, lambda: isinstance(app.screen, TherapistScreen), "the therapist screen")
-            screen = app.screen
-            await pilot.click("#tab-test")
-            table = screen.query_one("#trials", DataTable)
-            await wait_until(pilot, lambda: table.row_count == 1, "the trial in the table")
-            assert table.get_row_at(0)[3:5] == ["complete", "18.4"]
-            screen.query_one("#invalid-reason", Input).value = "dropped a peg on the floor"
-            await pilot.click("#mark-invalid")
-            await wait_until(pilot, lambda: "invalid" in str(table.get_row_at(0)[5]), "the trial marked invalid")
-            assert table.get_row_at(0)[5] == "invalid: dropped a peg on the floor"
-            assert ("mark_invalid", {"trial_id": 1, "reason": "dropped a peg on the floor", "repeat": True}) \
-                in fake.requests
-            # repeat: the test runs that trial again next
-            assert "next trial 2 of 5, dominant hand" in text_of(screen.query_one("#test-status"))
-            await pilot.click("#tab-results")
-            await wait_until(pilot, lambda: "invalid: trial 1 (dominant): dropped a peg on the floor"
-                             in text_of(screen.query_one("#results-text")), "the summary with the trial invalid")
+        async with make_station(tmp_path) as station:
+            await station.setup(PATIENT, test="nine-hole-peg")
+            app = create_app(station.path)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await attach(app, pilot)
+                await _trial_with_result(app, pilot, station)
     run(go())
 
 
-def test_the_daemon_going_away_and_coming_back(fake):
-    fake.setup(patient=PATIENT, test="nine-hole-peg")
-
+@stations
+def test_marking_a_trial_invalid_updates_the_summary(tmp_path, make_station):
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await attach(app, pilot)
-            reasons: list[str] = []
+        async with make_station(tmp_path) as station:
+            await station.setup(PATIENT, test="nine-hole-peg")
+            app = create_app(station.path, pins=PINS)
+            async with app.run_test(size=(100, 30)) as pilot:
+                await attach(app, pilot)
+                trial = await _trial_with_result(app, pilot, station)
+                await pilot.press("f2")
+                await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
+                await enter_pin(pilot, THERAPIST_PIN)
+                await wait_until(pilot, lambda: isinstance(app.screen, TherapistScreen), "the therapist screen")
+                screen = app.screen
+                await wait_until(pilot, lambda: screen.query_one("#back").region.width, "the screen laid out")
+                await pilot.click("#tab-test")
+                table = screen.query_one("#trials", DataTable)
+                await wait_until(pilot, lambda: table.row_count == 1, "the trial in the table")
+                assert table.get_row_at(0)[3:5] == ["complete", f"{trial['total_s']:.1f}"]
+                screen.query_one("#invalid-reason", Input).value = "dropped a peg on the floor"
+                await pilot.click("#mark-invalid")
+                await wait_until(pilot, lambda: "invalid" in str(table.get_row_at(0)[5]), "the trial marked invalid")
+                assert table.get_row_at(0)[5] == "invalid: dropped a peg on the floor"
+                # repeat: the test runs that trial again next
+                await wait_until(pilot, lambda: "next trial 2 of 5, dominant hand" in shown(screen, "#test-status"),
+                                 "the repeat next")
+                await pilot.click("#tab-results")
+                said = f"invalid: trial {trial['trial_id']} (dominant): dropped a peg on the floor"
+                await wait_until(pilot, lambda: said in shown(screen, "#results-text"),
+                                 "the summary with the trial invalid")
+    run(go())
 
-            def said(reason: str) -> None:
-                reasons.append(reason)
-            app.watch(app, "disconnect_reason", said, init=False)
-            fake.stop()
-            await wait_until(pilot, lambda: isinstance(app.screen, ReconnectingScreen), "the reconnecting overlay")
-            # the daemon said bye first: the overlay says it is restarting, not that it was lost
-            await wait_until(pilot, lambda: "restarting" in shown(app.screen, "#reconnecting-reason"),
-                             "the bye reason on the overlay")
-            fake.start()
-            await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
-            # the connection's end came after the bye and before the new hello: it never said "lost"
-            assert reasons and all("restarting" in r or "no answer" in r for r in reasons), reasons
-            fake.press_start()
-            await wait_until(pilot, lambda: prompt(app) == "Ready", "a trial armed after reconnecting")
-        assert app.return_code in (0, None)
+
+@stations
+def test_the_daemon_going_away_and_coming_back(tmp_path, make_station):
+    async def go():
+        async with make_station(tmp_path) as station:
+            await station.setup(PATIENT, test="nine-hole-peg")
+            app = create_app(station.path)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await attach(app, pilot)
+                reasons: list[str] = []
+
+                def said(reason: str) -> None:
+                    reasons.append(reason)
+                app.watch(app, "disconnect_reason", said, init=False)
+                await station.go_away()
+                await wait_until(pilot, lambda: isinstance(app.screen, ReconnectingScreen),
+                                 "the reconnecting overlay")
+                # the daemon said bye first: the overlay says it is restarting, not that it was lost
+                await wait_until(pilot, lambda: "restarting" in shown(app.screen, "#reconnecting-reason"),
+                                 "the bye reason on the overlay")
+                await station.come_back()
+                await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
+                # the connection's end came after the bye and before the new hello: it never said "lost"
+                assert reasons and all("restarting" in r or "no answer" in r for r in reasons), reasons
+                await wait_until(pilot, lambda: "start button" in prompt(app), "the test carrying on")
+                await station.press_start()
+                await wait_until(pilot, lambda: prompt(app) == "Ready", "a trial armed after reconnecting")
+            assert app.return_code in (0, None)
     run(go())
 
 
@@ -250,13 +294,25 @@ def test_the_technician_sees_switches_flash_and_cells_live(fake):
             await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "a sensors subscription")
             fake.push_sensors(sensors(set()))
             screen = app.screen
+            # The flash's end is the test's to run (FLASH_S later on a real screen): a loaded
+            # machine cannot make the flash end before the test has looked at it.
+            flash_ends: list = []
+            real_set_timer = screen.set_timer
+
+            def set_timer(delay, callback=None, **kw):
+                if delay == FLASH_S:
+                    flash_ends.append(callback)
+                    return None
+                return real_set_timer(delay, callback, **kw)
+            screen.set_timer = set_timer
             await wait_until(pilot, lambda: screen.query("#sw-hole-3"), "the switches")
             sw = screen.query_one("#sw-hole-3", Static)
             assert not sw.has_class("-closed") and not sw.has_class("-flash")
             fake.push_sensors(sensors({3}))
             await wait_until(pilot, lambda: sw.has_class("-closed"), "hole 3 closed")
-            assert sw.has_class("-flash")  # an edge flashes...
-            await wait_until(pilot, lambda: not sw.has_class("-flash"), "the flash ending")  # ...briefly
+            assert sw.has_class("-flash") and len(flash_ends) == 1  # an edge flashes...
+            flash_ends.pop()()
+            assert not sw.has_class("-flash")  # ...until its time is up
             hole7 = screen.query_one("#sw-hole-7", Static)
             fake.peg_in(7)  # a live event flashes at once, before the next snapshot
             await wait_until(pilot, lambda: hole7.has_class("-flash") and hole7.has_class("-closed"), "hole 7 flash")
