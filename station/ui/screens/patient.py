@@ -14,13 +14,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
+from station.ui.node import StationNode
 from station.ui.view.model import INSTRUCTIONS, countdown_word, format_timer, live_count, timer_seconds, trial_headline
 from station.ui.widgets.big_timer import BigNumber
 from station.ui.widgets.board import BoardView
 from station.ui.widgets.console import console_look
 
 
-class PatientScreen(Screen):
+class PatientScreen(StationNode, Screen):
     """The default screen."""
 
     AUTO_FOCUS = None  # nothing here needs a keyboard
@@ -49,6 +50,7 @@ class PatientScreen(Screen):
         self.watch(app, "board", self._on_board)
         self.watch(app, "state", self._on_state)
         self.watch(app, "last_result", self._on_result)
+        self.watch(app, "sub_title", self._on_hint)
         self.set_interval(0.1, self._tick)
 
     # --- attributes down -------------------------------------------------------
@@ -64,6 +66,9 @@ class PatientScreen(Screen):
         self._show_timer()
         self._show_count()
         self._show_prompt()
+
+    def _on_hint(self, hint: str) -> None:
+        self.query_one("#demo-hint", Static).update(hint)
 
     def _on_result(self, _result) -> None:
         self._show_prompt()
@@ -100,7 +105,8 @@ class PatientScreen(Screen):
         word = countdown_word(state)
         prompt.set_class(word is not None, "-countdown")
         if word is not None:
-            text = word if word != "Go!" else f"Go!  {INSTRUCTIONS.get(trial.get('protocol'), '')}".rstrip()
+            protocol = (trial or {}).get("protocol")
+            text = word if word != "Go!" else f"Go!  {INSTRUCTIONS.get(protocol or '', '')}".rstrip()
         elif trial:
             text = INSTRUCTIONS.get(trial.get("protocol"), "Keep going.")
         elif app.last_result is not None:

@@ -10,10 +10,11 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Static
 
+from station.ui.node import StationNode
 from station.ui.widgets.console import console_look
 
 
-class StaffScreen(Screen):
+class StaffScreen(StationNode, Screen):
     """Tabs ``PANES`` switch a ContentSwitcher of ``<pane>-pane`` children; Esc goes back."""
 
     CSS_PATH = Path(__file__).resolve().parent.parent / "staff.tcss"

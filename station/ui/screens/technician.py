@@ -167,7 +167,7 @@ class TechnicianScreen(StaffScreen):
             box.mount_all(Static("", classes="step", markup=False) for _ in walk.steps)
             self.call_after_refresh(self._show_walk)
             return
-        for w, step in zip(box.children, walk.steps):
+        for w, step in zip(box.query(".step").results(Static), walk.steps, strict=False):
             w.update(f"{MARKS.get(step.state, '[ ]')} {step.label}" + (f": {step.detail}" if step.detail else ""))
             for st in ("done", "current", "wrong"):
                 w.set_class(step.state == st or (st == "wrong" and step.state == "failed"), f"-{st}")

@@ -92,7 +92,8 @@ class GuidedCheckWalk:
                 elif isinstance(count, int) and count > base:
                     self._done(step, f"counted {count - base}")
                 elif isinstance(count, int) and count < base:
-                    step.state, step.detail = "wrong", f"the {name} count went down ({base} -> {count}): add, don't take"
+                    step.state = "wrong"
+                    step.detail = f"the {name} count went down ({base} -> {count}): add, don't take"
         self._remember(cells, skip=name if kind == "cell" else None)
 
     def switch_closed(self, name: str) -> None:

@@ -37,7 +37,7 @@ def test_lines(test: Mapping[str, Any], trials: list[dict]) -> list[str]:
             norm = hs.get("norm")
             if isinstance(norm, Mapping):
                 if norm.get("sd_score") is not None:
-                    band = norm.get("band_label") or BAND_WORDS.get(norm.get("band"), norm.get("band"))
+                    band = norm.get("band_label") or BAND_WORDS.get(str(norm.get("band")), norm.get("band"))
                     lines.append(f"    SD score {norm['sd_score']:+.2f} ({band})")
                 elif norm.get("reason"):
                     lines.append(f"    no SD score: {norm['reason']}")
