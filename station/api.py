@@ -88,6 +88,9 @@ COMMANDS: dict[str, Spec] = {
     # patients
     "create_patient": {"patient_id": ("str", True), "birth_year": ("int", True),
                        "sex": (SEXES, True), "dominant_hand": (SIDES, True), "notes": ("str", False)},
+    "update_patient": {"patient_id": ("str", True), "new_patient_id": ("str", False), "birth_year": ("int", False),
+                       "sex": (SEXES, False), "dominant_hand": (SIDES, False), "notes": ("str", False),
+                       "reason": ("str", False)},
     "select_patient": {"patient_id": ("str", True)},
     "clear_patient": {},
     "find_patients": {"query": ("str", False), "limit": ("int", False)},

@@ -268,6 +268,25 @@ class FakeDaemon:
             raise api.ApiError(api.NOT_FOUND, f"no patient {a['patient_id']!r}")
         return self._select(a["patient_id"])
 
+    def _cmd_update_patient(self, a: dict) -> dict:
+        pid = a["patient_id"]
+        if pid not in self.patients:
+            raise api.ApiError(api.NOT_FOUND, f"no patient {pid!r}")
+        new_id = a.get("new_patient_id", pid)
+        if new_id != pid and new_id in self.patients:
+            raise api.ApiError(api.CONFLICT, f"patient {new_id} already exists")
+        old = self.patients.pop(pid)
+        changes = {k: a[k] for k in ("birth_year", "sex", "dominant_hand", "notes") if k in a}
+        was = {k: old.get(k) for k in changes if old.get(k) != changes[k]}
+        if new_id != pid:
+            was["patient_id"] = pid
+        p = {**old, **changes, "patient_id": new_id, "history": [*old.get("history", []), {"old": was}]}
+        self.patients[new_id] = p
+        if self.patient is old:
+            self.patient = p
+            self._push_state()
+        return {"patient": dict(p)}
+
     def _select(self, pid: str) -> dict:
         if self.trial is not None:
             raise api.ApiError(api.BUSY, "a trial is running; abort it first")
