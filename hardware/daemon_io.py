@@ -175,6 +175,7 @@ class SimulatedHardware:
         self._script: list[tuple[float, int, int]] = []  # (t, gpio, level): presses the hardware makes
         self._step_up: tuple[float, str, dict] | None = None  # (when, protocol, options)
         self._performing_until = -float("inf")  # the end of a plan started by the patient's own press
+        self._pressed_for: str | None = None  # the protocol of that plan, until the trial it armed starts
         self._lock = threading.Lock()  # the simulation is stepped on its thread, told of trials on the loop's
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -219,6 +220,7 @@ class SimulatedHardware:
             start = press + 0.4
         plan = self.sim.perform(protocol, options, start_t=start)
         self._performing_until = plan.end_t
+        self._pressed_for = protocol
         log.info("virtual patient: steps up for %s at %.3f (presses start)", protocol, plan.start_t)
 
     def waiting_for_start(self, protocol: str | None, options: dict, side: str | None) -> None:
@@ -245,8 +247,11 @@ class SimulatedHardware:
             return
         with self._lock:
             self._step_up = None
-            if self.sim.now < self._performing_until:
+            pressed_for, self._pressed_for = self._pressed_for, None
+            if pressed_for == protocol and self.sim.now < self._performing_until:
                 return  # the patient pressed start for this trial and is performing it
+            # Anything else (a trial the therapist started by command, another protocol
+            # than the one stepped up for): the patient performs exactly this trial.
             plan = self.sim.perform(protocol, options)
         log.info("virtual patient: %s starts at %.3f, done by %.3f", protocol, plan.start_t, plan.end_t)
 

@@ -72,7 +72,7 @@ def stop_daemon(proc: subprocess.Popen) -> None:
 
 def run_demo(args) -> int:
     from station.config import load_config
-    from station.ui.app import StaffPins, create_app, wants_ascii
+    from station.ui.app import DEMO_HANDS_FREE, StaffPins, create_app, wants_ascii
     from station.ui.demo_autopilot import DemoAutopilot
 
     data = demo_data_dir(args.data)
@@ -89,7 +89,8 @@ def run_demo(args) -> int:
             app = create_app(str(socket), pins=StaffPins(staff["therapist_pin"], staff["technician_pin"],
                                                          str(config)),
                              ascii=wants_ascii() if args.ascii is None else args.ascii)
-            app.sub_title = "demo PINs 1234/4321 - Ctrl+Q quits"
+            app.sub_title = DEMO_HANDS_FREE
+            app.autopilot = driver  # stops for good when a staff screen opens
             app.run()
         finally:
             driver.stop()

@@ -350,6 +350,19 @@ def live_count(protocol: str | None, live: LiveCount, board: BoardSnapshot) -> t
     return len(board.occupied), "pegs in the board"
 
 
+PICKUP_INSTRUCTION = "Now pick the coins up from the tray, one at a time."
+
+
+def instruction(trial: dict | None, live: LiveCount) -> str:
+    """What the patient is asked to do now; coin drop changes once the tray has held every coin."""
+    protocol = (trial or {}).get("protocol") or ""
+    if protocol == "coin-drop":
+        coins = ((trial or {}).get("options") or {}).get("coins")
+        if isinstance(coins, int) and live.tray_max >= coins:
+            return PICKUP_INSTRUCTION
+    return INSTRUCTIONS.get(protocol, "Keep going.")
+
+
 INSTRUCTIONS = {
     "nine-hole-peg": "Place each peg in a hole, then put them all back in the dish.",
     "coin-drop": "Put the coins on the tray, one at a time.",
