@@ -39,7 +39,8 @@ def test_in_progress(state: dict) -> str | None:
     test, trial = state.get("test"), state.get("trial")
     if trial:
         return f"the armed {trial.get('protocol')} trial"
-    if test and test.get("status") == "running" and test.get("next"):
+    # "next" only while trials are left (the daemon's status is "in_progress"; older stand-ins say "running")
+    if test and test.get("next") and test.get("status") not in ("complete", "ended", "aborted"):
         nxt = test["next"]
         return f"test {test.get('test_id')} ({test.get('protocol')}, next trial {nxt.get('k')} of {nxt.get('n')})"
     return None

@@ -14,6 +14,7 @@ class ConfirmDialog(ModalScreen[bool]):
     """Dismisses with True for ``yes``, False for ``no`` or Esc. ``no`` has the focus: the safe answer."""
 
     BINDINGS = [("escape", "no", "Cancel")]
+    AUTO_FOCUS = "#confirm-no"
 
     def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
         super().__init__()
@@ -28,7 +29,6 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         console_look(self)
-        self.query_one("#confirm-no", Button).focus()
 
     @on(Button.Pressed, "#confirm-yes")
     def _yes(self) -> None:
