@@ -69,7 +69,7 @@ class DemoAutopilot:
             try:
                 self._loop.run_until_complete(asyncio.wait_for(self._release(), 10))
             except (TimeoutError, OSError, ConnectionError, ApiError) as e:
-                log.warning("the demo driver could not end its test: %s", e)
+                log.warning("the demo driver could not end its test: %r", e)
             self.released.set()
         self._loop.close()
 
@@ -110,5 +110,6 @@ class DemoAutopilot:
         """End the test this driver started, if it is still running: the station is the staff's now."""
         async with StationClient(self.socket_path, reconnect=False, name="station demo") as c:
             test = (await c.request("state"))["state"].get("test")
-            if test and test.get("test_id") in self.tests_started and test.get("status") == "running":
+            # the daemon's test status is in_progress until complete or ended
+            if test and test.get("test_id") in self.tests_started and test.get("status") not in ("complete", "ended"):
                 await c.request("abort_test", reason=HANDED_OVER)
