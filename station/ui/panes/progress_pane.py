@@ -11,7 +11,8 @@ from station.ui.node import StationNode
 from station.ui.view.model import History, peg_splits
 
 #: on the Linux console: one ASCII mark and one of its 8 colours per hand, so the series differ in both
-CONSOLE_SERIES = {"right": ("*", "cyan"), "left": ("+", "yellow")}
+#: (plotext's names: its "orange" is the console's yellow, colour 3)
+CONSOLE_SERIES = {"right": ("*", "cyan"), "left": ("+", "orange")}
 CONSOLE_OTHER = ("o", "magenta")
 
 

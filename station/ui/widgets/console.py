@@ -46,8 +46,9 @@ class TickBox(Checkbox):
         if self.value:
             return button
         inner = len(self.BUTTON_LEFT)
-        return Content.assemble(button[:inner], (" ", self.get_visual_style("toggle--button")),
-                                button[inner + len(self.BUTTON_INNER):])
+        # On the console the box's background reads as a filled box: there, a plain blank.
+        blank = ("", "") if getattr(self.app, "ascii", False) else ("", self.get_visual_style("toggle--button"))
+        return Content.assemble(button[:inner], (" ", blank[1]), button[inner + len(self.BUTTON_INNER):])
 
 
 def asciify(root: Widget) -> None:
