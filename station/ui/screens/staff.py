@@ -34,9 +34,13 @@ class StaffScreen(StationNode, Screen):
         console_look(self)
 
     def show_pane(self, pane: str) -> None:
+        """Switch to ``pane``; the keyboard goes to its first field (or button)."""
         self.query_one(ContentSwitcher).current = f"{pane}-pane"
         for p in self.PANES:
             self.query_one(f"#tab-{p}", Button).set_class(p == pane, "-current-tab")
+        first = next((w for w in self.query_one(f"#{pane}-pane").query("*") if w.focusable), None)
+        if first is not None:
+            self.call_after_refresh(first.focus)  # once the switcher has shown it
 
     def action_back(self) -> None:
         self.app.pop_screen()
