@@ -25,7 +25,15 @@ from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 
 from station.ui import messages as m
-from station.ui.view.model import BoardSnapshot, History, LiveCount, apply_event, board_from_state, result_message
+from station.ui.view.model import (
+    BoardSnapshot,
+    History,
+    LiveCount,
+    apply_event,
+    board_from_state,
+    incidents_said,
+    result_message,
+)
 
 if TYPE_CHECKING:
     from station.client import StationClient
@@ -238,6 +246,9 @@ class StationApp(App):
             self.history = history
         trials = history.trials if history else []
         self.last_result = LastResult(msg.trial, result_message(msg.trial, trials), trials)
+        said = incidents_said(msg.trial)
+        if said:  # e.g. a coin knocked off the tray: the therapist decides whether the trial stands
+            self.notify(said, title=f"trial {msg.trial.get('trial_id')}", severity="warning", timeout=20)
 
     def _take_state(self, state: dict | None) -> None:
         self.state_received_at = time.monotonic()

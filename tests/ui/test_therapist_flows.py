@@ -284,3 +284,22 @@ def test_notifications_do_not_pile_up(fake):
             await pilot.pause(0.2)
             assert len(app.screen.query(Toast)) == 1
     run(go())
+
+
+def test_a_coin_knocked_off_the_tray_is_told_to_the_therapist(fake):
+    fake.setup(patient=PATIENT, test="coin-drop")
+    detail = "1 coin left the tray while placing (3 -> 2): knocked off?"
+
+    async def go():
+        app = create_app(fake.path, pins=PINS)
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            screen = await therapist(pilot)
+            fake.press_start()
+            fake.run(lambda: fake._finish("complete", {"status": "complete", "total_s": 21.0, "incidents": [
+                {"t": 1003.0, "kind": "coin_off_tray", "detail": detail}]}))
+            await wait_until(pilot, lambda: app.screen.query(Toast)
+                             and detail in " ".join(text_of(t) for t in app.screen.query(Toast)), "the incident")
+            table = screen.query_one("#trials", DataTable)
+            await wait_until(pilot, lambda: table.row_count == 1, "the trial")
+            assert table.get_row_at(0)[5] == "coin off the tray"
+    run(go())

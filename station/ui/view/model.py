@@ -350,6 +350,14 @@ def live_count(protocol: str | None, live: LiveCount, board: BoardSnapshot) -> t
     return len(board.occupied), "pegs in the board"
 
 
+def incidents_said(record: dict) -> str:
+    """What went against the task during a trial (the protocol's ``incidents``), one line each; "" if nothing."""
+    incidents = (record.get("result") or {}).get("incidents")
+    if not isinstance(incidents, list):
+        return ""
+    return "\n".join(str(i.get("detail") or i.get("kind")) for i in incidents if isinstance(i, dict))
+
+
 PICKUP_INSTRUCTION = "Now pick the coins up from the tray, one at a time."
 
 
