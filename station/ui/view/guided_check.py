@@ -113,6 +113,18 @@ class GuidedCheckWalk:
             else:
                 step.state, step.detail = "wrong", f"{name} closed instead: seat the peg in hole {which}"
 
+    def skip(self) -> None:
+        """Leave the current hands-on step unchecked (marked as skipped) and go on to the next.
+
+        A simulated station has no hands to seat a peg, and a real one may have
+        a hole to repair later: the walk must not stick on a step.
+        """
+        step = self.current
+        if step is None or step.key.startswith("daemon:"):
+            return
+        step.state, step.detail = "failed", "skipped, not checked"
+        self._advance()
+
     def _remember(self, cells: dict, skip: str | None = None) -> None:
         # A cell's baseline is its count just before its step begins.
         for n, c in cells.items():
