@@ -160,7 +160,9 @@ def test_starting_a_test_over_a_running_one_asks_first(fake):
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
             assert "ends test 1 (nine-hole-peg, next trial 1 of 4)" in text_of(app.screen.query_one(
                 "#confirm-question"))
-            assert app.screen.focused is app.screen.query_one("#confirm-no")  # the safe answer has the focus
+            dialog = app.screen
+            await wait_until(pilot, lambda: dialog.focused is dialog.query_one("#confirm-no"),
+                             "the focus on the safe answer")
             await pilot.press("enter")
             await wait_until(pilot, lambda: app.screen is screen, "back on the therapist screen")
             await pilot.pause(0.1)

@@ -40,7 +40,9 @@ class StaffScreen(StationNode, Screen):
             self.query_one(f"#tab-{p}", Button).set_class(p == pane, "-current-tab")
         first = next((w for w in self.query_one(f"#{pane}-pane").query("*") if w.focusable), None)
         if first is not None:
-            self.call_after_refresh(first.focus)  # once the switcher has shown it
+            # Queued now (focus() posts it), so keys typed after this land after it; a
+            # call_after_refresh here once took the focus back from a quick typist's Tab.
+            first.focus()
 
     def action_back(self) -> None:
         self.app.pop_screen()
