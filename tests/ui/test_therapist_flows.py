@@ -305,3 +305,23 @@ def test_a_coin_knocked_off_the_tray_is_told_to_the_therapist(fake):
             await wait_until(pilot, lambda: table.row_count == 1, "the trial")
             assert table.get_row_at(0)[5] == "coin off the tray"
     run(go())
+
+
+def test_the_patients_timer_never_runs_backwards_within_a_trial(fake):
+    fake.setup(patient=PATIENT)
+
+    async def go():
+        app = create_app(fake.path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "attached")
+            timer = app.screen.query_one("#timer")
+            fake.run(lambda: fake._cmd_start_trial({"protocol": "free-practice"}))
+            fake.dish(8)  # the stand-in's clock starts at the first pick-up
+            fake.advance(5.0)
+            await wait_until(pilot, lambda: float(timer.value) >= 5.0, "5 seconds")
+            shown = float(timer.value)
+            fake.advance(-1.0)  # a state message saying less than the screen has run on to
+            await wait_until(pilot, lambda: app.state["trial"]["elapsed_s"] == 4.0, "the smaller elapsed time")
+            await pilot.pause(0.1)
+            assert float(timer.value) >= shown
+    run(go())
