@@ -104,7 +104,12 @@ def test_console_test_pane_with_the_focus_off_the_table(snap_compare, fake):
         fake.finish(18.4)
         table = screen.query_one("#trials", DataTable)
         await wait_until(pilot, lambda: table.row_count == 1, "the trial")
-        screen.query_one("#invalid-reason", Input).focus()
+        status = screen.query_one("#test-status")
+        await wait_until(pilot, lambda: "next trial 2 of 4" in text_of(status), "the test's next trial")
+        reason = screen.query_one("#invalid-reason", Input)
+        reason.cursor_blink = False  # a blinking cursor would make the picture differ run to run
+        reason.focus()
+        await wait_until(pilot, lambda: reason.has_focus, "the focus in the reason field")
         await pilot.pause()
     assert snap_compare(create_app(fake.path, pins=PINS, ascii=True), terminal_size=(80, 24), run_before=before)
 
@@ -117,6 +122,11 @@ def test_256_colour_test_pane_with_the_focus_off_the_table(snap_compare, fake):
         fake.finish(18.4)
         table = screen.query_one("#trials", DataTable)
         await wait_until(pilot, lambda: table.row_count == 1, "the trial")
-        screen.query_one("#invalid-reason", Input).focus()
+        status = screen.query_one("#test-status")
+        await wait_until(pilot, lambda: "next trial 2 of 4" in text_of(status), "the test's next trial")
+        reason = screen.query_one("#invalid-reason", Input)
+        reason.cursor_blink = False  # a blinking cursor would make the picture differ run to run
+        reason.focus()
+        await wait_until(pilot, lambda: reason.has_focus, "the focus in the reason field")
         await pilot.pause()
     assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=(80, 24), run_before=before)

@@ -15,6 +15,9 @@ from station.ui.view.summary import trial_row
 from station.ui.widgets.choice import chosen
 from station.ui.widgets.console import TickBox
 
+#: the trials table's columns and widths: fixed (auto widths only grow, so the table's look
+#: depended on rows long gone and on when they came); the note takes the rest
+TRIAL_COLUMNS = (("id", 4), ("#", 2), ("hand", 5), ("status", 10), ("time s", 6), ("note", None))
 #: the trials-per-hand choice: the protocol's usual plan, or 1-3 (docs/api.md, start_test)
 PER_HAND = [("usual plan", 0), ("1 per hand", 1), ("2 per hand", 2), ("3 per hand", 3)]
 
@@ -71,7 +74,9 @@ class TestPane(StationNode, VerticalScroll):
 
     def on_mount(self) -> None:
         self._protocols: list[str] = []
-        self.query_one("#trials", DataTable).add_columns("id", "#", "hand", "status", "time s", "note")
+        table = self.query_one("#trials", DataTable)
+        for label, width in TRIAL_COLUMNS:
+            table.add_column(label, width=width)
         self.watch(self.app, "state", self._on_state)
         self.watch(self.app, "history", self._on_history)
 
