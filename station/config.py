@@ -18,6 +18,7 @@ from typing import Any
 from station.board_spec import BoardSpec, CellSpec
 from station.errors import UserError, read_user_text
 from station.loadcell import Calibration
+from station.norms import NormSet, load_norms
 
 BCM_MIN, BCM_MAX = 2, 27  # the user GPIOs on the 40-pin header
 SAMPLE_RATES = (10, 80)  # the HX711's RATE pin selects one of these
@@ -127,6 +128,14 @@ class Config:
     def section(self, name: str) -> dict[str, Any]:
         """A section's values with defaults filled in (e.g. ``daemon``, ``staff``)."""
         return self.sections.get(name, {})
+
+    def norms(self) -> NormSet:
+        """The norm set ``[scoring] norms`` names (the shipped one when empty); ConfigError naming the key."""
+        path = self.section("scoring").get("norms") or None
+        try:
+            return load_norms(path)
+        except UserError as e:
+            raise ConfigError(f"{self.path or 'station.toml'}: scoring.norms: {e}") from None
 
 
 def default_config_text() -> str:

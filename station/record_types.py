@@ -31,6 +31,7 @@ class Patient(TypedDict):
     notes: NotRequired[str | None]
     birth_month: NotRequired[int | None]  # 1-12; age at a test date is exact only with it
     condition: NotRequired[str | None]  # station.progress.CONDITIONS: picks a change threshold
+    history: NotRequired[list[dict[str, Any]]]  # corrections: [{"at", "old": {field: value}, "reason"?}]
 
 
 class PlanDict(TypedDict):

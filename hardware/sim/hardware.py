@@ -152,9 +152,11 @@ class SimulatedHardware(Hardware):
             return
         with self._lock:
             self._step_up = None
-            if self._pressed_for is not None:
-                self._pressed_for = None
+            pressed_for, self._pressed_for = self._pressed_for, None
+            if pressed_for == protocol:
                 return  # the patient pressed start for this trial and performs (or performed) it
+            # Anything else (a trial the therapist started by command, another protocol
+            # than the one stepped up for): the patient performs exactly this trial.
             plan = self.sim.perform(protocol, options)
         log.info("virtual patient: %s starts at %.3f, done by %.3f", protocol, plan.start_t, plan.end_t)
 

@@ -46,11 +46,14 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.text:
         return run_text(args)
+    from station.errors import UserError
+    from station.protocols import PROTOCOLS
     from station.ui.demo_session import run_demo
 
     if args.speed <= 0 or args.speed != args.speed:
-        from station.errors import UserError
         raise UserError("--speed must be a positive number with the UI")
+    if args.protocol not in PROTOCOLS:  # before a daemon starts: the demo would loop on the refusal
+        raise UserError(f"--protocol: unknown protocol {args.protocol!r} (known: {', '.join(PROTOCOLS)})")
     return run_demo(args)
 
 

@@ -22,14 +22,18 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from station.records.export import PrivateFile, export
-    from station.records.store import RecordStore
+    from station.records.store import RecordError, RecordStore
 
     since = parse_since(args.since) if args.since is not None else None
     data = args.data
     if data is None:
         from station.config import load_config
         data = load_config(args.config).section("daemon")["data_dir"]
-    with RecordStore(data, readonly=True) as store:  # no lock: the daemon may be writing
+    try:
+        store = RecordStore(data, readonly=True)  # no lock: the daemon may be writing
+    except RecordError as e:
+        raise RecordError(f"{e}{demo_hint(args.data)}") from None
+    with store:
         if args.patient is not None:
             store.get_patient(args.patient)  # unknown patient: one message, nothing written
         if args.out in (None, "-"):
@@ -48,6 +52,16 @@ def run(args) -> int:
     if args.out not in (None, "-"):
         print(f"exported {n} trial{'s' if n != 1 else ''} to {args.out}", file=sys.stderr)
     return 0
+
+
+def demo_hint(given: str | None) -> str:
+    """Where ``station demo`` keeps its records, when no --data was given and it has some."""
+    from station.ui.demo_session import demo_data_dir
+
+    records = demo_data_dir(None) / "records"
+    if given is not None or not records.is_dir():
+        return ""
+    return f"; the demo's records are in {records} (station export --data {records})"
 
 
 def parse_since(text: str) -> datetime:

@@ -58,8 +58,37 @@ def run(args) -> int:
         signal.signal(signal.SIGTSTP, signal.SIG_IGN)
         signal.signal(signal.SIGQUIT, signal.SIG_IGN)
     app = create_app(socket, pins=pins, kiosk=kiosk, ascii=ascii)
+    app.error_log = log_errors()
     app.run()
     return 0
+
+
+def log_errors() -> str:
+    """Send the UI's unexpected errors somewhere other than its own screen; returns where.
+
+    Standard error when it is not the terminal the UI draws on (the kiosk unit
+    sends it to the journal), else ``ui.log`` in $STATE_DIRECTORY (systemd's
+    StateDirectory) or ~/.local/state/station.
+    """
+    import logging
+    from pathlib import Path
+
+    logger = logging.getLogger("station")
+    logger.setLevel(min(logger.level or logging.WARNING, logging.WARNING))
+    stderr = sys.__stderr__
+    if stderr is not None and not stderr.isatty():
+        logger.addHandler(logging.StreamHandler(stderr))
+        return "the journal (journalctl -u station-ui)" if os.environ.get("INVOCATION_ID") else "standard error"
+    base = os.environ.get("STATE_DIRECTORY") or os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    path = Path(base) / ("" if os.environ.get("STATE_DIRECTORY") else "station") / "ui.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return "nowhere (no writable log file)"
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    return str(path)
 
 
 def staff_pins(path: str | None, config=None):

@@ -49,7 +49,8 @@ class CommandHandlers:
         self._drain = drain
         self.table: dict[str, Callable[[dict], Awaitable[dict]]] = {
             "hello": self.hello, "ping": self.ping, "state": self.state, "subscribe": self.subscribe,
-            "create_patient": self.create_patient, "select_patient": self.select_patient,
+            "create_patient": self.create_patient, "update_patient": self.update_patient,
+            "select_patient": self.select_patient,
             "clear_patient": self.clear_patient, "find_patients": self.find_patients,
             "start_trial": self.start_trial, "abort_trial": self.abort_trial, "finish_trial": self.finish_trial,
             "start_test": self.start_test, "abort_test": self.abort_test, "mark_invalid": self.mark_invalid,
@@ -100,6 +101,22 @@ class CommandHandlers:
                                         a["dominant_hand"], a.get("notes"), a.get("birth_month"),
                                         a.get("condition"))
             await self.running_test.select(p)
+        return {"patient": patient_out(p)}
+
+    async def update_patient(self, a: dict) -> dict:
+        """Correct a patient's details (docs/api.md); the selected patient is shown corrected at once."""
+        store = self.records.store
+        assert store is not None
+        changes = {k: a[k] for k in ("birth_year", "birth_month", "sex", "dominant_hand", "condition", "notes")
+                   if k in a}
+        if "new_patient_id" in a:
+            changes["patient_id"] = a["new_patient_id"]
+        async with self.records.lock:
+            self._not_busy()
+            p = await self.records.call(store.correct_patient, a["patient_id"], changes, a.get("reason"))
+            selected = self.running_test.patient
+            if selected is not None and selected.get("patient_id") == a["patient_id"]:
+                await self.running_test.select(p)
         return {"patient": patient_out(p)}
 
     async def select_patient(self, a: dict) -> dict:

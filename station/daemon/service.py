@@ -82,7 +82,7 @@ from station.daemon.server import Server
 from station.daemon.state_messages import ClockPair, SensorsSnapshot, StateSnapshot, SwitchReading, patient_out
 from station.daemon.trial_control import TrialControl
 from station.events import ButtonPress, CellCount, Event, Fault
-from station.norms import NormSet, load_norms
+from station.norms import NormSet
 from station.records.syncer import Syncer
 from station.trial import Trial
 
@@ -112,8 +112,7 @@ class Daemon:
         self.hardware = hardware
         self.notifier = notifier if notifier is not None else Notifier()
         self.clock = clock if clock is not None else hardware.clock
-        norms_path = config.section("scoring").get("norms") or None
-        norms = norms if norms is not None else load_norms(norms_path)  # NormsError: a UserError
+        norms = norms if norms is not None else config.norms()  # ConfigError naming [scoring] norms
         self._stop = asyncio.Event()
         self._last_state_push = 0.0
         self._last_sensor_push = 0.0

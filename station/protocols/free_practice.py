@@ -48,6 +48,18 @@ class FreePractice(Protocol):
     def finish(self, now: float | None = None) -> None:
         self.status = "complete"
 
+    def elapsed(self, now: float) -> float:
+        """Seconds since the first event, up to ``now`` while practice goes on.
+
+        ``end_t`` follows every event (the result's ``total_s`` runs to the
+        last one), so the base class's rule would freeze the clock between
+        reps and a screen's timer would jump back at each state message.
+        """
+        if self.start_t is None:
+            return 0.0
+        end = self.end_t if self.done and self.end_t is not None else now
+        return max(0.0, end - self.start_t)
+
     def result(self) -> ProtocolResult:
         r = super().result()
         r["reps"] = self.reps

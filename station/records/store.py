@@ -32,9 +32,11 @@ and one for tests; methods also accept them as digit strings.
   notes=None, birth_month=None, condition=None) -> PATIENT``, ``get_patient(patient_id)``,
   ``has_patient(patient_id)``, ``find_patients(query="", limit=None)`` (ID
   substring, case-insensitive, prefix matches first), ``patients()``,
-  ``update_patient(patient_id, **changes)``. ``PATIENT`` is ``{"patient_id",
-  "birth_year", "sex", "dominant_hand", "created_at"[, "birth_month",
-  "condition", "notes"]}``; sex is one of ``SEXES``, the hand ``left``/``right``,
+  ``update_patient(patient_id, **changes)``, ``correct_patient(patient_id,
+  changes, reason=None)`` (a typo fixed; the old values go to the patient's
+  ``history``). ``PATIENT`` is ``{"patient_id", "birth_year", "sex",
+  "dominant_hand", "created_at"[, "birth_month", "condition", "notes"][, "history"]}``;
+  sex is one of ``SEXES``, the hand ``left``/``right``,
   the optional birth month 1-12 (the age at a test is then exact to the month,
   ``station.norms.patient_age``), the optional condition one of
   ``station.progress.CONDITIONS`` (the population whose published change
@@ -259,6 +261,44 @@ class RecordStore:
                     doc.pop(k, None)
             self._patients.update(drop, Query().patient_id == patient_id)
         return cast(Patient, {**{k: v for k, v in current.items() if k not in cleared}, **fields})
+
+    def correct_patient(self, patient_id: str, changes: dict[str, Any], reason: str | None = None) -> Patient:
+        """Correct a patient's fields (``patient_id`` too); the old values are appended to its ``history``.
+
+        A new ``patient_id`` must be free, and is refused once the patient has
+        tests or trials: those records name the patient by ID, and rewriting
+        them all is no typo fix (create a new patient instead).
+        """
+        self._writable()
+        current = self.get_patient(patient_id)
+        unknown = set(changes) - {"patient_id", *PATIENT_FIELDS}
+        if unknown:
+            raise RecordError(f"cannot change {', '.join(sorted(unknown))} of a patient "
+                              f"(changeable: patient_id, {', '.join(PATIENT_FIELDS)})")
+        new_id = changes.get("patient_id", patient_id)
+        if new_id != patient_id:
+            new_id = check_patient_id(new_id)
+            if self.has_patient(new_id):
+                raise RecordError(f"patient {new_id} already exists")
+            held = [k for k in ("test", "trial") if self._select(k, patient_id, None)]
+            if held:
+                raise RecordError(f"patient {patient_id} already has {' and '.join(k + 's' for k in held)} "
+                                  "under that ID: it cannot change (create a new patient)")
+        was: Mapping[str, Any] = current  # read by field name
+        fields = {k: was[k] for k in PATIENT_FIELDS if k in was}
+        fields.update({k: v for k, v in changes.items() if k != "patient_id"})
+        fields = self._check_patient_fields(fields)
+        old = {k: was.get(k) for k in ("patient_id", *PATIENT_FIELDS)
+               if (new_id if k == "patient_id" else fields.get(k)) != was.get(k)}
+        if not old:
+            return current
+        entry: dict[str, Any] = {"at": self._stamp(), "old": old}
+        if reason:
+            entry["reason"] = reason
+        history = [*current.get("history", []), entry]
+        self._patients.update({"patient_id": new_id, **fields, "history": history},
+                              Query().patient_id == patient_id)
+        return cast(Patient, {**current, "patient_id": new_id, **fields, "history": history})
 
     def _check_patient_fields(self, f: dict) -> dict:
         year = f["birth_year"]

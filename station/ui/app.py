@@ -9,24 +9,47 @@ messages up"). Screens send commands with ``await app.request(...)``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 
 from station.ui import messages as m
-from station.ui.view.model import BoardSnapshot, History, LiveCount, apply_event, board_from_state, result_message
+from station.ui.view.model import (
+    BoardSnapshot,
+    History,
+    LiveCount,
+    apply_event,
+    board_from_state,
+    incidents_said,
+    result_message,
+)
 
 if TYPE_CHECKING:
     from station.client import StationClient
 
 RETRY_S = (0.2, 2.0)  # first connection attempts: quick at first, then every 2 s
+log = logging.getLogger("station.ui")
+#: the patient screen's hint line in the demo, before and after staff take over
+DEMO_HANDS_FREE = "hands-free demo (F2 PIN 1234 takes over) - Ctrl+Q quits"
+DEMO_HANDED_OVER = "demo: you drive; the virtual patient performs what you start - PINs 1234/4321 - Ctrl+Q quits"
+
+
+class HandsFree(Protocol):
+    """The demo's autopilot as the app sees it: running until a staff screen opens."""
+
+    def hand_over(self) -> None:
+        """Stop for good (ending the test it started); returns at once."""
 
 
 @dataclass
@@ -84,6 +107,35 @@ class StationApp(App):
         self.live = LiveCount()  # pegs placed and reps of the armed trial
         self._run_id: str | None = None
         self._want_sensors = 0
+        self.bugs: list[str] = []  # what report_bug caught (tests and the technician read it)
+        self.error_log = "the UI's log"  # where report_bug's tracebacks go (set by `station ui`/`demo`)
+        self.autopilot: HandsFree | None = None  # the demo's driver while it plays hands-free
+
+    # --- bugs: shown and logged, never the end of the kiosk --------------------
+
+    def report_bug(self, error: BaseException, *, where: str = "") -> None:
+        """An unexpected error in a handler: log its traceback, say so on screen, carry on."""
+        what = f"{type(error).__name__}: {error}"
+        self.bugs.append(what)
+        log.error("unexpected error%s", f" in {where}" if where else "",
+                  exc_info=(type(error), error, error.__traceback__))
+        try:
+            self.notify(f"{what}\nThe station carries on; the details are in {self.error_log}.",
+                        title="Something went wrong", severity="error", timeout=20)
+        except Exception:  # the screen itself is broken: the log has it
+            log.error("could not show the error: %s", traceback.format_exc())
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual's hook for errors outside a guarded handler (a worker, a
+        # callback): it would exit with a traceback. A kiosk shows, logs, goes on.
+        self.report_bug(error, where="a worker or callback")
+
+    async def _dispatch_message(self, message: Message) -> None:
+        # The app's own handlers (and the screens' watchers they run): as StationNode does.
+        try:
+            await super()._dispatch_message(message)
+        except Exception as error:
+            self.report_bug(error, where=f"the app handling {type(message).__name__}")
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -118,7 +170,8 @@ class StationApp(App):
             try:
                 await client.connect(timeout=5.0)
             except (TimeoutError, OSError, ConnectionError, ApiError) as e:
-                self.post_message(m.Disconnected(f"no answer from the station daemon at {self.socket_path} ({_why(e)})"))
+                why = f"no answer from the station daemon at {self.socket_path} ({_why(e)})"
+                self.post_message(m.Disconnected(why))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_S[1])
                 continue
@@ -193,6 +246,9 @@ class StationApp(App):
             self.history = history
         trials = history.trials if history else []
         self.last_result = LastResult(msg.trial, result_message(msg.trial, trials), trials)
+        said = incidents_said(msg.trial)
+        if said:  # e.g. a coin knocked off the tray: the therapist decides whether the trial stands
+            self.notify(said, title=f"trial {msg.trial.get('trial_id')}", severity="warning", timeout=20)
 
     def _take_state(self, state: dict | None) -> None:
         self.state_received_at = time.monotonic()
@@ -273,11 +329,28 @@ class StationApp(App):
 
         def opened(ok: bool | None) -> None:
             if ok:
+                self.hand_over_demo()
                 self.push_screen(screens[role]())
 
         pins = self.staff_pins()
         if pins is not None:
             self.push_screen(PinDialog(role, pins.stored(role), pins.config_path), opened)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """One notification at a time: the newest replaces the last, so they never pile up over the buttons."""
+        self.clear_notifications()
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def hand_over_demo(self) -> None:
+        """Staff took over: the demo's autopilot stops for good; the virtual patient only answers them now."""
+        if self.autopilot is None:
+            return
+        self.autopilot.hand_over()
+        self.autopilot = None
+        self.sub_title = DEMO_HANDED_OVER
+        self.notify("Hands-free demo stopped: from now on the virtual patient performs what you start.",
+                    title="demo", timeout=10)
 
     def staff_pins(self) -> StaffPins | None:
         """The stored PINs, read on first use when given as a loader; None (and a message) if unreadable."""

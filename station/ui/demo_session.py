@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,8 @@ def start_daemon(config: Path, data: Path, socket: Path, args) -> subprocess.Pop
     if args.seed is not None:
         cmd += ["--seed", str(args.seed)]
     log = open(data / "daemon.log", "ab")
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                            preexec_fn=_stop_with_parent)
     log.close()
     end = time.monotonic() + READY_S
     import socket as socketlib
@@ -60,6 +62,18 @@ def start_daemon(config: Path, data: Path, socket: Path, args) -> subprocess.Pop
     raise UserError(f"the simulated daemon did not answer within {READY_S:g} s; see {data / 'daemon.log'}")
 
 
+def _stop_with_parent() -> None:
+    """In the daemon's child, before exec: SIGTERM when the demo's process dies, however it dies
+    (Linux PR_SET_PDEATHSIG), so a killed demo leaves no daemon and no records lock behind."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the SIGHUP handler and the finally below still stop it
+
+
 def stop_daemon(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -70,9 +84,24 @@ def stop_daemon(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def _hang_up(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def log_errors_to(path: Path) -> None:
+    """The UI's unexpected errors (``StationApp.report_bug``) go to ``path``: the terminal is the UI's."""
+    import logging
+
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("station")
+    logger.addHandler(handler)
+    logger.setLevel(min(logger.level or logging.WARNING, logging.WARNING))
+
+
 def run_demo(args) -> int:
     from station.config import load_config
-    from station.ui.app import StaffPins, create_app, wants_ascii
+    from station.ui.app import DEMO_HANDS_FREE, StaffPins, create_app, wants_ascii
     from station.ui.demo_autopilot import DemoAutopilot
 
     data = demo_data_dir(args.data)
@@ -89,10 +118,19 @@ def run_demo(args) -> int:
             app = create_app(str(socket), pins=StaffPins(staff["therapist_pin"], staff["technician_pin"],
                                                          str(config)),
                              ascii=wants_ascii() if args.ascii is None else args.ascii)
-            app.sub_title = "demo PINs 1234/4321 - Ctrl+Q quits"
+            app.sub_title = DEMO_HANDS_FREE
+            app.autopilot = driver  # stops for good when a staff screen opens
+            app.error_log = str(data / "ui.log")
+            log_errors_to(data / "ui.log")
+            # Closing the terminal (SIGHUP) would kill this process before the finally below
+            # stops the daemon: unwind instead.
+            signal.signal(signal.SIGHUP, _hang_up)
             app.run()
         finally:
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
             driver.stop()
             stop_daemon(proc)
-    print(f"Demo stopped. Therapist PIN 1234, technician 4321. Records: {data}")
+    records = data / "records"
+    print(f"Demo stopped. Therapist PIN 1234, technician 4321. Records: {records} "
+          f"(station export --data {records})")
     return 0

@@ -362,6 +362,18 @@ class FakeDaemon:
         self._select(p)
         return {"patient": state_messages.patient_out(p)}
 
+    def _cmd_update_patient(self, a: dict) -> dict:
+        self._not_busy()
+        changes = {k: a[k] for k in ("birth_year", "birth_month", "sex", "dominant_hand", "condition", "notes")
+                   if k in a}
+        if "new_patient_id" in a:
+            changes["patient_id"] = a["new_patient_id"]
+        p = self.store.correct_patient(a["patient_id"], changes, a.get("reason"))
+        if self.patient is not None and self.patient["patient_id"] == a["patient_id"]:
+            self.patient = p
+            self._push_state()
+        return {"patient": state_messages.patient_out(p)}
+
     def _select(self, p: dict | None) -> None:
         if self.session is not None and (p is None or p["patient_id"] != self.session.patient_id):
             self._close_test("the patient was changed")

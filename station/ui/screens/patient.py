@@ -14,14 +14,23 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
-from station.ui.view.model import INSTRUCTIONS, countdown_word, format_timer, live_count, timer_seconds, trial_headline
+from station.ui.node import StationNode
+from station.ui.view.model import (
+    countdown_word,
+    counts_down,
+    format_timer,
+    instruction,
+    live_count,
+    timer_seconds,
+    trial_headline,
+)
 from station.ui.widgets.big_timer import BigNumber
 from station.ui.widgets.board import BoardView
 from station.ui.widgets.console import console_look
 from station.ui.widgets.lines import Lines
 
 
-class PatientScreen(Screen):
+class PatientScreen(StationNode, Screen):
     """The default screen."""
 
     AUTO_FOCUS = None  # nothing here needs a keyboard
@@ -45,11 +54,13 @@ class PatientScreen(Screen):
             yield Static("[@click=app.staff('technician')]Technician (F3)[/]", id="open-technician", classes="link")
 
     def on_mount(self) -> None:
+        self._timer_floor: tuple[object, float] = (None, 0.0)  # (trial id, seconds shown)
         console_look(self)
         app = self.app
         self.watch(app, "board", self._on_board)
         self.watch(app, "state", self._on_state)
         self.watch(app, "last_result", self._on_result)
+        self.watch(app, "sub_title", self._on_hint)
         self.set_interval(0.1, self._tick)
 
     # --- attributes down -------------------------------------------------------
@@ -57,6 +68,8 @@ class PatientScreen(Screen):
     def _on_board(self, board) -> None:
         self.query_one(BoardView).board = board
         self._show_count()
+        if (self.app.state or {}).get("trial"):
+            self._show_prompt()  # the instruction may follow the board (coin drop's pick-up phase)
 
     def _on_state(self, state: dict | None) -> None:
         state = state or {}
@@ -65,6 +78,9 @@ class PatientScreen(Screen):
         self._show_timer()
         self._show_count()
         self._show_prompt()
+
+    def _on_hint(self, hint: str) -> None:
+        self.query_one("#demo-hint", Static).update(hint)
 
     def _on_result(self, _result) -> None:
         self._show_prompt()
@@ -82,7 +98,14 @@ class PatientScreen(Screen):
             if app.last_result is None:
                 timer.value = "0.0"
             return
-        timer.value = format_timer(timer_seconds(trial, time.monotonic() - app.state_received_at))
+        seconds = timer_seconds(trial, time.monotonic() - app.state_received_at)
+        # Between two state messages the screen runs the clock on; the next message may say a
+        # little less. A count-up timer of the same trial never goes back.
+        run = trial.get("trial_id", trial.get("run_id"))
+        if not counts_down(trial) and self._timer_floor[0] == run:
+            seconds = max(seconds, self._timer_floor[1])
+        self._timer_floor = (run, seconds)
+        timer.value = format_timer(seconds)
         timer.caption = "seconds left" if "duration_s" in (trial.get("options") or {}) else "seconds"
 
     def _show_count(self) -> None:
@@ -101,9 +124,9 @@ class PatientScreen(Screen):
         word = countdown_word(state)
         prompt.set_class(word is not None, "-countdown")
         if word is not None:
-            text = word if word != "Go!" else f"Go!  {INSTRUCTIONS.get(trial.get('protocol'), '')}".rstrip()
+            text = word if word != "Go!" else f"Go!  {instruction(trial, app.live)}"
         elif trial:
-            text = INSTRUCTIONS.get(trial.get("protocol"), "Keep going.")
+            text = instruction(trial, app.live)
         elif app.last_result is not None:
             text = app.last_result.message
             result = app.last_result.trial.get("result") or {}

@@ -15,7 +15,7 @@ class ReconnectingScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="reconnecting-box", classes="dialog"):
             yield Static("Connecting to the station...", id="reconnecting-title")
-            yield Static(self.app.disconnect_reason, id="reconnecting-reason", markup=False)
+            yield Static(self.app.disconnect_reason, id="reconnecting-reason", markup=False)  # type: ignore[attr-defined]  # StationApp's reactive
             yield Static("This screen carries on by itself when the station is back.", classes="hint")
 
     def on_mount(self) -> None:

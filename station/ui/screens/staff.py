@@ -10,10 +10,11 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Static
 
+from station.ui.node import StationNode
 from station.ui.widgets.console import console_look
 
 
-class StaffScreen(Screen):
+class StaffScreen(StationNode, Screen):
     """Tabs ``PANES`` switch a ContentSwitcher of ``<pane>-pane`` children; Esc goes back."""
 
     CSS_PATH = Path(__file__).resolve().parent.parent / "staff.tcss"
@@ -33,9 +34,15 @@ class StaffScreen(Screen):
         console_look(self)
 
     def show_pane(self, pane: str) -> None:
+        """Switch to ``pane``; the keyboard goes to its first field (or button)."""
         self.query_one(ContentSwitcher).current = f"{pane}-pane"
         for p in self.PANES:
             self.query_one(f"#tab-{p}", Button).set_class(p == pane, "-current-tab")
+        first = next((w for w in self.query_one(f"#{pane}-pane").query("*") if w.focusable), None)
+        if first is not None:
+            # Queued now (focus() posts it), so keys typed after this land after it; a
+            # call_after_refresh here once took the focus back from a quick typist's Tab.
+            first.focus()
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -47,6 +47,7 @@ class TechnicianScreen(StaffScreen):
             with VerticalScroll(id="self-test-pane", classes="pane"):
                 with Horizontal(classes="row"):
                     yield Button("Start self-test", id="start-self-test", compact=True)
+                    yield Button("Skip step", id="skip-step", compact=True)
                     yield Static("", id="self-test-hint")
                 yield Vertical(id="steps")
             with VerticalScroll(id="calibrate-pane", classes="pane"):
@@ -146,6 +147,12 @@ class TechnicianScreen(StaffScreen):
         self._show_walk()
         self._run_daemon_steps(daemon_steps)
 
+    @on(Button.Pressed, "#skip-step")
+    def _skip_step(self) -> None:
+        if self.walk is not None:
+            self.walk.skip()
+            self._show_walk()
+
     @work(exclusive=True, group="self-test")
     async def _run_daemon_steps(self, steps: list[str]) -> None:
         for step in steps:
@@ -168,12 +175,15 @@ class TechnicianScreen(StaffScreen):
             box.mount_all(Static("", classes="step", markup=False) for _ in walk.steps)
             self.call_after_refresh(self._show_walk)
             return
-        for w, step in zip(box.children, walk.steps):
+        for w, step in zip(box.query(".step").results(Static), walk.steps, strict=False):
             w.update(f"{MARKS.get(step.state, '[ ]')} {step.label}" + (f": {step.detail}" if step.detail else ""))
             for st in ("done", "current", "wrong"):
                 w.set_class(step.state == st or (st == "wrong" and step.state == "failed"), f"-{st}")
         cur = walk.current
         hint = "Self-test complete." if cur is None else (cur.detail if cur.state == "wrong" else f"Now: {cur.label}.")
+        if cur is not None and not cur.key.startswith("daemon:") \
+                and ((self.app.state or {}).get("station") or {}).get("simulated"):
+            hint += " (Simulated: no hands here; Skip step.)"
         self.query_one("#self-test-hint", Static).update(hint)
 
     # --- calibration -------------------------------------------------------------

@@ -92,7 +92,8 @@ class GuidedCheckWalk:
                 elif isinstance(count, int) and count > base:
                     self._done(step, f"counted {count - base}")
                 elif isinstance(count, int) and count < base:
-                    step.state, step.detail = "wrong", f"the {name} count went down ({base} -> {count}): add, don't take"
+                    step.state = "wrong"
+                    step.detail = f"the {name} count went down ({base} -> {count}): add, don't take"
         self._remember(cells, skip=name if kind == "cell" else None)
 
     def switch_closed(self, name: str) -> None:
@@ -111,6 +112,18 @@ class GuidedCheckWalk:
                 self._done(step, "seated")
             else:
                 step.state, step.detail = "wrong", f"{name} closed instead: seat the peg in hole {which}"
+
+    def skip(self) -> None:
+        """Leave the current hands-on step unchecked (marked as skipped) and go on to the next.
+
+        A simulated station has no hands to seat a peg, and a real one may have
+        a hole to repair later: the walk must not stick on a step.
+        """
+        step = self.current
+        if step is None or step.key.startswith("daemon:"):
+            return
+        step.state, step.detail = "failed", "skipped, not checked"
+        self._advance()
 
     def _remember(self, cells: dict, skip: str | None = None) -> None:
         # A cell's baseline is its count just before its step begins.

@@ -150,7 +150,7 @@ def countdown_word(state: dict | None) -> str | None:
 
 def counts_down(trial: dict | None) -> bool:
     """The timer shows time left (a fixed-duration protocol) rather than time taken."""
-    return bool(trial) and "duration_s" in (trial.get("options") or {}) and trial.get("countdown_s") is not None
+    return trial is not None and "duration_s" in (trial.get("options") or {}) and trial.get("countdown_s") is not None
 
 
 def timer_seconds(trial: dict | None, since_state_s: float = 0.0) -> float:
@@ -193,7 +193,8 @@ def score_of(record: dict) -> tuple[float, str, bool] | None:
 
 
 def _comparable(a: dict, b: dict) -> bool:
-    return (a.get("protocol") == b.get("protocol") and (a.get("side") or a.get("hand")) == (b.get("side") or b.get("hand"))
+    return (a.get("protocol") == b.get("protocol")
+            and (a.get("side") or a.get("hand")) == (b.get("side") or b.get("hand"))
             and (a.get("options") or {}) == (b.get("options") or {}))
 
 
@@ -317,19 +318,24 @@ class Progress:
 
 @dataclass
 class LiveCount:
-    """Pegs seated and insert-then-remove reps since the trial was armed."""
+    """Pegs seated, insert-then-remove reps and the most coins on the tray since the trial was armed."""
 
     seated: set[int] = field(default_factory=set)
     pegs_in: int = 0
     reps: int = 0
+    tray_max: int = 0
 
     def apply(self, event: dict) -> None:
-        hole = event.get("hole")
-        if event.get("kind") == "peg_in":
+        hole, kind = event.get("hole"), event.get("kind")
+        if kind == "tray" and isinstance(event.get("count"), int):
+            self.tray_max = max(self.tray_max, event["count"])
+        if not isinstance(hole, int):
+            return
+        if kind == "peg_in":
             self.pegs_in += 1
-            self.seated.add(hole)  # type: ignore[arg-type]
-        elif event.get("kind") == "peg_out" and hole in self.seated:
-            self.seated.discard(hole)  # type: ignore[arg-type]
+            self.seated.add(hole)
+        elif kind == "peg_out" and hole in self.seated:
+            self.seated.discard(hole)
             self.reps += 1
 
 
@@ -342,6 +348,27 @@ def live_count(protocol: str | None, live: LiveCount, board: BoardSnapshot) -> t
     if protocol == "free-practice":
         return live.reps, "reps"
     return len(board.occupied), "pegs in the board"
+
+
+def incidents_said(record: dict) -> str:
+    """What went against the task during a trial (the protocol's ``incidents``), one line each; "" if nothing."""
+    incidents = (record.get("result") or {}).get("incidents")
+    if not isinstance(incidents, list):
+        return ""
+    return "\n".join(str(i.get("detail") or i.get("kind")) for i in incidents if isinstance(i, dict))
+
+
+PICKUP_INSTRUCTION = "Now pick the coins up from the tray, one at a time."
+
+
+def instruction(trial: dict | None, live: LiveCount) -> str:
+    """What the patient is asked to do now; coin drop changes once the tray has held every coin."""
+    protocol = (trial or {}).get("protocol") or ""
+    if protocol == "coin-drop":
+        coins = ((trial or {}).get("options") or {}).get("coins")
+        if isinstance(coins, int) and live.tray_max >= coins:
+            return PICKUP_INSTRUCTION
+    return INSTRUCTIONS.get(protocol, "Keep going.")
 
 
 INSTRUCTIONS = {

@@ -43,7 +43,7 @@ def test_lines(test: Mapping[str, Any], trials: list[dict]) -> list[str]:
             norm = hs.get("norm")
             if isinstance(norm, Mapping):
                 if norm.get("sd_score") is not None:
-                    band = norm.get("band_label") or BAND_WORDS.get(norm.get("band"), norm.get("band"))
+                    band = norm.get("band_label") or BAND_WORDS.get(str(norm.get("band")), norm.get("band"))
                     pop = f" vs {norm['population']}" if norm.get("population") else ""
                     lines.append(f"    SD score {norm['sd_score']:+.2f} ({band}){pop}")
                 elif norm.get("reason"):
@@ -53,6 +53,9 @@ def test_lines(test: Mapping[str, Any], trials: list[dict]) -> list[str]:
             lines.append(f"  invalid: trial {inv.get('trial_id')} ({inv.get('hand')}): {inv.get('reason')}")
         if summary.get("norm_source"):
             lines.append(f"  norms: {summary['norm_source']}")
+        elif not any(isinstance(hs, Mapping) and hs.get("norm") for hs in summary["hands"].values()):
+            lines.append(f"  norms: none for {test.get('protocol')}: no SD score, compare with the patient's own "
+                         "earlier results")
         return lines
     # No summary in the record: per-hand times from the trials themselves.
     mine = [t for t in trials if t.get("test_id") == test.get("test_id")]
@@ -115,6 +118,11 @@ def trial_row(t: Mapping[str, Any]) -> tuple[str, ...]:
         note = f"invalid: {t.get('invalid_reason')}"
     else:
         note = "practice" if t.get("practice") else ""
+    incidents = (t.get("result") or {}).get("incidents")
+    if isinstance(incidents, list) and incidents:
+        words = {"coin_off_tray": "coin off the tray", "coin_back_on_tray": "coin put back"}
+        said = ", ".join(words.get(str(i.get("kind")), str(i.get("kind"))) for i in incidents if isinstance(i, Mapping))
+        note = f"{note}; {said}" if note else said
     k = t.get("k") or t.get("index") or ""
     return (str(t.get("trial_id")), str(k), str(t.get("side") or t.get("hand") or ""),
             str(t.get("status") or ""), "-" if s is None else f"{s:.1f}", note)

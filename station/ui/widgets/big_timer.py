@@ -32,7 +32,9 @@ class BigNumber(Vertical):
 
     def watch_value(self, value: str) -> None:
         if self.is_mounted:
-            self.query_one(".big-digits").update(value)
+            digits = self.query_one(".big-digits")
+            assert isinstance(digits, (Digits, AsciiDigits))
+            digits.update(value)
 
     def watch_caption(self, caption: str) -> None:
         if self.is_mounted:

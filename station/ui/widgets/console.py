@@ -8,9 +8,10 @@ scrollbar thumbs whole cells (no eighth-block ends). Borders are CSS
 from __future__ import annotations
 
 from rich.text import Text
+from textual.content import Content
 from textual.scrollbar import ScrollBarRender
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Checkbox, Input, Static
 from textual.widgets._toggle_button import ToggleButton
 
 
@@ -33,6 +34,21 @@ class SecretInput(Input):
         if self.password and getattr(self.app, "ascii", False):
             return Text("*" * len(self.value), no_wrap=True, overflow="ignore", end="")
         return super()._value
+
+
+class TickBox(Checkbox):
+    """A Checkbox whose box is empty when unticked: Textual draws a dim X there, which the
+    console's 16 colours (and a glance at the 256-colour look) read as ticked."""
+
+    @property
+    def _button(self) -> Content:
+        button = super()._button
+        if self.value:
+            return button
+        inner = len(self.BUTTON_LEFT)
+        # On the console the box's background reads as a filled box: there, a plain blank.
+        blank = ("", "") if getattr(self.app, "ascii", False) else ("", self.get_visual_style("toggle--button"))
+        return Content.assemble(button[:inner], (" ", blank[1]), button[inner + len(self.BUTTON_INNER):])
 
 
 def asciify(root: Widget) -> None:
