@@ -53,19 +53,29 @@ NO_PATIENT = "no_patient"
 NO_TRIAL = "no_trial"
 HARDWARE = "hardware"
 INTERNAL = "internal"
+UNAUTHORIZED = "unauthorized"  # the command needs a staff role this connection has not logged in as
+WRONG_PIN = "wrong_pin"
+LOCKED_OUT = "locked_out"  # too many wrong PINs: wait ``retry_after_s``
+NO_PIN = "no_pin"  # no PIN is set for the role: its screen stays locked
+WEAK_PIN = "weak_pin"  # a guessable PIN (1234) on a real station: set another
 
 
 class ApiError(UserError):
     """A request the daemon refuses; becomes an error reply ``{"code", "message"}``."""
 
-    def __init__(self, code: str, message: str, request_id: Any = None) -> None:
+    def __init__(self, code: str, message: str, request_id: Any = None, *,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.retry_after_s = retry_after_s
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.message}
+        d: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.retry_after_s is not None:
+            d["retry_after_s"] = self.retry_after_s
+        return d
 
 
 # --- field types -------------------------------------------------------------
@@ -78,6 +88,9 @@ Spec = dict[str, tuple[Any, bool]]
 HANDS = ("dominant", "non-dominant", "left", "right")
 SEXES = ("female", "male", "other", "unknown")  # as station.records.store.SEXES
 SIDES = ("left", "right")
+ROLES = ("therapist", "technician")  # as station.staff_pins.ROLES
+#: Longest PIN ``login`` takes (a PIN is a few digits; this only bounds the work).
+MAX_PIN_LENGTH = 32
 
 COMMANDS: dict[str, Spec] = {
     # session
@@ -85,6 +98,8 @@ COMMANDS: dict[str, Spec] = {
     "ping": {},
     "state": {},
     "subscribe": {"topics": ("list[str]", True)},
+    "login": {"role": (ROLES, True), "pin": ("str", True)},
+    "logout": {"role": (ROLES, False)},
     # patients
     "create_patient": {"patient_id": ("str", True), "birth_year": ("int", True),
                        "sex": (SEXES, True), "dominant_hand": (SIDES, True), "notes": ("str", False)},
@@ -106,6 +121,22 @@ COMMANDS: dict[str, Spec] = {
     "calibrate": {"cell": ("str", True), "mass_g": ("num", True)},
     "self_test": {"step": ("str", False)},
 }
+
+#: The staff role each command needs (docs/api.md, "Staff sessions"): None = anyone who
+#: can reach the socket (the patient screen); "therapist" = patient data and the
+#: tests given; "technician" = the hardware. ``results`` of the selected patient
+#: (what the patient screen shows) needs no role; of any other patient, the
+#: therapist's (the handler checks that).
+COMMAND_ROLES: dict[str, str | None] = {
+    "hello": None, "ping": None, "state": None, "subscribe": None, "login": None, "logout": None,
+    "results": None,
+    "create_patient": "therapist", "select_patient": "therapist", "clear_patient": "therapist",
+    "find_patients": "therapist", "start_trial": "therapist", "abort_trial": "therapist",
+    "finish_trial": "therapist", "start_test": "therapist", "abort_test": "therapist",
+    "mark_invalid": "therapist",
+    "tare": "technician", "calibrate": "technician", "self_test": "technician",
+}
+assert set(COMMAND_ROLES) == set(COMMANDS), "every command says which role it needs"
 
 _TYPE_WORDS = {"str": "a string", "int": "a whole number", "num": "a number", "bool": "true or false",
                "object": "a JSON object", "list[str]": "a list of strings", "id": "a string or a whole number"}
@@ -162,6 +193,8 @@ def parse_request(line: bytes | str) -> Request:
     if cmd == "hello" and "api" in args and args["api"] != API_VERSION:
         raise ApiError(UNSUPPORTED_VERSION,
                        f"this daemon speaks API version {API_VERSION}, not {args['api']}", rid)
+    if cmd == "login" and len(args["pin"]) > MAX_PIN_LENGTH:
+        raise ApiError(BAD_VALUE, f"login: a PIN has at most {MAX_PIN_LENGTH} digits", rid)
     if cmd == "subscribe":
         bad = [t for t in args["topics"] if t not in TOPICS]
         if bad:

@@ -2,7 +2,8 @@
 
 The calibration wizard (``tare``/``calibrate`` on the daemon) saves a cell's
 ``offset`` and ``counts_per_gram`` into the config the daemon was started
-with; ``station set-pin`` (``station.staff_pins.write_pin``) saves a staff PIN. tomlkit keeps the file's comments and layout; the new text is checked
+with; ``station.staff_pins.clear_legacy_pin`` empties an old staff PIN hash.
+tomlkit keeps the file's comments and layout; the new text is checked
 with ``parse_config`` before it replaces the old file; the replacement is a
 temporary file in the same directory, fsynced, renamed over the original
 (keeping its mode), and the directory fsynced: a crash or a power cut leaves

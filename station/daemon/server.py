@@ -48,6 +48,7 @@ class Connection:
         self.id = next(self._ids)
         self.name = f"client {self.id}"
         self.topics: set[str] = set(api.DEFAULT_TOPICS)
+        self.roles: set[str] = set()  # staff roles logged in on this connection (station.daemon.staff_auth)
         self.writer = writer
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(queue_size)
         self.closed = False

@@ -79,11 +79,13 @@ from station.daemon.running_test import RunningTest
 from station.daemon.sdnotify import Notifier
 from station.daemon.sensor_waiters import SensorWaiters
 from station.daemon.server import Server
+from station.daemon.staff_auth import StaffAuth
 from station.daemon.state_messages import patient_out
 from station.daemon.trial_control import TrialControl
 from station.events import ButtonPress, CellCount, Event, Fault
 from station.norms import NormSet, load_norms
 from station.records.syncer import Syncer
+from station.staff_pins import ROLES, pin_file_path
 from station.trial import Trial
 
 log = logging.getLogger("station.daemon")
@@ -137,9 +139,13 @@ class Daemon:
                                        lambda: self.trials.live is not None)
         self.selftest = GuidedCheck(self.board, lambda: self.calibration.cells, self.waiters, self.clock,
                                        lambda now: self.sensors_snapshot(now)["switches"])
+        staff = config.section("staff")
+        # Guessable PINs (the demo's 1234) only on a simulated station.
+        self.auth = StaffAuth(pin_file_path(config_path, self.data_dir), allow_trivial=hardware.simulated,
+                              legacy={r: staff.get(f"{r}_pin", "") for r in ROLES})
         self.handlers = CommandHandlers(self.records, self.running_test, self.trials, self.calibration,
                                         self.selftest, self.clock, hello=self._hello, state=self.state_snapshot,
-                                        drain=self.intake.drain)
+                                        drain=self.intake.drain, auth=self.auth)
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -255,8 +261,10 @@ class Daemon:
     def state_snapshot(self, now: float | None = None) -> dict:
         """The ``state`` message's snapshot (docs/api.md), now."""
         now = self.clock() if now is None else now
-        return {"station": state_messages.station_snapshot(self.config, self.calibration.cells, self.board.board,
-                                                      self.hardware.simulated),
+        station = state_messages.station_snapshot(self.config, self.calibration.cells, self.board.board,
+                                                  self.hardware.simulated)
+        station["staff_pins"] = self.auth.pins_set()  # which staff screens can open at all
+        return {"station": station,
                 "patient": patient_out(self.running_test.patient), "test": self.running_test.snapshot(),
                 "trial": self.trials.snapshot(now), "board": state_messages.board_snapshot(self.board.board, self._pipeline()),
                 "clock": self._clock_pair()}

@@ -21,8 +21,10 @@ PAUSE_S = 4.0  # between trials, so the result can be read
 class DemoAutopilot:
     """``start()`` on a thread; ``stop()`` ends it."""
 
-    def __init__(self, socket_path: str, protocol: str = "nine-hole-peg", pause_s: float = PAUSE_S) -> None:
+    def __init__(self, socket_path: str, protocol: str = "nine-hole-peg", pause_s: float = PAUSE_S, *,
+                 therapist_pin: str) -> None:
         self.socket_path = socket_path
+        self.therapist_pin = therapist_pin
         self.protocol = protocol
         self.pause_s = pause_s
         self._loop = asyncio.new_event_loop()
@@ -56,6 +58,7 @@ class DemoAutopilot:
             await asyncio.sleep(1.0)
 
     async def _session(self, c: StationClient) -> None:
+        await c.request("login", role="therapist", pin=self.therapist_pin)  # as the therapist's screen does
         state = (await c.request("state"))["state"]
         if state.get("patient") is None:
             try:

@@ -26,6 +26,11 @@ class DaemonProcess:
         self.log_path = Path(self.data_dir).parent / f"daemon-{Path(self.data_dir).name}.log"
 
     def start(self, timeout: float = 20.0) -> DaemonProcess:
+        from station.staff_pins import pin_file_path
+        from tests.support import write_staff_pins
+
+        config = self.extra[self.extra.index("--config") + 1] if "--config" in self.extra else None
+        write_staff_pins(pin_file_path(config, self.data_dir))  # tests.support.STAFF_PINS
         cmd = [sys.executable, "-m", "station", "daemon", "--simulate", "--data", self.data_dir,
                "--socket", self.socket, "--speed", str(self.speed), "--seed", str(self.seed), *self.extra]
         env = {**os.environ, **(self.env or {})}

@@ -14,6 +14,8 @@ from pathlib import Path
 from hardware.daemon_io import SimulatedHardware
 from station.config import load_config
 from station.daemon.service import Daemon
+from station.staff_pins import pin_file_path
+from tests.support import write_staff_pins
 
 
 class InProcessDaemon:
@@ -22,6 +24,7 @@ class InProcessDaemon:
         self.config = load_config(config_path)
         self.hw = SimulatedHardware(self.config, seed=seed, respond=respond, speed=speed)
         self.socket = str(tmp / "run" / "station.sock")
+        write_staff_pins(pin_file_path(config_path, tmp / "data"))  # tests.support.STAFF_PINS
         self.daemon = Daemon(self.config, tmp / "data", self.socket, self.hw, config_path=config_path)
         self.closed = 0 if self.config.active_low else 1
         self._task: asyncio.Task | None = None

@@ -7,7 +7,9 @@ every message is built by ``station.api``'s constructors, and the shapes
 (state snapshot, TEST, TRIAL_RECORD) follow docs/api.md. Hardware is scripted
 by the test: ``press_start()``, ``peg_in(hole)``, ``dish(n)``, ``advance(s)``,
 ``finish(total_s)``. ``stop()`` and ``start()`` make the daemon go away and come
-back on the same path.
+back on the same path. Staff sessions as the daemon's: ``login`` with a PIN of
+``pins`` (plain, role -> PIN; a role missing is locked) authorises that
+connection for the role, and each command needs the role ``api.COMMAND_ROLES`` says.
 """
 from __future__ import annotations
 
@@ -29,11 +31,16 @@ PROTOCOLS = {
 }
 
 
+#: The staff PINs the fake accepts unless told others (tests.ui.pilot_support uses these).
+STAFF_PINS = {"therapist": "2468", "technician": "1357"}
+
+
 class FakeDaemon:
     """The documented protocol with scripted hardware. Thread-safe entry points."""
 
-    def __init__(self, path: str | os.PathLike, *, holes: int = 9) -> None:
+    def __init__(self, path: str | os.PathLike, *, holes: int = 9, pins: dict[str, str] | None = None) -> None:
         self.path = os.fspath(path)
+        self.pins = dict(STAFF_PINS if pins is None else pins)
         self.holes = holes
         self.now = 1000.0  # the daemon's monotonic clock; moved by advance()
         self.wall0 = 1718000000.0
@@ -195,7 +202,7 @@ class FakeDaemon:
         return copy.deepcopy({
             "station": {"name": "Station", "simulated": True, "holes": self.holes, "buttons": ["start"],
                         "cells": {"dish": {"unit_g": 1.1, "items": 9}, "tray": {"unit_g": 5.67, "items": 0}},
-                        "protocols": PROTOCOLS},
+                        "protocols": PROTOCOLS, "staff_pins": {r: r in self.pins for r in api.ROLES}},
             "patient": self.patient, "test": self._test_snapshot(), "trial": trial,
             "board": {"occupied": sorted(self.occupied), "counts": dict(self.counts)}, "clock": self.clock()})
 
@@ -203,23 +210,29 @@ class FakeDaemon:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._conns[writer] = set(api.DEFAULT_TOPICS)
+        roles: set[str] = set()
         writer.write(api.encode(api.hello(self.state(), self.clock())))
         try:
             while True:
                 line = await reader.readline()
                 if not line:
                     break
+                rid = None
                 try:
                     req = api.parse_request(line)
+                    rid = req.id
                     self.requests.append((req.cmd, req.args))
+                    self._authorize(roles, req)
                     if req.cmd == "subscribe":
                         self._conns[writer] = set(req.args["topics"])
                         result = {"topics": sorted(self._conns[writer])}
+                    elif req.cmd in ("login", "logout"):
+                        result = self._session(roles, req.cmd, req.args)
                     else:
                         result = getattr(self, f"_cmd_{req.cmd}")(req.args)
                     msg = api.reply(req.id, result)
                 except api.ApiError as e:
-                    msg = api.error_reply(e.request_id, e)
+                    msg = api.error_reply(rid if e.request_id is None else e.request_id, e)
                 if writer in self._conns:
                     writer.write(api.encode(msg))
                     await writer.drain()
@@ -228,6 +241,25 @@ class FakeDaemon:
         finally:
             self._conns.pop(writer, None)
             writer.close()
+
+    def _authorize(self, roles: set[str], req: api.Request) -> None:
+        role = api.COMMAND_ROLES[req.cmd]
+        selected = (self.patient or {}).get("patient_id")
+        if req.cmd == "results" and (selected is None or req.args.get("patient_id", selected) != selected):
+            role = "therapist"
+        if role is not None and role not in roles:
+            raise api.ApiError(api.UNAUTHORIZED, f"{req.cmd} needs the {role} PIN: send login first", req.id)
+
+    def _session(self, roles: set[str], cmd: str, a: dict) -> dict:
+        if cmd == "logout":
+            roles.difference_update([a["role"]] if "role" in a else list(roles))
+        elif a["role"] not in self.pins:
+            raise api.ApiError(api.NO_PIN, f"no {a['role']} PIN is set")
+        elif a["pin"] != self.pins[a["role"]]:
+            raise api.ApiError(api.WRONG_PIN, "wrong PIN", retry_after_s=1.0)
+        else:
+            roles.add(a["role"])
+        return {"roles": sorted(roles)}
 
     def _broadcast(self, msg: dict, topic: str | None) -> None:
         data = api.encode(msg)

@@ -14,7 +14,15 @@ from station.ui.screens.technician import TechnicianScreen
 from station.ui.screens.therapist import TherapistScreen
 from station.ui.widgets.board import BoardView
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, PINS, TECHNICIAN_PIN, THERAPIST_PIN, nhpt_trial, text_of, wait_until
+from tests.ui.pilot_support import (
+    PATIENT,
+    TECHNICIAN_PIN,
+    THERAPIST_PIN,
+    nhpt_trial,
+    open_staff_screen,
+    text_of,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -45,7 +53,7 @@ def test_a_trial_started_by_the_start_button_counts_down_shows_pegs_and_the_resu
     fake.setup(patient=PATIENT, test="nine-hole-peg", history=[nhpt_trial(19.5, started_at="2024-05-01T10:00:00Z")])
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(80, 24)) as pilot:
             await attach(app, pilot)
             assert "trial 1 of 4" in text_of(app.screen.query_one("#headline"))
@@ -93,7 +101,7 @@ def test_a_slower_result_is_worded_calmly_next_to_the_best(fake):
 def test_the_pin_gates_the_staff_screens(fake, role, pin, screen):
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(80, 24)) as pilot:
             await attach(app, pilot)
             if role == "therapist":
@@ -113,7 +121,8 @@ def test_the_pin_gates_the_staff_screens(fake, role, pin, screen):
 
 def test_a_staff_screen_without_a_pin_is_locked_and_says_how_to_set_one(fake):
     async def go():
-        app = create_app(fake.path)  # no PINs in the config
+        fake.pins = {}  # no PIN set on the station
+        app = create_app(fake.path)
         async with app.run_test(size=(80, 24)) as pilot:
             await attach(app, pilot)
             await pilot.press("f3")
@@ -130,7 +139,7 @@ def test_marking_a_trial_invalid_updates_the_summary(fake):
     fake.setup(patient=PATIENT, test="nine-hole-peg")
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(100, 30)) as pilot:
             await attach(app, pilot)
             fake.press_start()
@@ -229,7 +238,7 @@ def test_the_technician_sees_switches_flash_and_cells_live(fake):
                                    "fault": "saturated or disconnected"}}}
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(100, 30)) as pilot:
             await attach(app, pilot)
             await pilot.press("f3")
@@ -264,10 +273,10 @@ def test_the_self_test_walk_ticks_steps_off_and_says_what_is_wrong(fake):
                                    "fault": None}}}
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(100, 30)) as pilot:
             await attach(app, pilot)
-            app.push_screen(TechnicianScreen())
+            await open_staff_screen(pilot, "technician")
             await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "a sensors subscription")
             screen = app.screen
             await pilot.click("#tab-self-test")

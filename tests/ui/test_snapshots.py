@@ -18,7 +18,7 @@ from station.ui.screens.reconnecting import ReconnectingScreen
 from station.ui.screens.technician import TechnicianScreen
 from station.ui.screens.therapist import TherapistScreen
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, PINS, nhpt_trial, wait_until
+from tests.ui.pilot_support import PATIENT, nhpt_trial, open_staff_screen, wait_until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((100, 30), id="100x30")]
 # A path where no daemon ever listens, the same in every run (it shows on the overlay).
@@ -51,9 +51,8 @@ async def _finished_trial(pilot, fake) -> None:
 
 
 async def _open(pilot, screen) -> None:
-    """Push a staff screen (the PIN is tested in test_flows) and wait until it is composed."""
-    pilot.app.push_screen(screen)
-    await wait_until(pilot, lambda: pilot.app.screen is screen and screen.query("#back"), "the staff screen")
+    """Open a staff screen through its PIN and wait until it is composed."""
+    await open_staff_screen(pilot, screen.ROLE)
 
 
 async def _attached(pilot) -> None:
@@ -72,7 +71,7 @@ def test_patient_screen_during_a_trial(snap_compare, fake, size):
         fake.peg_in(3)
         await wait_until(pilot, lambda: len(pilot.app.board.occupied) == 2, "the board")
         await pilot.pause()
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -80,7 +79,7 @@ def test_patient_screen_with_a_result(snap_compare, fake, size):
     async def before(pilot):
         await _finished_trial(pilot, fake)
         await pilot.pause()
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 def test_patient_screen_on_the_linux_console(snap_compare, fake):
@@ -88,7 +87,7 @@ def test_patient_screen_on_the_linux_console(snap_compare, fake):
     async def before(pilot):
         await _finished_trial(pilot, fake)
         await pilot.pause()
-    assert snap_compare(create_app(fake.path, pins=PINS, ascii=True), terminal_size=(80, 24), run_before=before)
+    assert snap_compare(create_app(fake.path, ascii=True), terminal_size=(80, 24), run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -97,7 +96,7 @@ def test_pin_dialog(snap_compare, fake, size):
         await _attached(pilot)
         await pilot.press("f2", "1", "2")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, PinDialog), "the PIN dialog")
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -108,7 +107,7 @@ def test_therapist_screen_test_pane(snap_compare, fake, size):
         await pilot.click("#tab-test")
         await wait_until(pilot, lambda: pilot.app.screen.query_one("#trials").row_count == 1, "the trial")
         await pilot.pause()
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -118,7 +117,7 @@ def test_therapist_screen_progress_pane(snap_compare, fake, size):
         await _open(pilot, TherapistScreen())
         await pilot.click("#tab-progress")
         await pilot.pause()
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -130,7 +129,7 @@ def test_technician_screen(snap_compare, fake, size):
         fake.push_sensors(SENSORS)
         await wait_until(pilot, lambda: pilot.app.sensors is not None, "the sensors")
         await _sensors_drawn(pilot)
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 async def _sensors_drawn(pilot) -> None:
@@ -141,6 +140,8 @@ async def _sensors_drawn(pilot) -> None:
                      and all(w.region.width for w in screen.query(".switch"))
                      and (screen.has_class("-narrow") or screen.has_class("-wide")), "the switch grid")
     await wait_until(pilot, lambda: not screen.query(".-flash"), "no flash")
+    cells = screen.query_one("#cells")
+    await wait_until(pilot, lambda: cells.region.height == 1 + len(SENSORS["cells"]), "the cells' lines laid out")
     await pilot.pause()
 
 
@@ -161,7 +162,7 @@ def test_technician_self_test(snap_compare, fake, size):
                          "step 2")
         await wait_until(pilot, lambda: not pilot.app.screen.query(".-flash"), "no flash")
         await pilot.pause()
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)
