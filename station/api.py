@@ -52,6 +52,7 @@ BUSY = "busy"  # a trial is running
 NO_PATIENT = "no_patient"
 NO_TRIAL = "no_trial"
 HARDWARE = "hardware"
+DISK_FULL = "disk_full"  # the station's storage is full: nothing new can be stored
 INTERNAL = "internal"
 UNAUTHORIZED = "unauthorized"  # the command needs a staff role this connection has not logged in as
 WRONG_PIN = "wrong_pin"
@@ -269,9 +270,13 @@ def sensors_message(snapshot: dict) -> dict:
     return {"type": "sensors", **snapshot}
 
 
-def trial_finished_message(trial: dict, saved: bool) -> dict:
-    """``saved`` is true only once the record is on disk."""
-    return {"type": "trial_finished", "saved": saved, "trial": trial}
+def trial_finished_message(trial: dict, saved: bool, error: str | None = None) -> dict:
+    """``saved`` is true only once the record is on disk; unsaved, ``error`` says why
+    (the trial still names its ``trial_id``)."""
+    msg = {"type": "trial_finished", "saved": saved, "trial": trial}
+    if error is not None:
+        msg["error"] = error
+    return msg
 
 
 def bye_message(reason: str) -> dict:

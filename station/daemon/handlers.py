@@ -25,6 +25,7 @@ from station.daemon.staff_auth import StaffAuth
 from station.daemon.state_messages import patient_out
 from station.daemon.trial_control import TrialControl
 from station.protocols import PROTOCOLS, ProtocolError
+from station.records.storage import is_disk_full
 from station.records.store import RecordError
 from station.results import TEST_SCHEMA
 
@@ -76,6 +77,10 @@ class CommandHandlers:
             raise ApiError(code, msg) from None
         except (AdministrationError, ProtocolError) as e:
             raise ApiError(api.BAD_VALUE, str(e)) from None
+        except OSError as e:
+            if is_disk_full(e):  # nothing was changed: every store write is all or nothing
+                raise ApiError(api.DISK_FULL, "the station's storage is full: free some space (technician)") from None
+            raise
 
     # --- connection and staff sessions -----------------------------------------
 

@@ -84,6 +84,8 @@ from station.daemon.state_messages import patient_out
 from station.daemon.trial_control import TrialControl
 from station.events import ButtonPress, CellCount, Event, Fault
 from station.norms import NormSet, load_norms
+from station.records.log_limit import LogLimiter
+from station.records.storage import is_disk_full
 from station.records.syncer import Syncer
 from station.staff_pins import ROLES, pin_file_path
 from station.trial import Trial
@@ -120,6 +122,7 @@ class Daemon:
         self._last_state_push = 0.0
         self._last_sensor_push = 0.0
         self._waiting_key: tuple | None = None
+        self._tick_errors = LogLimiter(log)  # a fault that repeats every tick is said once a minute
 
         # The parts, each depending only on those made before it.
         self.records = RecordsThread()
@@ -215,10 +218,16 @@ class Daemon:
             self._safe_tick()
 
     def _safe_tick(self) -> None:
+        now = self.clock()
         try:
-            self.tick(self.clock())
-        except Exception:  # a bug in one tick must not stop the station
-            log.exception("error in the pipeline tick")
+            self.tick(now)
+        except OSError as e:
+            if is_disk_full(e) and self.trials.live is not None:
+                self.trials.storage_full(now, e)  # the live trial's journal or trace cannot grow
+            else:
+                self._tick_errors.log(type(e).__name__, logging.ERROR, "error in the pipeline tick: %s", e, exc_info=True)
+        except Exception as e:  # a bug in one tick must not stop the station
+            self._tick_errors.log(type(e).__name__, logging.ERROR, "error in the pipeline tick", exc_info=True)
 
     # --- the tick ---------------------------------------------------------------
 
@@ -264,6 +273,7 @@ class Daemon:
         station = state_messages.station_snapshot(self.config, self.calibration.cells, self.board.board,
                                                   self.hardware.simulated)
         station["staff_pins"] = self.auth.pins_set()  # which staff screens can open at all
+        station["storage"] = "full" if self.trials.disk_full else "ok"
         return {"station": station,
                 "patient": patient_out(self.running_test.patient), "test": self.running_test.snapshot(),
                 "trial": self.trials.snapshot(now), "board": state_messages.board_snapshot(self.board.board, self._pipeline()),

@@ -18,6 +18,7 @@ logger says what happened. ``recovery`` holds that line for callers.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -30,6 +31,11 @@ from tinydb.storages import Storage
 log = logging.getLogger("station.records")
 
 FILE_MODE = 0o600  # patient records: readable by the station's user only
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """The error says the filesystem (or the user's quota) is full."""
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def fsync_dir(directory: str | os.PathLike) -> None:
@@ -50,12 +56,16 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> int:
     tmp = path.with_name(f".{path.name}.tmp")  # one fixed name: the store has a single writer
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk: the old file stays as it was, no half copy left
+        raise
     os.replace(tmp, path)
     fsync_dir(path.parent)
     return len(data)

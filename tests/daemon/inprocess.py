@@ -20,12 +20,13 @@ from tests.support import write_staff_pins
 
 class InProcessDaemon:
     def __init__(self, tmp: Path, *, config_path: str | os.PathLike | None = None, respond: bool = False,
-                 seed: int = 1, speed: float = 1.0) -> None:
+                 seed: int = 1, speed: float = 1.0, data_dir: Path | None = None) -> None:
         self.config = load_config(config_path)
         self.hw = SimulatedHardware(self.config, seed=seed, respond=respond, speed=speed)
         self.socket = str(tmp / "run" / "station.sock")
-        write_staff_pins(pin_file_path(config_path, tmp / "data"))  # tests.support.STAFF_PINS
-        self.daemon = Daemon(self.config, tmp / "data", self.socket, self.hw, config_path=config_path)
+        data_dir = data_dir if data_dir is not None else tmp / "data"
+        write_staff_pins(pin_file_path(config_path, data_dir))  # tests.support.STAFF_PINS
+        self.daemon = Daemon(self.config, data_dir, self.socket, self.hw, config_path=config_path)
         self.closed = 0 if self.config.active_low else 1
         self._task: asyncio.Task | None = None
 

@@ -224,6 +224,8 @@ def result_message(record: dict, history: list[dict]) -> str:
     status = record.get("status") or (record.get("result") or {}).get("status")
     if status == "aborted":
         return "This trial was stopped. Take a breath; we can try again whenever you are ready."
+    if status == "storage_full":
+        return "This trial could not be kept: the station's storage is full. Please tell your therapist."
     if status == "timeout":
         return "Time is up for this one. That is fine: every try is practice. Rest a moment."
     score = score_of(record)
