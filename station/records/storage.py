@@ -95,11 +95,12 @@ class CorruptFile(ValueError):
     """A file's content is not what was written (truncated, garbled, wrong shape)."""
 
 
-def load_database(path: str | os.PathLike) -> dict[str, dict[str, Any]] | None:
-    """Parse a TinyDB JSON file; None when it is empty. Raises CorruptFile."""
+def load_database(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Parse a TinyDB JSON file. Raises CorruptFile, also for an empty one: every write
+    replaces the file whole, so an empty file is damage (a truncation), never an empty database."""
     raw = Path(path).read_bytes()
-    if not raw:
-        return None
+    if not raw.strip():
+        raise CorruptFile(f"empty ({len(raw)} bytes)")
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
@@ -143,18 +144,22 @@ class AtomicJSONStorage(Storage):
         moved = None
         if self.path.exists() and not self.readonly:
             moved = move_aside(self.path)
+        data: dict[str, dict[str, Any]] | None
         try:
             data = load_database(bak)
             source = f"recovered from the last good copy {bak.name}"
-        except (FileNotFoundError, CorruptFile) as e:
+        except FileNotFoundError:
+            data, source = None, "no copy was kept to recover from: starting empty"
+        except CorruptFile as e:
+            # Both copies bad: keep both for a person to look at (the next write would replace the copy)
             data = None
-            source = ("no good copy to recover from "
-                      f"({'none kept' if isinstance(e, FileNotFoundError) else 'the copy is corrupt too'}): "
-                      "starting empty")
+            bak_aside = move_aside(bak) if not self.readonly else bak
+            source = (f"ITS COPY IS DAMAGED TOO ({e}; kept as {bak_aside.name}): starting with an EMPTY "
+                      "database; the damaged files are kept for recovery by hand")
         aside = f"; moved it to {moved.name}" if moved else ""
         self.recovery = f"{self.path} was {problem}{aside}; {source}"
         if data is None:
-            log.error("%s", self.recovery)
+            log.critical("%s", self.recovery)
         else:
             log.warning("%s", self.recovery)
         if data is not None and not self.readonly:

@@ -390,22 +390,32 @@ class RecordStore:
 
     def _recover_journal(self, path: Path) -> int | None:
         try:
-            j = read_journal(path)
+            j = read_journal(path, trial_id=int(path.stem) if path.stem.isdigit() else None)
             tid = _as_id("trial", j.trial_id)
         except (CorruptFile, RecordError) as e:
             aside = move_aside(path)
             self._note(f"journal {path.name} is unreadable ({e}); moved it to {aside.name}", error=True)
             return None
+        if j.header_damaged:
+            # its events are kept (as an interrupted trial) and the file too: the patient is unknown
+            aside = move_aside(path)
+            self._note(f"journal {path.name} has a damaged header (patient and protocol unknown); its "
+                       f"{len(j.events)} events are stored as interrupted trial {tid}; the file is kept as "
+                       f"{aside.name}", error=True)
         if tid in self._index["trial"]:
-            retire_journal(path)  # stored just before the crash, not yet retired
+            if not j.header_damaged:
+                retire_journal(path)  # stored just before the crash, not yet retired
             return None
+        why = "interrupted: the station stopped during the trial"
+        if j.header_damaged:
+            why += " (its journal's header was damaged: patient and protocol unknown)"
         rec = {**j.meta, "trial_id": tid, "status": "interrupted", "events": j.events,
                "faults": j.faults, "phases": j.phases, "last_t": j.last_t,
-               "invalid": {"reason": "interrupted: the station stopped during the trial", "at": self._stamp()},
-               "recovered_at": self._stamp()}
+               "invalid": {"reason": why, "at": self._stamp()}, "recovered_at": self._stamp()}
         self._next["trial"] = max(self._next["trial"], tid + 1)
         self._write_doc("trial", rec)
-        retire_journal(path)
+        if not j.header_damaged:
+            retire_journal(path)
         cut = ", last line cut short" if j.truncated_tail else ""
         bad = f", {len(j.bad_lines)} unreadable line(s) skipped" if j.bad_lines else ""
         self._note(f"recovered interrupted trial {tid} from its journal "

@@ -331,3 +331,22 @@ def test_corrupt_document_found_at_open_is_moved_aside_said_once_and_its_id_not_
     with RecordStore(tmp_path / "data") as third:  # the moved-aside id stays taken after a restart
         assert third.recovered == []
         assert third.finish_trial(trial_record()) == ids[-1] + 2
+
+
+def test_a_journal_with_a_damaged_header_still_gives_its_events_and_is_kept(store, tmp_path, caplog):
+    j = store.begin_trial({"patient_id": "P-001", "protocol": "timed-pegs"})
+    j.event({"t": 1.0, "kind": "peg_in", "hole": 1})
+    j.event({"t": 2.0, "kind": "peg_in", "hole": 2})
+    path, tid = j.path, j.trial_id
+    store.close()  # a crash: the journal stays
+    raw = path.read_bytes()
+    path.write_bytes(b"\x00" * 20 + raw[raw.index(b"\n"):])  # its first line zeroed
+    with RecordStore(tmp_path / "data") as again:
+        assert again.interrupted == [tid]
+        rec = again.get_trial(tid)
+        assert [e["hole"] for e in rec["events"]] == [1, 2] and rec["status"] == "interrupted"
+        assert "header was damaged" in rec["invalid"]["reason"]
+        assert again.finish_trial(trial_record()) == tid + 1  # its id is not reused
+    kept = list(path.parent.glob(f"{tid}.jsonl.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_bytes().endswith(raw[raw.index(b"\n"):])
+    assert any("damaged header" in r.getMessage() for r in caplog.records)
