@@ -225,7 +225,8 @@ class Daemon:
             if is_disk_full(e) and self.trials.live is not None:
                 self.trials.storage_full(now, e)  # the live trial's journal or trace cannot grow
             else:
-                self._tick_errors.log(type(e).__name__, logging.ERROR, "error in the pipeline tick: %s", e, exc_info=True)
+                self._tick_errors.log(type(e).__name__, logging.ERROR, "error in the pipeline tick: %s", e,
+                                      exc_info=True)
         except Exception as e:  # a bug in one tick must not stop the station
             self._tick_errors.log(type(e).__name__, logging.ERROR, "error in the pipeline tick", exc_info=True)
 
