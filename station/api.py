@@ -27,6 +27,10 @@ API_VERSION = 1
 #: line is read and discarded and gets a ``line_too_long`` error; the
 #: connection stays open. Nothing a client legitimately sends comes near it.
 MAX_REQUEST_LINE = 64 * 1024
+#: Deepest nesting of objects and lists a request may have (a request is 2 deep).
+MAX_DEPTH = 10
+#: Largest whole number a request may hold (JSON's safe integers: doubles count exactly to here).
+MAX_INT = 2**53 - 1
 #: Longest line a client accepts from the daemon (history lists can be long).
 MAX_MESSAGE_LINE = 16 * 1024 * 1024
 
@@ -159,13 +163,18 @@ def parse_request(line: bytes | str) -> Request:
             line = line.decode("utf-8")
         except UnicodeDecodeError:
             raise ApiError(BAD_JSON, "the line is not UTF-8") from None
+    if _depth_over(line, MAX_DEPTH):
+        raise ApiError(BAD_JSON, f"the line nests objects or lists deeper than {MAX_DEPTH}")
     try:
         msg = json.loads(line, parse_constant=_no_constant)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise ApiError(BAD_JSON, f"the line is not JSON ({getattr(e, 'msg', e)})") from None
     if not isinstance(msg, dict):
         raise ApiError(BAD_REQUEST, "a request must be a JSON object")
     rid = msg.get("id")
+    problem = _bad_value(msg)
+    if problem:
+        raise ApiError(BAD_VALUE, problem, rid if _is_type(rid, "id") and not _bad_value(rid) else None)
     if "id" not in msg:
         raise ApiError(MISSING_FIELD, "a request needs an 'id' (a string or a whole number)")
     if not _is_type(rid, "id"):
@@ -201,6 +210,59 @@ def parse_request(line: bytes | str) -> Request:
         if bad:
             raise ApiError(BAD_VALUE, f"subscribe: unknown topic {bad[0]!r} (topics: {', '.join(TOPICS)})", rid)
     return Request(rid, cmd, args)
+
+
+def _depth_over(line: str, limit: int) -> bool:
+    """Whether brackets outside strings nest deeper than ``limit`` (checked before parsing, so a
+    line of 60,000 '[' costs a scan, not a recursion)."""
+    if line.count("[") + line.count("{") <= limit:
+        return False
+    depth, in_str, esc = 0, False, False
+    for ch in line:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def _bad_value(v: Any) -> str | None:
+    """What no command can take anywhere in a request: text that is not Unicode (a lone
+    surrogate escape such as \\ud800 cannot be stored), a whole number beyond MAX_INT, a
+    number too large for a double (1e400). None if all is well."""
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, str):
+            try:
+                x.encode("utf-8")
+            except UnicodeEncodeError:
+                return "text must be Unicode (no lone surrogate escapes such as \\ud800)"
+        elif isinstance(x, bool):
+            continue
+        elif isinstance(x, int):
+            if abs(x) > MAX_INT:
+                return f"whole numbers must lie within ±{MAX_INT}"
+        elif isinstance(x, float):
+            if not math.isfinite(x):
+                return "numbers must be finite"
+        elif isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return None
 
 
 def _no_constant(name: str) -> Any:

@@ -134,6 +134,7 @@ class TrialControl:
         rt = self.running_test
         return (rt.patient is not None and rt.test is not None and rt.test.next_trial() is not None
                 and self.live is None and self.saving is None and not self._arming
+                and not self.board.trials_held
                 and not self.waiters.owns_press)  # a self-test waiting for the button owns the press
 
     def arm_by_press(self, press: ButtonPress) -> None:
@@ -187,6 +188,8 @@ class TrialControl:
         assert store is not None
         if self.live is not None:
             raise ApiError(api.BUSY, "a trial is already running; abort it first")
+        if self.board.trials_held:
+            raise ApiError(api.BUSY, f"{self.board.trials_held}: start the trial when it is done")
         rt = self.running_test
         if rt.patient is None:
             raise ApiError(api.NO_PATIENT, "select or create a patient first")

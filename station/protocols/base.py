@@ -39,6 +39,8 @@ class Protocol:
     description: ClassVar[str] = ""
     #: option name -> default; the type of the default is the type accepted
     options: ClassVar[dict[str, Any]] = {}
+    #: option name -> the largest value accepted (a trial is minutes and tens of items, never 10**4000)
+    option_max: ClassVar[dict[str, float]] = {}
 
     def __init__(self, board: BoardSpec, **options: Any) -> None:
         self.board = board
@@ -67,6 +69,8 @@ class Protocol:
                 raise ProtocolError(f"{cls.name}: option {key!r} must be a {type(default).__name__}, not {value!r}")
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
                 raise ProtocolError(f"{cls.name}: option {key!r} must be positive")
+            if key in cls.option_max and value > cls.option_max[key]:
+                raise ProtocolError(f"{cls.name}: option {key!r} must be at most {cls.option_max[key]:g}")
             out[key] = value
         return out
 

@@ -610,11 +610,16 @@ def check_patient_id(patient_id: Any) -> str:
     return patient_id.strip()
 
 
+#: Ids are whole numbers from 1 up to this (JSON's safe integers).
+MAX_ID = 2**53 - 1
+
+
 def _as_id(kind: str, rid: Any) -> int:
-    if isinstance(rid, str) and rid.strip().isdigit():
+    if isinstance(rid, str) and rid.strip().isascii() and rid.strip().isdigit() and len(rid.strip()) <= 16:
         rid = int(rid)
-    if type(rid) is not int or rid < 1:
-        raise RecordError(f"no {kind} {rid!r}")
+    if type(rid) is not int or not 1 <= rid <= MAX_ID:
+        shown = repr(rid) if len(repr(rid)) <= 40 else repr(rid)[:37] + "..."
+        raise RecordError(f"{kind} ids are whole numbers from 1 to {MAX_ID}, not {shown}")
     return rid
 
 
