@@ -31,6 +31,9 @@ from station.results import TEST_SCHEMA
 
 log = logging.getLogger("station.daemon")  # the service's log name, whichever part says it
 
+#: Most patients ``find_patients`` answers with (a reply is one line; a screen shows a few dozen).
+MAX_FOUND = 500
+
 
 class CommandHandlers:
     """Every API command. ``hello()``/``state(now=None)``: the daemon's hello and state snapshot;
@@ -154,7 +157,7 @@ class CommandHandlers:
         store = self.records.store
         assert store is not None
         async with self.records.lock:
-            found = store.find_patients(a.get("query", ""), a.get("limit"))
+            found = store.find_patients(a.get("query", ""), min(a.get("limit", MAX_FOUND), MAX_FOUND))
         return {"patients": [patient_out(p) for p in found]}
 
     # --- trials ---------------------------------------------------------------

@@ -123,6 +123,7 @@ class AtomicJSONStorage(Storage):
         self.readonly = readonly
         self.recovery: str | None = None  # the log line, when the file had to be recovered
         self.bytes_written = 0  # of the last write
+        self.generation = 0  # counts writes: what was read before is stale once it moves
         data = self._open()
         # TinyDB mutates what read() returns before it calls write(): hand out a
         # fresh parse each time, so a failed write never leaves memory ahead of disk
@@ -175,6 +176,7 @@ class AtomicJSONStorage(Storage):
         raw = _dump(data)
         self.bytes_written = write_atomic(self.path, raw)
         self._raw = raw
+        self.generation += 1
         try:  # the database is written (the caller may say so): now its copy
             write_atomic(backup_path(self.path), raw)
         except OSError as e:

@@ -137,7 +137,9 @@ class RecordStore:
                 raise RecordError(f"cannot keep records in {self.dir}: {e.strerror}") from None
             self._lock()
         try:
-            storage = AtomicJSONStorage(self.dir / "patients.json", readonly=readonly)
+            storage = self._storage = AtomicJSONStorage(self.dir / "patients.json", readonly=readonly)
+            self._patients_at: int | None = None
+            self._patients_by_id: dict[str, tuple[str, dict]] = {}
             if storage.recovery:
                 self.recovered.append(storage.recovery)
             self._db = TinyDB(storage=_Given(storage))
@@ -210,20 +212,32 @@ class RecordStore:
 
     def get_patient(self, patient_id: str) -> dict:
         """The patient, or RecordError naming the unknown ID."""
-        p = self._patients.get(Query().patient_id == patient_id) if isinstance(patient_id, str) else None
+        p = self._patient_index().get(patient_id) if isinstance(patient_id, str) else None
         if p is None:
             raise RecordError(f"no patient {patient_id!r}")
-        return dict(p)
+        return dict(p[1])
 
     def has_patient(self, patient_id: Any) -> bool:
-        return isinstance(patient_id, str) and self._patients.contains(Query().patient_id == patient_id)
+        return isinstance(patient_id, str) and patient_id in self._patient_index()
 
     def find_patients(self, query: str = "", limit: int | None = None) -> list[dict]:
         """Patients whose ID contains ``query`` (case-insensitive); prefix matches first."""
         q = query.strip().casefold()
-        found = [dict(p) for p in self._patients.all() if q in p["patient_id"].casefold()]
-        found.sort(key=lambda p: (not p["patient_id"].casefold().startswith(q), p["patient_id"]))
-        return found if limit is None else found[:max(0, limit)]
+        found = [(not folded.startswith(q), p["patient_id"], p)
+                 for folded, p in self._patient_index().values() if q in folded]
+        found.sort(key=lambda f: f[:2])
+        found = found if limit is None else found[:max(0, limit)]
+        return [dict(p) for _, _, p in found]
+
+    def _patient_index(self) -> dict[str, tuple[str, dict]]:
+        """patient_id -> (its case-folded form, the patient), from memory: parsed again only after
+        patients.json was written (TinyDB itself parses the whole file at every read)."""
+        raw = self._storage.generation
+        if self._patients_at != raw:
+            self._patients_by_id = {p["patient_id"]: (p["patient_id"].casefold(), dict(p))
+                                    for p in self._patients.all()}
+            self._patients_at = raw
+        return self._patients_by_id
 
     def patients(self) -> list[dict]:
         """Every patient, sorted by ID."""
