@@ -19,7 +19,6 @@ from station.api import ApiError
 from station.client import StationClient
 from station.daemon.server import Server, SocketInUse
 
-
 HANDLED: list[tuple[int, object]] = []  # (connection id, request id), in the order served
 
 
