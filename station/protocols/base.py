@@ -67,7 +67,8 @@ class Protocol:
             default = cls.options[key]
             if default is not None and not _fits(value, type(default)):
                 raise ProtocolError(f"{cls.name}: option {key!r} must be a {type(default).__name__}, not {value!r}")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+            # positive, or the default's own value (free practice's goal 0: "no goal", as its trace says)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0 and value != default:
                 raise ProtocolError(f"{cls.name}: option {key!r} must be positive")
             if key in cls.option_max and value > cls.option_max[key]:
                 raise ProtocolError(f"{cls.name}: option {key!r} must be at most {cls.option_max[key]:g}")
