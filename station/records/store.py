@@ -65,6 +65,7 @@ Times are ISO 8601, UTC. ``finish_trial`` raises OSError if the disk fails
 """
 from __future__ import annotations
 
+import bisect
 import errno
 import fcntl
 import json
@@ -140,6 +141,7 @@ class RecordStore:
             storage = self._storage = AtomicJSONStorage(self.dir / "patients.json", readonly=readonly)
             self._patients_at: int | None = None
             self._patients_by_id: dict[str, tuple[str, dict]] = {}
+            self._patient_keys: list[tuple[str, str]] = []
             if storage.recovery:
                 self.recovered.append(storage.recovery)
             self._db = TinyDB(storage=_Given(storage))
@@ -207,7 +209,9 @@ class RecordStore:
         if notes is not None:
             fields["notes"] = notes
         p = {"patient_id": patient_id, **self._check_patient_fields(fields), "created_at": self._stamp()}
+        before = self._storage.generation
         self._patients.insert(p)
+        self._indexed(p, before)
         return p
 
     def get_patient(self, patient_id: str) -> dict:
@@ -221,23 +225,46 @@ class RecordStore:
         return isinstance(patient_id, str) and patient_id in self._patient_index()
 
     def find_patients(self, query: str = "", limit: int | None = None) -> list[dict]:
-        """Patients whose ID contains ``query`` (case-insensitive); prefix matches first."""
+        """Patients whose ID contains ``query`` (case-insensitive); prefix matches first, each
+        group in ID order. Prefix matches come from a sorted list (a bisect, not a scan)."""
         q = query.strip().casefold()
-        found = [(not folded.startswith(q), p["patient_id"], p)
-                 for folded, p in self._patient_index().values() if q in folded]
-        found.sort(key=lambda f: f[:2])
-        found = found if limit is None else found[:max(0, limit)]
-        return [dict(p) for _, _, p in found]
+        by_id = self._patient_index()
+        keys = self._patient_keys
+        want = len(keys) if limit is None else max(0, limit)
+        found: list[str] = []
+        i = bisect.bisect_left(keys, (q, ""))
+        while i < len(keys) and len(found) < want and keys[i][0].startswith(q):
+            found.append(keys[i][1])
+            i += 1
+        if len(found) < want and q:
+            for folded, pid in keys:
+                if q in folded and not folded.startswith(q):
+                    found.append(pid)
+                    if len(found) >= want:
+                        break
+        return [dict(by_id[pid][1]) for pid in found]
 
     def _patient_index(self) -> dict[str, tuple[str, dict]]:
-        """patient_id -> (its case-folded form, the patient), from memory: parsed again only after
-        patients.json was written (TinyDB itself parses the whole file at every read)."""
-        raw = self._storage.generation
-        if self._patients_at != raw:
+        """patient_id -> (its case-folded form, the patient), from memory (``_patient_keys``: their
+        (folded, id) in order). Built again only after patients.json was written by anything but
+        ``add_patient``/``update_patient``, which keep it current (TinyDB parses the whole file at
+        every read)."""
+        if self._patients_at != self._storage.generation:
             self._patients_by_id = {p["patient_id"]: (p["patient_id"].casefold(), dict(p))
                                     for p in self._patients.all()}
-            self._patients_at = raw
+            self._patient_keys = sorted((f, pid) for pid, (f, _) in self._patients_by_id.items())
+            self._patients_at = self._storage.generation
         return self._patients_by_id
+
+    def _indexed(self, p: dict, before: int) -> None:
+        """``p`` was just written (patients.json was at generation ``before``): keep the index current."""
+        if self._patients_at != before or self._storage.generation != before + 1:
+            return  # the index was stale already: built again at its next use
+        pid = p["patient_id"]
+        if pid not in self._patients_by_id:
+            bisect.insort(self._patient_keys, (pid.casefold(), pid))
+        self._patients_by_id[pid] = (pid.casefold(), dict(p))
+        self._patients_at = self._storage.generation
 
     def patients(self) -> list[dict]:
         """Every patient, sorted by ID."""
@@ -254,7 +281,9 @@ class RecordStore:
         fields = {k: current[k] for k in PATIENT_FIELDS if k in current}
         fields.update(changes)
         fields = self._check_patient_fields(fields)
+        before = self._storage.generation
         self._patients.update(fields, Query().patient_id == patient_id)
+        self._indexed({**current, **fields}, before)
         return {**current, **fields}
 
     def _check_patient_fields(self, f: dict) -> dict:

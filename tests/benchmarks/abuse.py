@@ -360,7 +360,7 @@ async def disk_full(args, work: Path) -> dict:
                 await c.request("create_patient", **PATIENT)
                 await short_trials(c, 1, saved)
                 st = (await c.request("start_trial", protocol="free-practice"))["trial"]
-                with open(mnt / "filler", "wb") as f:
+                with open(mnt / "filler", "wb", buffering=0) as f:  # no buffer left to fail at close
                     try:
                         while True:
                             f.write(b"\0" * 65536)

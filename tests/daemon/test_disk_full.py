@@ -108,7 +108,7 @@ def test_a_real_full_tmpfs(tmp_path):
                     await c.request("create_patient", **PATIENT)
                     trial = (await c.request("start_trial", protocol="free-practice"))["trial"]
                     stored = sorted(p.name for p in data.rglob("*.json"))
-                    with open(data / "filler", "wb") as f:  # fill the rest of the disk
+                    with open(data / "filler", "wb", buffering=0) as f:  # fill the disk; nothing left to flush
                         try:
                             while True:
                                 f.write(b"\0" * 65536)
