@@ -128,7 +128,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     """Load and validate ``path`` (default: the shipped default config)."""
     if path is None:
         return parse_config(default_config_text(), "default station.toml")
-    return parse_config(read_user_text(path, ConfigError, "config file"), str(Path(path)))
+    return parse_config(read_user_text(path, ConfigError), str(Path(path)))
 
 
 def parse_config(text: str, where: str = "station.toml") -> Config:

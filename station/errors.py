@@ -25,7 +25,7 @@ def open_user_file(path, error: type[UserError], what: str = "file", max_bytes: 
         # O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise error(f"{p}: no such file") from None
+        raise error(f"{p}: no such {what}") from None
     except IsADirectoryError:
         raise error(f"{p}: is a directory, not a {what}") from None
     except PermissionError:

@@ -30,7 +30,7 @@ def test_empty_file_is_a_clear_error(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(TraceError, match="no such file"):
+    with pytest.raises(TraceError, match="no such trace"):
         replay(tmp_path / "nope.jsonl")
 
 
