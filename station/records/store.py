@@ -146,6 +146,7 @@ class RecordStore:
                 self.recovered.append(storage.recovery)
             self._db = TinyDB(storage=_Given(storage))
             self._patients = self._db.table("patients")
+            self._patient_index()  # built now, at open, not at a client's first lookup
             self._load_index()
             if not readonly:
                 self.recover()
