@@ -41,6 +41,7 @@ class FakeDaemon:
     def __init__(self, path: str | os.PathLike, *, holes: int = 9, pins: dict[str, str] | None = None) -> None:
         self.path = os.fspath(path)
         self.pins = dict(STAFF_PINS if pins is None else pins)
+        self.locked_for_s: float | None = None  # set: every login is refused as the daemon's lockout does
         self.holes = holes
         self.now = 1000.0  # the daemon's monotonic clock; moved by advance()
         self.wall0 = 1718000000.0
@@ -253,6 +254,9 @@ class FakeDaemon:
     def _session(self, roles: set[str], cmd: str, a: dict) -> dict:
         if cmd == "logout":
             roles.difference_update([a["role"]] if "role" in a else list(roles))
+        elif self.locked_for_s is not None:
+            raise api.ApiError(api.LOCKED_OUT, f"too many wrong PINs: try again in {self.locked_for_s:g} s",
+                               retry_after_s=self.locked_for_s)
         elif a["role"] not in self.pins:
             raise api.ApiError(api.NO_PIN, f"no {a['role']} PIN is set")
         elif a["pin"] != self.pins[a["role"]]:

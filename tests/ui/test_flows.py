@@ -119,6 +119,25 @@ def test_the_pin_gates_the_staff_screens(fake, role, pin, screen):
     run(go())
 
 
+def test_a_locked_out_role_says_how_long_to_wait_and_opens_nothing(fake):
+    async def go():
+        app = create_app(fake.path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await attach(app, pilot)
+            fake.locked_for_s = 300
+            await pilot.press("f2")
+            await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
+            await enter_pin(pilot, THERAPIST_PIN)  # even the right PIN: the daemon is not taking any now
+            await wait_until(pilot, lambda: "try again in 300 s" in text_of(app.screen.query_one("#pin-error")),
+                             "the lockout message")
+            assert isinstance(app.screen, PinDialog) and not any(isinstance(s, TherapistScreen)
+                                                                 for s in app.screen_stack)
+            fake.locked_for_s = None
+            await enter_pin(pilot, THERAPIST_PIN)
+            await wait_until(pilot, lambda: isinstance(app.screen, TherapistScreen), "the therapist screen")
+    run(go())
+
+
 def test_a_staff_screen_without_a_pin_is_locked_and_says_how_to_set_one(fake):
     async def go():
         fake.pins = {}  # no PIN set on the station
@@ -188,6 +207,20 @@ def test_the_daemon_going_away_and_coming_back(fake):
             fake.press_start()
             await wait_until(pilot, lambda: prompt(app) == "Ready", "a trial armed after reconnecting")
         assert app.return_code in (0, None)
+    run(go())
+
+
+def test_a_lost_connection_closes_the_staff_screen_its_session_ended_with(fake):
+    async def go():
+        app = create_app(fake.path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await attach(app, pilot)
+            await open_staff_screen(pilot, "therapist")
+            fake.stop()
+            await wait_until(pilot, lambda: isinstance(app.screen, ReconnectingScreen), "the reconnecting overlay")
+            assert not any(isinstance(s, TherapistScreen) for s in app.screen_stack)
+            fake.start()
+            await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
     run(go())
 
 
