@@ -78,11 +78,10 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
-from tinydb import Query, TinyDB
-
 from station.errors import UserError
 from station.records.journal import TrialJournal, read_journal, retire_journal
-from station.records.storage import FILE_MODE, AtomicJSONStorage, CorruptFile, fsync_dir, move_aside, write_atomic
+from station.records.patient_log import PatientLog
+from station.records.storage import FILE_MODE, CorruptFile, fsync_dir, move_aside, write_atomic
 from station.records.syncer import Syncer
 
 log = logging.getLogger("station.records")
@@ -122,7 +121,7 @@ class RecordStore:
         self.interrupted: list[int] = []
         self._lock_fd: int | None = None
         self._index_fd: int | None = None
-        self._db: TinyDB | None = None
+        self._plog: PatientLog | None = None
         self._live: dict[int, TrialJournal] = {}
         self._index: dict[str, dict[int, dict]] = {k: {} for k in KINDS}
         self._next = {k: 1 for k in KINDS}
@@ -138,15 +137,13 @@ class RecordStore:
                 raise RecordError(f"cannot keep records in {self.dir}: {e.strerror}") from None
             self._lock()
         try:
-            storage = self._storage = AtomicJSONStorage(self.dir / "patients.json", readonly=readonly)
-            self._patients_at: int | None = None
-            self._patients_by_id: dict[str, tuple[str, dict]] = {}
-            self._patient_keys: list[tuple[str, str]] = []
-            if storage.recovery:
-                self.recovered.append(storage.recovery)
-            self._db = TinyDB(storage=_Given(storage))
-            self._patients = self._db.table("patients")
-            self._patient_index()  # built now, at open, not at a client's first lookup
+            self._plog = PatientLog(self.dir, readonly=readonly)
+            self.recovered.extend(self._plog.recovery)
+            # built now, at open, not at a client's first lookup; add/update keep it current
+            self._patients_by_id: dict[str, tuple[str, dict]] = {
+                pid: (pid.casefold(), dict(p)) for pid, p in self._plog.patients.items()}
+            self._patient_keys: list[tuple[str, str]] = sorted(
+                (f, pid) for pid, (f, _) in self._patients_by_id.items())
             self._load_index()
             if not readonly:
                 self.recover()
@@ -181,9 +178,9 @@ class RecordStore:
         for j in list(self._live.values()):
             j.close()
         self._live.clear()
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        if self._plog is not None:
+            self._plog.close()
+            self._plog = None
         if self._index_fd is not None:
             os.close(self._index_fd)
             self._index_fd = None
@@ -210,10 +207,8 @@ class RecordStore:
         if notes is not None:
             fields["notes"] = notes
         p = {"patient_id": patient_id, **self._check_patient_fields(fields), "created_at": self._stamp()}
-        before = self._storage.generation
-        self._patients.insert(p)
-        self._indexed(p, before)
-        return p
+        self._save_patient(p)
+        return dict(p)
 
     def get_patient(self, patient_id: str) -> dict:
         """The patient, or RecordError naming the unknown ID."""
@@ -246,26 +241,18 @@ class RecordStore:
         return [dict(by_id[pid][1]) for pid in found]
 
     def _patient_index(self) -> dict[str, tuple[str, dict]]:
-        """patient_id -> (its case-folded form, the patient), from memory (``_patient_keys``: their
-        (folded, id) in order). Built again only after patients.json was written by anything but
-        ``add_patient``/``update_patient``, which keep it current (TinyDB parses the whole file at
-        every read)."""
-        if self._patients_at != self._storage.generation:
-            self._patients_by_id = {p["patient_id"]: (p["patient_id"].casefold(), dict(p))
-                                    for p in self._patients.all()}
-            self._patient_keys = sorted((f, pid) for pid, (f, _) in self._patients_by_id.items())
-            self._patients_at = self._storage.generation
+        """patient_id -> (its case-folded form, the patient), in memory (``_patient_keys``: their
+        (folded, id) in order), built at open and kept current by ``_save_patient``."""
         return self._patients_by_id
 
-    def _indexed(self, p: dict, before: int) -> None:
-        """``p`` was just written (patients.json was at generation ``before``): keep the index current."""
-        if self._patients_at != before or self._storage.generation != before + 1:
-            return  # the index was stale already: built again at its next use
+    def _save_patient(self, p: dict) -> None:
+        """Append ``p`` (a new patient or a new version of one) to the log, fsynced; then index it."""
+        assert self._plog is not None
+        self._plog.append(dict(p))
         pid = p["patient_id"]
         if pid not in self._patients_by_id:
             bisect.insort(self._patient_keys, (pid.casefold(), pid))
         self._patients_by_id[pid] = (pid.casefold(), dict(p))
-        self._patients_at = self._storage.generation
 
     def patients(self) -> list[dict]:
         """Every patient, sorted by ID."""
@@ -282,10 +269,9 @@ class RecordStore:
         fields = {k: current[k] for k in PATIENT_FIELDS if k in current}
         fields.update(changes)
         fields = self._check_patient_fields(fields)
-        before = self._storage.generation
-        self._patients.update(fields, Query().patient_id == patient_id)
-        self._indexed({**current, **fields}, before)
-        return {**current, **fields}
+        p = {**current, **fields}
+        self._save_patient(p)
+        return dict(p)
 
     def _check_patient_fields(self, f: dict) -> dict:
         year = f["birth_year"]
@@ -634,16 +620,6 @@ class RecordStore:
 
     def _stamp(self) -> str:
         return iso(self._now())
-
-
-class _Given:
-    """Hands TinyDB an already-built storage (TinyDB wants a class to instantiate)."""
-
-    def __init__(self, storage: AtomicJSONStorage) -> None:
-        self.storage = storage
-
-    def __call__(self, *args: Any, **kwargs: Any) -> AtomicJSONStorage:
-        return self.storage
 
 
 def check_patient_id(patient_id: Any) -> str:

@@ -18,7 +18,7 @@ live through the first five:
 * ``fd_exhaustion``: 300 connections at once (the server serves 64);
 * ``trials``: the live trial is finished (it must be saved, and its trace
   must replay to its stored result), then a few short trials;
-* ``damaged_files``: the daemon is stopped, patients.json emptied, the index
+* ``damaged_files``: the daemon is stopped, patients.jsonl emptied, the index
   garbled, a journal left by a kill -9 has its header zeroed; restarted;
 * ``disk_full`` (root only: a 24 MB tmpfs): the data disk fills during a
   trial, then space comes back.
@@ -61,8 +61,8 @@ PATIENT = {"patient_id": "ABUSE-1", "birth_year": 1962, "sex": "female", "domina
 
 
 def seed_patients(data: Path, n: int) -> None:
-    """``n`` patients written straight into patients.json and its copy (TinyDB's layout):
-    through the API each would rewrite the whole file."""
+    """``n`` patients written straight into patients.json and its copy (the TinyDB layout of
+    earlier versions, so the daemon's first open migrates them to patients.jsonl)."""
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     table = {str(i): {"patient_id": f"P-{i:05d}", "birth_year": 1940 + i % 60,
                       "sex": ("female", "male")[i % 2], "dominant_hand": ("right", "left")[i % 7 == 0],
@@ -312,7 +312,7 @@ async def main_run(args, work: Path) -> dict:
         await asyncio.sleep(0.5)
     rss.append(peak_rss_mb(d.pid) or 0.0)
     d.kill()
-    (data / "patients.json").write_bytes(b"")
+    (data / "patients.jsonl").write_bytes(b"")
     with open(data / "index.jsonl", "ab") as f:
         f.write(b"\x00\x00garbage{\n")
     for j in (data / "journal").glob("*.jsonl"):

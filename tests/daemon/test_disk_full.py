@@ -54,7 +54,7 @@ def test_a_full_disk_stops_the_live_trial_clearly_and_keeps_what_is_stored(tmp_p
             async with StationClient(d.socket) as c:
                 await log_in(c)
                 await c.request("create_patient", **PATIENT)
-                patients = (tmp_path / "data" / "patients.json").read_bytes()
+                patients = (tmp_path / "data" / "patients.jsonl").read_bytes()
                 trial = (await c.request("start_trial", protocol="free-practice"))["trial"]
                 disk.full = True
                 t = d.drive(d.config.holes[0], d.closed)  # a peg in: its journal line cannot be written
@@ -75,7 +75,7 @@ def test_a_full_disk_stops_the_live_trial_clearly_and_keeps_what_is_stored(tmp_p
                 with pytest.raises(ApiError) as e:
                     await c.request("finish_trial")
                 assert e.value.code == api.NO_TRIAL
-                assert (tmp_path / "data" / "patients.json").read_bytes() == patients  # untouched
+                assert (tmp_path / "data" / "patients.jsonl").read_bytes() == patients  # untouched
                 assert not list((tmp_path / "data").glob(".*.tmp"))  # no half-written copy left
                 disk.full = False  # room again: the station carries on
                 await c.request("create_patient", **{**PATIENT, "patient_id": "P-2"})

@@ -225,14 +225,15 @@ def test_corrupt_patients_file_recovered_at_store_open(store, tmp_path, caplog):
     store.add_patient("P-002", 1970, "male", "left")
     store.add_patient("P-003", 1980, "other", "left")
     store.close()
-    path = tmp_path / "data" / "patients.json"
-    path.write_bytes(path.read_bytes()[:-20])
+    path = tmp_path / "data" / "patients.jsonl"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:30] + b"\x00" * 20 + raw[50:])  # a bad block in the middle, not a cut last line
     with caplog.at_level(logging.WARNING, logger="station.records"):
         again = RecordStore(tmp_path / "data")
     with again:
         assert [p["patient_id"] for p in again.patients()] == ["P-001", "P-002", "P-003"]  # from the copy
-        assert len(again.recovered) == 1 and "patients.json.bak" in again.recovered[0]
-        assert len(list(path.parent.glob("patients.json.corrupt-*"))) == 1
+        assert len(again.recovered) == 1 and "patients.jsonl.bak" in again.recovered[0]
+        assert len(list(path.parent.glob("patients.jsonl.corrupt-*"))) == 1
 
 
 # --- flat cost --------------------------------------------------------------
@@ -264,6 +265,18 @@ def test_recording_a_trial_writes_the_same_bytes_whatever_the_history(store, mon
         cost[size] = bytes_written_by(lambda: store.finish_trial(trial_record()), monkeypatch)
     assert cost[5] > 40 * 30  # the trial itself was written...
     assert cost[200] <= cost[5] + 16  # ...and nothing that grows with history (ids gain digits)
+
+
+def test_creating_and_correcting_a_patient_writes_the_same_bytes_whatever_the_count(store, monkeypatch):
+    cost = {}
+    for size in (5, 300):
+        while len(store.patients()) < size:
+            store.add_patient(f"Q-{len(store.patients()):04d}", 1950, "male", "left")
+        create = bytes_written_by(lambda: store.add_patient(f"N-{size:04d}", 1960, "female", "right"), monkeypatch)
+        update = bytes_written_by(lambda: store.update_patient(f"N-{size:04d}", notes="corrected"), monkeypatch)
+        cost[size] = (create, update)
+    assert cost[5][0] > 2 * 80  # the patient itself was written, to the log and its copy...
+    assert cost[300] == cost[5]  # ...and nothing that grows with the number of patients
 
 
 # --- one writer -------------------------------------------------------------
