@@ -126,12 +126,16 @@ class PatientLog:
 
     # --- open ----------------------------------------------------------------
 
-    def _read(self, path: Path) -> tuple[bytes | None, list[dict] | None, bool, str | None]:
-        """(raw bytes or None if missing, versions or None if damaged, torn tail, what is wrong)."""
+    def _read(self, path: Path, same_as: tuple | None = None) -> tuple[bytes | None, list[dict] | None, bool,
+                                                                       str | None]:
+        """(raw bytes or None if missing, versions or None if damaged, torn tail, what is wrong);
+        ``same_as`` is what ``_read`` gave for the other file, reused if the bytes are the same."""
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
             return None, None, False, "missing"
+        if same_as is not None and same_as[0] == raw:
+            return same_as
         try:
             versions, torn = parse_log(raw)
         except CorruptFile as e:
@@ -139,8 +143,8 @@ class PatientLog:
         return raw, versions, torn, None
 
     def _open(self) -> list[dict]:
-        raw, versions, torn, problem = self._read(self.path)
-        copy_raw, copy_versions, _, copy_problem = self._read(self.copy)
+        main = raw, versions, torn, problem = self._read(self.path)
+        copy_raw, copy_versions, _, copy_problem = self._read(self.copy, same_as=main)
         if raw is None and copy_raw is None:
             if not self.readonly:
                 self._rewrite(b"", b"", log_bytes([]))  # a new log, created whole with its header
@@ -173,7 +177,8 @@ class PatientLog:
                     "starting with NO PATIENTS; the damaged files are kept for recovery by hand")
             self._say(line, critical=True)
             versions = []
-        if not self.readonly:
+        if not self.readonly and not (raw == copy_raw and versions is not None and not torn
+                                      and not self.recovery):  # the usual open: both whole and equal
             whole = log_bytes(versions)
             self._rewrite(raw if self.path.exists() else None,
                           copy_raw if self.copy.exists() else None, whole)

@@ -3,7 +3,7 @@
 Layout of the data directory (``[daemon] data_dir``)::
 
     station.lock                 held (fcntl.flock) by the one writer; holds its pid
-    patients.json (+ .bak)       TinyDB via AtomicJSONStorage: table "patients"
+    patients.jsonl (+ .bak)      every patient version, one line each, appended (patient_log.py)
     trials/NNNN/<trial_id>.json  one document per finished trial (NNNN = id // 1000)
     tests/NNNN/<test_id>.json    one document per test (a clinical session of trials)
     index.jsonl                  append-only summaries, one line per create/update
@@ -13,8 +13,11 @@ Why not one TinyDB for everything: TinyDB rewrites its whole file on every
 insert, so recording would slow down as years of history pile up. Here
 recording a trial writes one small document atomically and appends one index
 line: the cost does not depend on how much is stored
-(tests/benchmarks/storage.py). Patients stay in TinyDB: there are few and they
-change rarely. The documents are the truth; the index is a cache of their
+(tests/benchmarks/storage.py). A patient's create or correction appends one
+fsynced line to the patients' log and its copy (tests/benchmarks/patients.py);
+the log is read into memory at open (a sorted index that ``find_patients``
+bisects), and a ``patients.json`` of earlier versions (TinyDB) is migrated
+then. The documents are the truth; the index is a cache of their
 summaries. Each line carries its document's file identity (inode, size,
 mtime); at open the index is checked against the document directories (one
 stat per document): a line that is missing or stale (a crash or power cut cut
@@ -52,7 +55,7 @@ and one for tests; methods also accept them as digit strings.
 * recovery: a writable store runs ``recover()`` at open: every journal left
   by a crash becomes a trial with status ``interrupted`` (its events kept,
   ``invalid`` set) and is retired. ``recovered`` holds one log line per thing
-  recovered (journals, a corrupt patients.json); ``interrupted`` the ids.
+  recovered (journals, a damaged patients log, a migration); ``interrupted`` the ids.
 * ``close()``, or use the store as a context manager.
 
 Records are plain dicts, stored as given. The store sets ``trial_id`` /

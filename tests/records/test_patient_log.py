@@ -74,7 +74,8 @@ def test_a_cut_last_line_is_dropped_and_said_once(tmp_path, caplog):
         assert [p["patient_id"] for p in store.patients()] == ["P-001", "P-002", "p-003", "P-004"]
 
 
-@pytest.mark.parametrize("damage", [lambda raw: b"", lambda raw: raw[:5], lambda raw: raw.replace(b"P-002", b"P\xff02")],
+@pytest.mark.parametrize("damage", [lambda raw: b"", lambda raw: raw[:5],
+                                    lambda raw: raw.replace(b"P-002", b"P\xff02")],
                          ids=["empty", "no-header", "bad-byte"])
 def test_a_damaged_log_is_moved_aside_and_restored_from_its_copy(tmp_path, caplog, damage):
     data = tmp_path / "data"
@@ -215,11 +216,11 @@ def test_a_migration_killed_at_any_step_loses_no_patient(tmp_path, monkeypatch):
         expected = expected or everyone(data, readonly=True)
         calls = 0
 
-        def counted(real):
+        def counted(real, at=step):
             def call(*a, **kw):
                 nonlocal calls
                 calls += 1
-                if calls == step:
+                if calls == at:
                     raise Killed
                 return real(*a, **kw)
             return call

@@ -272,8 +272,9 @@ def test_creating_and_correcting_a_patient_writes_the_same_bytes_whatever_the_co
     for size in (5, 300):
         while len(store.patients()) < size:
             store.add_patient(f"Q-{len(store.patients()):04d}", 1950, "male", "left")
-        create = bytes_written_by(lambda: store.add_patient(f"N-{size:04d}", 1960, "female", "right"), monkeypatch)
-        update = bytes_written_by(lambda: store.update_patient(f"N-{size:04d}", notes="corrected"), monkeypatch)
+        pid = f"N-{size:04d}"
+        create = bytes_written_by(lambda: store.add_patient(pid, 1960, "female", "right"), monkeypatch)  # noqa: B023
+        update = bytes_written_by(lambda: store.update_patient(pid, notes="corrected"), monkeypatch)  # noqa: B023
         cost[size] = (create, update)
     assert cost[5][0] > 2 * 80  # the patient itself was written, to the log and its copy...
     assert cost[300] == cost[5]  # ...and nothing that grows with the number of patients
