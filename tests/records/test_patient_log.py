@@ -250,3 +250,20 @@ def test_patient_log_reads_a_file_it_did_not_write_itself(tmp_path):
     plog = PatientLog(tmp_path, readonly=True)
     assert list(plog.patients) == ["X-1"] and plog.recovery == []
     assert not (tmp_path / "patients.jsonl.bak").exists()  # read-only: the missing copy is not written
+
+
+def test_station_export_gives_the_same_patients_before_and_after_migration(tmp_path, capsys):
+    from station.cli import main
+
+    data = tmp_path / "data"
+    legacy(data)
+
+    def exported() -> list[dict]:
+        assert main(["export", "--format", "json", "--data", str(data)]) == 0
+        return json.loads(capsys.readouterr().out)["patients"]
+
+    before = exported()  # read-only: reads patients.json in place
+    assert (data / "patients.json").exists() and not (data / "patients.jsonl").exists()
+    RecordStore(data).close()  # the daemon's open migrates
+    assert not (data / "patients.json").exists()
+    assert exported() == before and [p["patient_id"] for p in before] == ["P-001", "P-002", "p-003"]
