@@ -370,11 +370,14 @@ async def disk_full(args, work: Path) -> dict:
                 msg = await c.next_message("trial_finished", timeout=60)
                 res["live_trial_stopped"] = msg["trial"].get("status")
                 res["live_trial_named"] = msg["trial"]["trial_id"] == st["trial_id"]
-                try:
-                    await c.request("create_patient", **{**PATIENT, "patient_id": "ABUSE-2"})
-                    res["command_answer"] = "ok"
-                except ApiError as e:
-                    res["command_answer"] = e.code
+                res["command_answer"] = "ok"
+                for n in range(2, 200):  # a patient is a line appended: those that fit a last page are stored
+                    try:
+                        await c.request("create_patient", **{**PATIENT, "patient_id": f"ABUSE-{n}"})
+                    except ApiError as e:
+                        res["command_answer"] = e.code
+                        break
+                res["creates_stored_on_the_full_disk"] = n - 2
                 res["daemon_alive"] = d.alive()
                 os.unlink(mnt / "filler")
                 await short_trials(c, 1, saved)

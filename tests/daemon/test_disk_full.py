@@ -45,7 +45,8 @@ async def _finished(c: StationClient) -> dict:
 
 def test_a_full_disk_stops_the_live_trial_clearly_and_keeps_what_is_stored(tmp_path, monkeypatch, caplog):
     disk = FullDisk()
-    for module in ("station.records.storage", "station.records.journal", "station.records.store"):
+    for module in ("station.records.storage", "station.records.journal", "station.records.store",
+                   "station.records.patient_log"):
         monkeypatch.setattr(f"{module}.os", disk)
     caplog.set_level(logging.INFO)
 
@@ -124,12 +125,21 @@ def test_a_real_full_tmpfs(tmp_path):
                             break
                     msg = await _finished(c)
                     assert msg["saved"] is False and msg["trial"]["trial_id"] == trial["trial_id"]
-                    with pytest.raises(ApiError) as e:
-                        await c.request("create_patient", **{**PATIENT, "patient_id": "P-2"})
-                    assert e.value.code == api.DISK_FULL
+                    # a patient is one line appended to the patients log (and its copy): lines that
+                    # still fit in a file's last page are stored; then a create must be refused
+                    for n in range(2, 200):
+                        log_before = (data / "patients.jsonl").read_bytes()
+                        try:
+                            await c.request("create_patient", **{**PATIENT, "patient_id": f"P-{n}"})
+                        except ApiError as e:
+                            assert e.code == api.DISK_FULL
+                            break
+                    else:
+                        pytest.fail("creates went on being stored on a full disk")
+                    assert (data / "patients.jsonl").read_bytes() == log_before  # no half line left
                     assert sorted(p.name for p in data.rglob("*.json")) == stored
                     os.unlink(data / "filler")
-                    await c.request("create_patient", **{**PATIENT, "patient_id": "P-2"})
+                    await c.request("create_patient", **{**PATIENT, "patient_id": f"P-{n}"})
         asyncio.run(asyncio.wait_for(main(), 60))
     finally:
         subprocess.run(["umount", "-l", str(data)], capture_output=True)
