@@ -18,7 +18,9 @@ At open both files are read and checked:
   the copy restored (one log line); both damaged is a CRITICAL line, both
   files kept aside, and an empty list of patients;
 * a copy that lags (a crash or a failed write between the two appends) is
-  brought up to date from the log.
+  brought up to date from the log;
+* a log whose header names a newer format is refused (``NewerFormat``, a
+  UserError) and left as it is.
 
 Data kept in the TinyDB layout of earlier versions (``patients.json`` and its
 ``.bak``) is migrated at the first writable open: read through
@@ -36,6 +38,7 @@ import logging
 import os
 from pathlib import Path
 
+from station.errors import UserError
 from station.records.storage import (
     FILE_MODE,
     AtomicJSONStorage,
@@ -77,6 +80,10 @@ def parse_log(raw: bytes) -> tuple[list[dict], bool]:
         header = json.loads(lines[0])
     except (ValueError, UnicodeDecodeError):
         header = None
+    if isinstance(header, dict) and str(header.get("format")).startswith("station.patients/") \
+            and header["format"] != HEADER["format"]:
+        raise NewerFormat(f"the patients log is in format {header['format']!r}, written by a newer station "
+                          f"(this one reads {HEADER['format']!r}): update the station software")
     if not isinstance(header, dict) or header.get("format") != HEADER["format"]:
         raise CorruptFile("not a patients log (its first line is not the station.patients/1 header)")
     versions = []
@@ -97,6 +104,10 @@ def latest(versions: list[dict]) -> dict[str, dict]:
     for v in versions:
         out[v["patient_id"]] = v
     return out
+
+
+class NewerFormat(UserError):
+    """The patients log was written by a newer station (left untouched)."""
 
 
 class PatientLog:
@@ -152,11 +163,13 @@ class PatientLog:
         if versions is not None:
             if copy_versions is not None and len(copy_versions) > len(versions) \
                     and copy_versions[:len(versions)] == versions:
-                # the log lost lines its copy has: those were acknowledged, so it was damaged
-                self._say(f"{self.path} lacks {len(copy_versions) - len(versions)} patient version(s) "
-                          f"that its copy {self.copy.name} has; restored them from the copy")
+                # the log lost lines its copy has: those were acknowledged, so it was damaged (a reader
+                # can also just have read the copy after the writer appended to both: nothing to say then)
+                if not self.readonly:
+                    self._say(f"{self.path} lacks {len(copy_versions) - len(versions)} patient version(s) "
+                              f"that its copy {self.copy.name} has; restored them from the copy")
                 versions = copy_versions
-            elif torn:
+            elif torn and not self.readonly:  # to a reader, a line being appended looks the same
                 self._say(f"{self.path}: its last line was cut short (a write interrupted by a crash, "
                           "never acknowledged); dropped it")
             if copy_problem is not None and copy_problem != "missing":

@@ -267,3 +267,28 @@ def test_station_export_gives_the_same_patients_before_and_after_migration(tmp_p
     RecordStore(data).close()  # the daemon's open migrates
     assert not (data / "patients.json").exists()
     assert exported() == before and [p["patient_id"] for p in before] == ["P-001", "P-002", "p-003"]
+
+
+def test_a_log_from_a_newer_station_is_refused_and_left_alone(tmp_path):
+    from station.errors import UserError
+
+    data = tmp_path / "data"
+    fill(data)
+    newer = b'{"format":"station.patients/2"}\n' + (data / "patients.jsonl").read_bytes().split(b"\n", 1)[1]
+    for name in ("patients.jsonl", "patients.jsonl.bak"):
+        (data / name).write_bytes(newer)
+    with pytest.raises(UserError, match="newer station"):
+        RecordStore(data)
+    assert (data / "patients.jsonl").read_bytes() == newer and not list(data.glob("*.corrupt-*"))
+
+
+def test_a_reader_says_nothing_about_a_line_being_appended(tmp_path, caplog):
+    data = tmp_path / "data"
+    fill(data)
+    with open(data / "patients.jsonl", "ab") as f:
+        f.write(b'{"patient_id":"P-9","birth')  # the daemon is half way through an append
+    with caplog.at_level(logging.WARNING, logger="station.records"):
+        with RecordStore(data, readonly=True) as store:
+            assert [p["patient_id"] for p in store.patients()] == ["P-001", "P-002", "p-003"]
+            assert store.recovered == []
+    assert caplog.text == ""
