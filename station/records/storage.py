@@ -1,5 +1,8 @@
 """Crash-safe files: atomic replace, and a TinyDB Storage built on it.
 
+(The store keeps patients in an append-only log now, station/records/patient_log.py;
+``AtomicJSONStorage`` reads the ``patients.json`` of earlier versions to migrate it.)
+
 TinyDB's JSONStorage rewrites its file in place, so a crash mid-write leaves a
 truncated database. Here every write goes to a temporary file in the same
 directory, which is fsynced, renamed over the old file, and then the directory
