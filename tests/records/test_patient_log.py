@@ -292,3 +292,36 @@ def test_a_reader_says_nothing_about_a_line_being_appended(tmp_path, caplog):
             assert [p["patient_id"] for p in store.patients()] == ["P-001", "P-002", "p-003"]
             assert store.recovered == []
     assert caplog.text == ""
+
+
+@pytest.mark.parametrize("acknowledged", [1, 17])
+def test_kill_9_while_creating_loses_no_acknowledged_patient(tmp_path, acknowledged):
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    data = tmp_path / "data"
+    code = textwrap.dedent("""
+        import sys
+        from station.records.store import RecordStore
+        store = RecordStore(sys.argv[1])
+        for n in range(100000):
+            store.add_patient(f"K-{n:05d}", 1950, "male", "right")
+            store.update_patient(f"K-{n:05d}", notes="corrected")
+            print(f"K-{n:05d}", flush=True)  # acknowledged: add_patient returned
+    """)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-c", code, str(data)], stdout=subprocess.PIPE, text=True,
+                            cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.stdout is not None
+    said = [proc.stdout.readline().strip() for _ in range(acknowledged)]
+    proc.send_signal(signal.SIGKILL)  # while it goes on creating: most likely mid-append
+    proc.wait()
+    said += [line.strip() for line in proc.stdout]  # any acknowledged before the kill landed
+    with RecordStore(data) as store:
+        stored = {p["patient_id"]: p for p in store.patients()}
+        assert set(said) <= set(stored)
+        assert all(stored[pid].get("notes") == "corrected" for pid in said)
+        assert len(store.recovered) <= 1  # at most a cut last line, said once
+    assert ids(data) == sorted(stored, key=str.casefold)
