@@ -257,6 +257,9 @@ class PatientLog:
         self.patients[patient["patient_id"]] = patient
         try:  # the patient is saved (the caller may say so): now its copy
             if self._copy_stale:
+                if self._copy_fd is not None:  # it would append to the file being replaced
+                    os.close(self._copy_fd)
+                    self._copy_fd = None
                 write_atomic(self.copy, log_bytes(self.versions))
                 self._copy_stale = False
                 return

@@ -325,3 +325,29 @@ def test_kill_9_while_creating_loses_no_acknowledged_patient(tmp_path, acknowled
         assert all(stored[pid].get("notes") == "corrected" for pid in said)
         assert len(store.recovered) <= 1  # at most a cut last line, said once
     assert ids(data) == sorted(stored, key=str.casefold)
+
+
+def test_a_copy_that_could_not_be_written_catches_up_at_the_next_write(tmp_path, monkeypatch, caplog):
+    data = tmp_path / "data"
+    fill(data)
+    store = RecordStore(data)
+    store.add_patient("P-030", 1960, "male", "right")  # both files open for appending
+    real = os.write
+    copy = str(data / "patients.jsonl.bak")
+
+    def copy_full(fd, buf):
+        if os.readlink(f"/proc/self/fd/{fd}") == copy:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, buf)
+
+    monkeypatch.setattr(os, "write", copy_full)
+    with caplog.at_level(logging.WARNING, logger="station.records"):
+        store.add_patient("P-031", 1960, "male", "right")  # saved: only its copy failed
+    assert "retried at the next write" in caplog.text
+    monkeypatch.setattr(os, "write", real)
+    store.add_patient("P-032", 1960, "male", "right")  # the copy is written whole again...
+    store.add_patient("P-033", 1960, "male", "right")  # ...and appended to after that
+    store.close()
+    assert (data / "patients.jsonl.bak").read_bytes() == (data / "patients.jsonl").read_bytes()
+    assert [v["patient_id"] for v in parse_log((data / "patients.jsonl.bak").read_bytes())[0]][-4:] == [
+        "P-030", "P-031", "P-032", "P-033"]
