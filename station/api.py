@@ -28,6 +28,10 @@ API_VERSION = 1
 #: line is read and discarded and gets a ``line_too_long`` error; the
 #: connection stays open. Nothing a client legitimately sends comes near it.
 MAX_REQUEST_LINE = 64 * 1024
+#: Deepest nesting of objects and lists a request may have (a request is 2 deep).
+MAX_DEPTH = 10
+#: Largest whole number a request may hold (JSON's safe integers: doubles count exactly to here).
+MAX_INT = 2**53 - 1
 #: Longest line a client accepts from the daemon (history lists can be long).
 MAX_MESSAGE_LINE = 16 * 1024 * 1024
 
@@ -53,20 +57,31 @@ BUSY = "busy"  # a trial is running
 NO_PATIENT = "no_patient"
 NO_TRIAL = "no_trial"
 HARDWARE = "hardware"
+DISK_FULL = "disk_full"  # the station's storage is full: nothing new can be stored
 INTERNAL = "internal"
+UNAUTHORIZED = "unauthorized"  # the command needs a staff role this connection has not logged in as
+WRONG_PIN = "wrong_pin"
+LOCKED_OUT = "locked_out"  # too many wrong PINs: wait ``retry_after_s``
+NO_PIN = "no_pin"  # no PIN is set for the role: its screen stays locked
+WEAK_PIN = "weak_pin"  # a guessable PIN (1234) on a real station: set another
 
 
 class ApiError(UserError):
     """A request the daemon refuses; becomes an error reply ``{"code", "message"}``."""
 
-    def __init__(self, code: str, message: str, request_id: Any = None) -> None:
+    def __init__(self, code: str, message: str, request_id: Any = None, *,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.retry_after_s = retry_after_s
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.message}
+        d: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.retry_after_s is not None:
+            d["retry_after_s"] = self.retry_after_s
+        return d
 
 
 # --- field types -------------------------------------------------------------
@@ -80,6 +95,9 @@ HANDS = ("dominant", "non-dominant", "left", "right")
 SEXES = ("female", "male", "other", "unknown")  # as station.records.store.SEXES
 SIDES = ("left", "right")
 CONDITION_NAMES = ("ms", "stroke")  # as station.progress.CONDITIONS
+ROLES = ("therapist", "technician")  # as station.staff_pins.ROLES
+#: Longest PIN ``login`` takes (a PIN is a few digits; this only bounds the work).
+MAX_PIN_LENGTH = 32
 
 COMMANDS: dict[str, Spec] = {
     # session
@@ -87,6 +105,8 @@ COMMANDS: dict[str, Spec] = {
     "ping": {},
     "state": {},
     "subscribe": {"topics": ("list[str]", True)},
+    "login": {"role": (ROLES, True), "pin": ("str", True)},
+    "logout": {"role": (ROLES, False)},
     # patients
     "create_patient": {"patient_id": ("str", True), "birth_year": ("int", True),
                        "sex": (SEXES, True), "dominant_hand": (SIDES, True), "notes": ("str", False),
@@ -114,6 +134,23 @@ COMMANDS: dict[str, Spec] = {
     "self_test": {"step": ("str", False)},
 }
 
+#: The staff role each command needs (docs/api.md, "Staff sessions"): None = anyone who
+#: can reach the socket (the patient screen); "therapist" = patient data and the
+#: tests given; "technician" = the hardware. ``results`` of the selected patient
+#: (what the patient screen shows) needs no role; of any other patient, the
+#: therapist's (the handler checks that).
+COMMAND_ROLES: dict[str, str | None] = {
+    "hello": None, "ping": None, "state": None, "subscribe": None, "login": None, "logout": None,
+    "results": None,
+    "create_patient": "therapist", "update_patient": "therapist", "select_patient": "therapist",
+    "clear_patient": "therapist",
+    "find_patients": "therapist", "start_trial": "therapist", "abort_trial": "therapist",
+    "finish_trial": "therapist", "start_test": "therapist", "abort_test": "therapist",
+    "mark_invalid": "therapist",
+    "tare": "technician", "calibrate": "technician", "self_test": "technician",
+}
+assert set(COMMAND_ROLES) == set(COMMANDS), "every command says which role it needs"
+
 _TYPE_WORDS = {"str": "a string", "int": "a whole number", "num": "a number", "bool": "true or false",
                "object": "a JSON object", "list[str]": "a list of strings", "id": "a string or a whole number"}
 
@@ -134,13 +171,18 @@ def parse_request(line: bytes | str) -> Request:
             line = line.decode("utf-8")
         except UnicodeDecodeError:
             raise ApiError(BAD_JSON, "the line is not UTF-8") from None
+    if _depth_over(line, MAX_DEPTH):
+        raise ApiError(BAD_JSON, f"the line nests objects or lists deeper than {MAX_DEPTH}")
     try:
         msg = json.loads(line, parse_constant=_no_constant)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise ApiError(BAD_JSON, f"the line is not JSON ({getattr(e, 'msg', e)})") from None
     if not isinstance(msg, dict):
         raise ApiError(BAD_REQUEST, "a request must be a JSON object")
     rid = msg.get("id")
+    problem = _bad_value(msg)
+    if problem:
+        raise ApiError(BAD_VALUE, problem, rid if _is_type(rid, "id") and not _bad_value(rid) else None)
     if "id" not in msg:
         raise ApiError(MISSING_FIELD, "a request needs an 'id' (a string or a whole number)")
     if not _is_type(rid, "id"):
@@ -169,11 +211,66 @@ def parse_request(line: bytes | str) -> Request:
     if cmd == "hello" and "api" in args and args["api"] != API_VERSION:
         raise ApiError(UNSUPPORTED_VERSION,
                        f"this daemon speaks API version {API_VERSION}, not {args['api']}", rid)
+    if cmd == "login" and len(args["pin"]) > MAX_PIN_LENGTH:
+        raise ApiError(BAD_VALUE, f"login: a PIN has at most {MAX_PIN_LENGTH} digits", rid)
     if cmd == "subscribe":
         bad = [t for t in args["topics"] if t not in TOPICS]
         if bad:
             raise ApiError(BAD_VALUE, f"subscribe: unknown topic {bad[0]!r} (topics: {', '.join(TOPICS)})", rid)
     return Request(rid, cmd, args)
+
+
+def _depth_over(line: str, limit: int) -> bool:
+    """Whether brackets outside strings nest deeper than ``limit`` (checked before parsing, so a
+    line of 60,000 '[' costs a scan, not a recursion)."""
+    if line.count("[") + line.count("{") <= limit:
+        return False
+    depth, in_str, esc = 0, False, False
+    for ch in line:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def _bad_value(v: Any) -> str | None:
+    """What no command can take anywhere in a request: text that is not Unicode (a lone
+    surrogate escape such as \\ud800 cannot be stored), a whole number beyond MAX_INT, a
+    number too large for a double (1e400). None if all is well."""
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, str):
+            try:
+                x.encode("utf-8")
+            except UnicodeEncodeError:
+                return "text must be Unicode (no lone surrogate escapes such as \\ud800)"
+        elif isinstance(x, bool):
+            continue
+        elif isinstance(x, int):
+            if abs(x) > MAX_INT:
+                return f"whole numbers must lie within ±{MAX_INT}"
+        elif isinstance(x, float):
+            if not math.isfinite(x):
+                return "numbers must be finite"
+        elif isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return None
 
 
 def _no_constant(name: str) -> Any:
@@ -243,9 +340,13 @@ def sensors_message(snapshot: Mapping[str, Any]) -> dict:
     return {"type": "sensors", **snapshot}
 
 
-def trial_finished_message(trial: Mapping[str, Any], saved: bool) -> dict:
-    """``saved`` is true only once the record is on disk."""
-    return {"type": "trial_finished", "saved": saved, "trial": trial}
+def trial_finished_message(trial: Mapping[str, Any], saved: bool, error: str | None = None) -> dict:
+    """``saved`` is true only once the record is on disk; unsaved, ``error`` says why
+    (the trial still names its ``trial_id``)."""
+    msg: dict[str, Any] = {"type": "trial_finished", "saved": saved, "trial": trial}
+    if error is not None:
+        msg["error"] = error
+    return msg
 
 
 def bye_message(reason: str) -> dict:

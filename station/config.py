@@ -67,7 +67,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, bool, Any]]] = {
     "scoring": {
         "norms": (str, False, ""),  # a norm set CSV; "" = the shipped default (station.norms)
     },
-    "staff": {
+    "staff": {  # older stations' PIN hashes; now in staff-pins.toml (station.staff_pins)
         "therapist_pin": (str, False, ""),
         "technician_pin": (str, False, ""),
     },

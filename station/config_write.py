@@ -2,7 +2,7 @@
 
 The calibration wizard (``tare``/``calibrate`` on the daemon) saves a cell's
 ``offset`` and ``counts_per_gram`` into the config the daemon was started
-with; ``station set-pin`` (``station.staff_pins.write_pin``) saves a staff PIN.
+with; ``station.staff_pins.clear_legacy_pin`` empties an old staff PIN hash.
 tomlkit keeps the file's comments and layout; the new text is checked
 with ``parse_config`` before it replaces the old file, atomically and keeping
 its mode (``station.records.atomic.atomic_write``): a crash or a power cut

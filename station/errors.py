@@ -28,14 +28,51 @@ class HardwareError(UserError):
     exit_status = EXIT_HARDWARE_UNAVAILABLE
 
 
-def read_user_text(path, error: type[UserError], what: str = "file") -> str:
-    """Read a UTF-8 file a user named; any failure is one ``error`` naming the path."""
-    from pathlib import Path
+#: Largest text file (config, norms) a user may name: they are a few kilobytes.
+MAX_TEXT_BYTES = 4 * 1024 * 1024
 
-    p = Path(path)
+
+def open_user_file(path, error: type[UserError], what: str = "file", max_bytes: int | None = None):
+    """Open a regular file a user named for reading (binary); any problem is one ``error`` naming
+    the path: missing, a directory, a FIFO or device (which would block or never end), a symlink
+    loop, no permission, or larger than ``max_bytes``."""
+    import os
+    import stat
+
+    p = os.fspath(path)
     try:
-        return p.read_text(encoding="utf-8")
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise error(f"{p}: no such {what}") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise error(f"{p}: cannot read the {what} ({e.__class__.__name__})") from None
+    except IsADirectoryError:
+        raise error(f"{p}: is a directory, not a {what}") from None
+    except PermissionError:
+        raise error(f"{p}: cannot read the {what} (permission denied)") from None
+    except OSError as e:
+        raise error(f"{p}: cannot open the {what} ({e.strerror or e})") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise error(f"{p}: is a directory, not a {what}")
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{p}: is not a regular file (a pipe or a device?), not a {what}")
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise error(f"{p}: {st.st_size / 1e6:.0f} MB is too large for a {what} (at most "
+                        f"{max_bytes / 1e6:.0f} MB)")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_user_text(path, error: type[UserError], what: str = "file") -> str:
+    """Read a UTF-8 file a user named; any failure is one ``error`` naming the path."""
+    with open_user_file(path, error, what, MAX_TEXT_BYTES) as f:
+        try:
+            return f.read(MAX_TEXT_BYTES + 1).decode("utf-8")
+        except UnicodeDecodeError:
+            raise error(f"{path}: cannot read the {what} (it is not UTF-8 text)") from None
+        except OSError as e:
+            raise error(f"{path}: cannot read the {what} ({e.strerror or e})") from None

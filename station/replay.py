@@ -8,7 +8,15 @@ from typing import Any
 
 from station.pipeline import Pipeline
 from station.protocols import make_protocol
-from station.trace import COUNTS_MAX, COUNTS_MIN, not_json_reason, open_trace, record_from_obj
+from station.trace import (
+    COUNTS_MAX,
+    COUNTS_MIN,
+    MAX_LINE_BYTES,
+    not_json_reason,
+    open_trace,
+    record_from_obj,
+    trace_lines,
+)
 
 
 def replay(path: str | os.PathLike, protocol: str | None = None,
@@ -35,12 +43,16 @@ def replay(path: str | os.PathLike, protocol: str | None = None,
         # The hot loop handles well-formed float-timed records inline (a trace is
         # mostly load-cell samples at 80/s per cell); anything else takes the
         # general, message-producing path of record_from_obj.
-        for lineno, line in enumerate(f, 2):
+        for lineno, line in trace_lines(f):
             try:
+                if line is None:
+                    raise ValueError(f"longer than {MAX_LINE_BYTES} bytes")
                 r = loads(line)
-            except ValueError as e:
-                if line.strip():
-                    pipe.record_fault(_last_t(pipe), f"line {lineno}", f"line {lineno}: {not_json_reason(line, e)}")
+            except (ValueError, RecursionError) as e:
+                if line is None or line.strip():
+                    why = ("nests objects too deeply" if isinstance(e, RecursionError)
+                           else str(e) if line is None else not_json_reason(line, e))
+                    pipe.record_fault(_last_t(pipe), f"line {lineno}", f"line {lineno}: {why}")
                 continue
             if type(r) is dict:
                 t = r.get("t")

@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from station.board_spec import BoardSpec, SpecError
-from station.errors import UserError
+from station.errors import UserError, open_user_file
 from station.events import CellFault, Edge, RawRecord, Sample
 
 FORMAT = "station-trace"
 VERSION = 1
+#: A recorded trial's trace is a few MB (an hour of free practice, tens): a larger file is not one.
+MAX_TRACE_BYTES = 256 * 1024 * 1024
+#: Longest line read (a record is ~60 bytes; the header, with its station, a few KB).
+MAX_LINE_BYTES = 64 * 1024
 COUNTS_MIN, COUNTS_MAX = -8388608, 8388607
 
 
@@ -55,11 +59,13 @@ def parse_header(line: bytes | str) -> TraceHeader:
         head = json.loads(line)
     except ValueError as e:
         raise TraceError(f"the header line is not JSON ({getattr(e, 'msg', e)})") from None
+    except RecursionError:
+        raise TraceError("the header line nests objects too deeply") from None
     if not isinstance(head, dict):
         raise TraceError("the header line is not a JSON object")
     if head.get("format") != FORMAT:
         raise TraceError(f"not a station trace: header 'format' is {head.get('format')!r}, expected {FORMAT!r}")
-    if head.get("version") != VERSION:
+    if type(head.get("version")) is not int or head.get("version") != VERSION:
         raise TraceError(f"trace version {head.get('version')!r} is not supported "
                          f"(this station reads version {VERSION})")
     if "station" not in head:
@@ -81,10 +87,14 @@ def parse_header(line: bytes | str) -> TraceHeader:
 
 def parse_record(line: bytes | str) -> RawRecord | str:
     """One record line -> a raw record, or a string saying why it is malformed."""
+    if len(line) > MAX_LINE_BYTES:
+        return f"longer than {MAX_LINE_BYTES} bytes"
     try:
         r = json.loads(line)
     except ValueError as e:
         return not_json_reason(line, e)
+    except RecursionError:
+        return "nests objects too deeply"
     return record_from_obj(r)
 
 
@@ -125,17 +135,11 @@ def record_from_obj(r: object) -> RawRecord | str:
 
 
 def open_trace(path: str | os.PathLike) -> tuple[TraceHeader, IO[bytes]]:
-    """Open a trace and parse its header; the file is left positioned at the first record."""
+    """Open a trace and parse its header; the file is left positioned at the first record.
+    A FIFO, a device, a symlink loop or a file over MAX_TRACE_BYTES is one TraceError."""
+    f = open_user_file(path, TraceError, "trace", MAX_TRACE_BYTES)
     try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise TraceError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise TraceError(f"{path}: is a directory, not a trace") from None
-    except PermissionError:
-        raise TraceError(f"{path}: permission denied") from None
-    try:
-        header = parse_header(f.readline())
+        header = parse_header(f.readline(MAX_LINE_BYTES + 1))
     except TraceError as e:
         f.close()
         raise TraceError(f"{path}: {e}") from None
@@ -145,10 +149,32 @@ def open_trace(path: str | os.PathLike) -> tuple[TraceHeader, IO[bytes]]:
     return header, f
 
 
+def trace_lines(f: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) for each record line; None for a line over MAX_LINE_BYTES, which is
+    read in bounded pieces and skipped, never held whole."""
+    lineno = 1
+    readline = f.readline
+    while True:
+        line = readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        lineno += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while True:
+                rest = readline(MAX_LINE_BYTES)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield lineno, None
+        else:
+            yield lineno, line
+
+
 def read_records(f: IO[bytes]) -> Iterator[tuple[int, RawRecord | str]]:
     """(line number, record or why it is malformed) for each non-blank record line."""
-    for lineno, line in enumerate(f, 2):
-        if line.strip():
+    for lineno, line in trace_lines(f):
+        if line is None:
+            yield lineno, f"longer than {MAX_LINE_BYTES} bytes"
+        elif line.strip():
             yield lineno, parse_record(line)
 
 

@@ -261,6 +261,12 @@ do_install() {
         run install -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0640 \
             "$SRC/station/data/station.toml" "$CONFIG_DIR/station.toml"
     fi
+    # The staff PIN hashes: the daemon's user alone reads them (the kiosk, in
+    # group station, reads station.toml but must not brute-force a PIN hash).
+    if [ -e "$CONFIG_DIR/staff-pins.toml" ]; then
+        run chown "$SERVICE_USER:$SERVICE_USER" "$CONFIG_DIR/staff-pins.toml"
+        run chmod 0600 "$CONFIG_DIR/staff-pins.toml"
+    fi
 
     say "systemd units"
     for unit in "${UNITS[@]}"; do
@@ -293,6 +299,7 @@ do_install() {
 
     say "done. The kiosk takes over tty1 at the next boot (or now: systemctl start station-ui)."
     say "Check the hardware with: sudo -u $SERVICE_USER $PREFIX/bin/station selftest --config $CONFIG_DIR/station.toml"
+    say "Set the staff PINs with: sudo $PREFIX/bin/station set-pin therapist --config $CONFIG_DIR/station.toml (and technician)"
 }
 
 do_uninstall() {

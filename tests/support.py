@@ -7,3 +7,21 @@ DATA = Path(__file__).parent / "data"
 TRACES = DATA / "traces"
 CHECK_REPLAY = DATA / "check_replay.py"
 EXAMPLES = sorted(p.name[: -len(".trace.jsonl")] for p in TRACES.glob("*.trace.jsonl"))
+
+#: The staff PINs the test daemons (tests/daemon/inprocess.py, daemon_proc.py) accept.
+STAFF_PINS = {"therapist": "2468", "technician": "1357"}
+
+
+def write_staff_pins(pin_file) -> None:
+    """Store STAFF_PINS in ``pin_file`` (few PBKDF2 iterations: the tests check the flow, not the cost)."""
+    from station.staff_pins import hash_pin, write_pin_file
+
+    Path(pin_file).parent.mkdir(parents=True, exist_ok=True)
+    for role, pin in STAFF_PINS.items():
+        write_pin_file(pin_file, role, hash_pin(pin, iterations=1000))
+
+
+async def log_in(client, *roles: str) -> None:
+    """Log ``client`` (a StationClient) in as each role (both by default), as the staff screens do."""
+    for role in roles or tuple(STAFF_PINS):
+        await client.request("login", role=role, pin=STAFF_PINS[role])

@@ -1,6 +1,7 @@
 """station.toml validation: one clear message naming the key, exit status 2, no traceback."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -87,3 +88,35 @@ def test_cli_good_config(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "9 holes" in r.stdout
+
+
+def test_check_config_catches_a_damaged_pin_file_and_a_missing_norm_set(tmp_path, capsys):
+    from station.cli import main
+    from station.config import default_config_text
+
+    cfg = tmp_path / "station.toml"
+    cfg.write_text(default_config_text(), encoding="utf-8")
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    (tmp_path / "staff-pins.toml").write_text('therapist = "md5$1$aa$bb"\n')
+    assert main(["check-config", "--config", str(cfg)]) == 2
+    assert "therapist" in capsys.readouterr().err
+    (tmp_path / "staff-pins.toml").unlink()
+    cfg.write_text(default_config_text().replace('norms = ""', f'norms = "{tmp_path / "none.csv"}"'))
+    assert main(["check-config", "--config", str(cfg)]) == 2
+    assert "none.csv" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make", ["fifo", "loop", "dir"])
+def test_a_config_that_is_no_regular_file_is_one_clear_error(tmp_path, capsys, make):
+    from station.cli import main
+
+    path = tmp_path / "station.toml"
+    if make == "fifo":
+        os.mkfifo(path)
+    elif make == "loop":
+        path.symlink_to(path)
+    else:
+        path.mkdir()
+    assert main(["check-config", "--config", str(path)]) == 2  # and no hang on the FIFO
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and "Traceback" not in err

@@ -31,12 +31,12 @@ def test_values_are_written_with_comments_and_mode_kept(cfg):
 
 def test_a_missing_table_is_refused_unless_asked_to_create_it(cfg):
     text = cfg.read_text(encoding="utf-8")
-    start = text.index("[staff]")
-    cfg.write_text(text[:start], encoding="utf-8")  # [staff] is the last table
-    with pytest.raises(ConfigWriteError, match=r"no \[staff\] table"):
-        update_config(cfg, {("staff", "therapist_pin"): ""})
-    update_config(cfg, {("staff", "therapist_pin"): "x"}, create_tables=True)
-    assert tomllib.loads(cfg.read_text())["staff"]["therapist_pin"] == "x"
+    start = text.index("[wiring]")
+    cfg.write_text(text[:start], encoding="utf-8")  # [wiring] is the last table
+    with pytest.raises(ConfigWriteError, match=r"no \[wiring\] table"):
+        update_config(cfg, {("wiring", "hole_colour"): "red"})
+    update_config(cfg, {("wiring", "hole_colour"): "red"}, create_tables=True)
+    assert tomllib.loads(cfg.read_text())["wiring"]["hole_colour"] == "red"
 
 
 def test_a_value_that_would_break_the_config_is_not_written(cfg):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -29,7 +30,7 @@ def test_empty_file_is_a_clear_error(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(TraceError, match="no such file"):
+    with pytest.raises(TraceError, match="no such trace"):
         replay(tmp_path / "nope.jsonl")
 
 
@@ -102,3 +103,31 @@ def test_a_binary_line_is_a_record_fault_that_says_not_utf8(tmp_path):
     out = replay(p)
     assert [f["detail"] for f in out["faults"]] == ["line 2: not UTF-8 text", "line 3: not UTF-8 text"]
     assert [e["kind"] for e in out["events"]] == ["peg_in"]
+
+
+def test_hostile_traces_are_one_clear_line_never_a_hang_or_traceback(tmp_path, capsys):
+    from station.cli import main
+    from station.trace import MAX_TRACE_BYTES
+
+    huge = tmp_path / "huge.jsonl"
+    with open(huge, "wb") as f:  # sparse: no disk used, checked before anything is read
+        f.truncate(MAX_TRACE_BYTES + 1)
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    loop = tmp_path / "loop.jsonl"
+    loop.symlink_to(loop)
+    version_true = write(tmp_path, [json.dumps({**HEADER, "version": True})], "vtrue.jsonl")
+    for path, said in ((huge, "too large"), (fifo, "not a regular file"), (loop, "cannot open"),
+                       (version_true, "version True is not supported"), ("/dev/zero", "not a regular file")):
+        assert main(["replay", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1, err
+
+
+def test_a_deeply_nested_or_endless_record_line_is_a_fault_and_replay_goes_on(tmp_path):
+    lines = [json.dumps(HEADER), "[" * 30000 + "]" * 30000, "x" * 200_000,
+             json.dumps({"t": 1.0, "gpio": 5, "level": 0})]
+    res = replay(write(tmp_path, lines))
+    details = [f["detail"] for f in res["faults"]]
+    assert any("nests objects too deeply" in d for d in details)
+    assert any("longer than" in d for d in details)

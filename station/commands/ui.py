@@ -3,7 +3,8 @@
 Attaches to a running ``station daemon``. In kiosk mode (the default on
 /dev/tty1, where systemd starts it) Ctrl+C, Ctrl+Z and Ctrl+\\ do not leave:
 the keys are bound to nothing and SIGTSTP/SIGQUIT are ignored; staff leave
-from the technician screen, behind its PIN.
+from the technician screen, behind its PIN. The daemon checks staff PINs
+(``login``): the UI never reads them.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def register(sub) -> None:
                        description="The patient, therapist and technician screens; a client of `station daemon`.")
     p.add_argument("--socket", metavar="PATH", help="the daemon's socket (default: the config's [daemon] socket)")
     p.add_argument("--config", metavar="FILE",
-                   help="station.toml with the staff PINs (default: $STATION_CONFIG, else the shipped default)")
+                   help="station.toml naming the daemon's socket (default: $STATION_CONFIG, else the shipped default)")
     kiosk = p.add_mutually_exclusive_group()
     kiosk.add_argument("--kiosk", action="store_true", default=None,
                        help="keys that would leave do nothing (default on /dev/tty1)")
@@ -40,16 +41,11 @@ def run(args) -> int:
 
     path = args.config or os.environ.get("STATION_CONFIG") or None
     if args.socket:
-        # The PINs only matter once a staff screen is asked for: read the config
-        # then, so the patient's first frame does not wait for it (the kiosk
-        # unit names the socket).
-        socket, pins = args.socket, (lambda: staff_pins(path))
+        socket = args.socket  # the kiosk unit names it: the first frame does not wait for the config
     else:
         from station.config import load_config
 
-        config = load_config(path)
-        socket = config.section("daemon").get("socket") or "/run/station/station.sock"
-        pins = staff_pins(path, config)
+        socket = load_config(path).section("daemon").get("socket") or "/run/station/station.sock"
     kiosk = on_console_tty1() if args.kiosk is None else args.kiosk
     ascii = wants_ascii() if args.ascii is None else args.ascii
     if kiosk:
@@ -57,7 +53,7 @@ def run(args) -> int:
         # ignoring the signals also covers the moments before and after.
         signal.signal(signal.SIGTSTP, signal.SIG_IGN)
         signal.signal(signal.SIGQUIT, signal.SIG_IGN)
-    app = create_app(socket, pins=pins, kiosk=kiosk, ascii=ascii)
+    app = create_app(socket, kiosk=kiosk, ascii=ascii)
     app.error_log = log_errors()
     app.run()
     return 0
@@ -91,11 +87,3 @@ def log_errors() -> str:
     return str(path)
 
 
-def staff_pins(path: str | None, config=None):
-    """The stored PIN hashes of the config at ``path`` (UserError if it cannot be read)."""
-    from station.config import load_config
-    from station.ui.app import StaffPins
-
-    config = config or load_config(path)
-    staff = config.section("staff")
-    return StaffPins(staff.get("therapist_pin", ""), staff.get("technician_pin", ""), config.path and path)

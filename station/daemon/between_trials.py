@@ -28,6 +28,8 @@ class BetweenTrials:
         self.preroll = Preroll(self.levels, board.open_level, set(board.buttons.values()))
         self._board_counts = {n: c.units_at_start for n, c in board.cells.items()}
         self._count_changes: collections.deque[tuple[float, str, int]] = collections.deque(maxlen=64)
+        #: why no trial may be armed now (a cell being tared or calibrated), or None
+        self.trials_held: str | None = None
 
     def counts(self) -> dict[str, int]:
         """The items on each cell now (between trials)."""

@@ -26,6 +26,10 @@ from station.daemon.sensor_waiters import SensorWaiters
 
 log = logging.getLogger("station.daemon")  # the service's log name, whichever part says it
 
+#: The known masses ``calibrate`` takes (grams): a coin or a peg at least, a kilogram weight at most.
+MIN_MASS_G = 0.5
+MAX_MASS_G = 5000.0
+
 
 class Calibration:
     """The cells' calibration in use (``cells``), and the tare and calibrate commands.
@@ -50,24 +54,33 @@ class Calibration:
     async def tare(self, cell: str) -> dict:
         """The empty cell's offset, saved and used; the ``tare`` command's result."""
         cfg = self._check_cell(cell)
-        samples = await self.waiters.collect(cell, max(5, cfg.sample_hz), 3.0)
-        offset = float(statistics.fmean(samples))
-        await self._save(cell, offset, cfg.counts_per_gram)
+        self.board.trials_held = f"cell {cell} is being tared"
+        try:
+            samples = await self.waiters.collect(cell, max(5, cfg.sample_hz), 3.0)
+            offset = float(statistics.fmean(samples))
+            await self._save(cell, offset, cfg.counts_per_gram)
+        finally:
+            self.board.trials_held = None
         log.info("cell %s tared: offset %.1f (saved to %s)", cell, offset, self.config_path)
         return {"cell": cell, "offset": self.cells[cell].offset, "saved_to": str(self.config_path)}
 
     async def calibrate(self, cell: str, mass_g: float) -> dict:
         """Counts per gram from ``mass_g`` on the tared cell, saved and used; the command's result."""
+        if not MIN_MASS_G <= mass_g <= MAX_MASS_G:
+            raise ApiError(api.BAD_VALUE, f"calibrate: 'mass_g' must be between {MIN_MASS_G:g} and "
+                                          f"{MAX_MASS_G:g} grams, not {mass_g:g}")
         cfg = self._check_cell(cell)
-        if mass_g <= 0:
-            raise ApiError(api.BAD_VALUE, "calibrate: 'mass_g' must be positive")
-        samples = await self.waiters.collect(cell, max(5, cfg.sample_hz), 3.0)
-        delta = statistics.fmean(samples) - self.cells[cell].offset
-        if abs(delta) < 100:
-            raise ApiError(api.HARDWARE, f"cell {cell!r} barely changed with {mass_g} g on it "
-                                         "(is the mass on the cell? tare it empty first)")
-        cpg = delta / mass_g
-        await self._save(cell, self.cells[cell].offset, cpg)
+        self.board.trials_held = f"cell {cell} is being calibrated"
+        try:
+            samples = await self.waiters.collect(cell, max(5, cfg.sample_hz), 3.0)
+            delta = statistics.fmean(samples) - self.cells[cell].offset
+            if abs(delta) < 100:
+                raise ApiError(api.HARDWARE, f"cell {cell!r} barely changed with {mass_g} g on it "
+                                             "(is the mass on the cell? tare it empty first)")
+            cpg = delta / mass_g
+            await self._save(cell, self.cells[cell].offset, cpg)
+        finally:
+            self.board.trials_held = None
         log.info("cell %s calibrated: %.3f counts per gram (saved to %s)", cell, cpg, self.config_path)
         return {"cell": cell, "counts_per_gram": self.cells[cell].counts_per_gram,
                 "saved_to": str(self.config_path)}
@@ -77,6 +90,8 @@ class Calibration:
             raise ApiError(api.BAD_VALUE, f"no cell {cell!r} (cells: {', '.join(self.cells) or 'none'})")
         if self._trial_running():
             raise ApiError(api.BUSY, "a trial is running; calibrate between trials")
+        if self.board.trials_held:
+            raise ApiError(api.BUSY, f"{self.board.trials_held}; wait for it")
         return self.cells[cell]
 
     async def _save(self, cell: str, offset: float, counts_per_gram: float) -> None:

@@ -21,14 +21,19 @@ from station.daemon.guided_check import GuidedCheck
 from station.daemon.records_thread import RecordsThread
 from station.daemon.running_test import RunningTest
 from station.daemon.server import Connection
+from station.daemon.staff_auth import StaffAuth
 from station.daemon.state_messages import StateSnapshot, patient_out
 from station.daemon.trial_control import TrialControl
 from station.protocols import PROTOCOLS, ProtocolError
 from station.record_types import Patient, TestRecord
+from station.records.storage import is_disk_full
 from station.records.store import RecordError
 from station.results import TEST_SCHEMA
 
 log = logging.getLogger("station.daemon")  # the service's log name, whichever part says it
+
+#: Most patients ``find_patients`` answers with (a reply is one line; a screen shows a few dozen).
+MAX_FOUND = 500
 
 
 class CommandHandlers:
@@ -37,8 +42,10 @@ class CommandHandlers:
 
     def __init__(self, *, records: RecordsThread, test: RunningTest, trials: TrialControl,
                  calibration: Calibration, selftest: GuidedCheck, clock: Callable[[], float],
-                 hello: Callable[[], dict], state: Callable[[], StateSnapshot], drain: Callable[[float], None]) -> None:
+                 hello: Callable[[], dict], state: Callable[[], StateSnapshot], drain: Callable[[float], None],
+                 auth: StaffAuth) -> None:
         self.records = records
+        self.auth = auth
         self.running_test = test
         self.trials = trials
         self.calibration = calibration
@@ -56,11 +63,16 @@ class CommandHandlers:
             "start_test": self.start_test, "abort_test": self.abort_test, "mark_invalid": self.mark_invalid,
             "results": self.results, "tare": self.tare, "calibrate": self.calibrate, "self_test": self.self_test,
         }
-        missing = set(api.COMMANDS) - set(self.table)
+        self.session_commands = {"login": self._login, "logout": self._logout}  # these need the connection
+        missing = set(api.COMMANDS) - set(self.table) - set(self.session_commands)
         assert not missing, f"API commands without a handler: {sorted(missing)}"
 
     async def handle(self, conn: Connection, req: Request) -> dict | None:
-        """The server's handler: run ``req`` (already validated); errors become ApiErrors."""
+        """The server's handler: run ``req`` (already validated) if ``conn`` holds the role it needs;
+        errors become ApiErrors."""
+        self._authorize(conn, req)
+        if req.cmd in self.session_commands:
+            return await self.session_commands[req.cmd](conn, req.args)
         try:
             return await self.table[req.cmd](req.args)
         except RecordError as e:
@@ -70,8 +82,35 @@ class CommandHandlers:
             raise ApiError(code, msg) from None
         except (AdministrationError, ProtocolError) as e:
             raise ApiError(api.BAD_VALUE, str(e)) from None
+        except OSError as e:
+            if is_disk_full(e):  # nothing was changed: every store write is all or nothing
+                raise ApiError(api.DISK_FULL, "the station's storage is full: free some space (technician)") from None
+            raise
 
-    # --- connection ---------------------------------------------------------
+    # --- connection and staff sessions -----------------------------------------
+
+    def _authorize(self, conn: Connection, req: Request) -> None:
+        role = api.COMMAND_ROLES[req.cmd]
+        if req.cmd == "results":
+            patient = self.running_test.patient
+            selected = patient["patient_id"] if patient is not None else None
+            if req.args.get("patient_id", selected) != selected or selected is None:
+                role = "therapist"  # the patient screen reads the selected patient's results only
+        if role is not None and role not in conn.roles:
+            raise ApiError(api.UNAUTHORIZED, f"{req.cmd} needs the {role} PIN: send login first")
+
+    async def _login(self, conn: Connection, a: dict) -> dict:
+        await self.auth.login(a["role"], a["pin"])
+        conn.roles.add(a["role"])
+        log.info("%s logged in as %s", conn.name, a["role"])
+        return {"roles": sorted(conn.roles)}
+
+    async def _logout(self, conn: Connection, a: dict) -> dict:
+        if "role" in a:
+            conn.roles.discard(a["role"])
+        else:
+            conn.roles.clear()
+        return {"roles": sorted(conn.roles)}
 
     async def hello(self, a: dict) -> dict:
         h = self._hello()
@@ -138,7 +177,7 @@ class CommandHandlers:
         store = self.records.store
         assert store is not None
         async with self.records.lock:
-            found = store.find_patients(a.get("query", ""), a.get("limit"))
+            found = store.find_patients(a.get("query", ""), min(a.get("limit", MAX_FOUND), MAX_FOUND))
         return {"patients": [patient_out(p) for p in found]}
 
     # --- trials ---------------------------------------------------------------

@@ -5,11 +5,23 @@ the daemon's business: the server calls ``handler(conn, request)`` and sends
 back its result (or its ``ApiError``) as the reply.
 
 The pipeline must never wait for a client. ``broadcast`` encodes a message
-once and puts it on each subscribed connection's bounded queue without
-awaiting; a writer task per connection drains the queue into the socket. A
-connection whose queue is full (a client that stopped reading) is dropped.
-Requests from one connection are handled one at a time (replies come in
-request order); connections are independent.
+once and puts it on each subscribed connection's queue without awaiting; a
+writer task per connection drains the queue into the socket. A queue is
+bounded by the bytes it holds (``QUEUE_BYTES``), not by a count of messages
+that may each be a megabyte: a connection whose queue overflows (a client
+that stopped reading) is dropped, so memory stays bounded per client.
+
+Fair service: requests from one connection are handled one at a time
+(replies come in request order), and the server yields to the event loop
+after each one, so a burst of 2,000 requests in one write is served
+interleaved with the ticks and every other client. A client whose replies
+pile up unread (over ``PAUSE_BYTES``) is not read from until they drain, and
+each connection may send ``RATE`` requests per second (bursts of ``BURST``);
+beyond that its requests wait (they are not refused), costing nobody else.
+At most ``MAX_CLIENTS`` connections are served at once, well below the
+process's file-descriptor limit (the unit's ``LimitNOFILE=``), so the
+records always find a descriptor to save a trial; one more connection gets
+``bye {"reason": "too many connections"}`` and is closed.
 """
 from __future__ import annotations
 
@@ -18,8 +30,10 @@ import contextlib
 import itertools
 import logging
 import os
+import resource
 import socket
 import stat
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -30,8 +44,18 @@ from station.api import ApiError, Request
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Connection", Request], Awaitable[dict | None]]
-#: Outgoing messages a connection may have waiting before it is dropped.
-QUEUE_SIZE = 1000
+#: Bytes of outgoing messages a connection may have waiting before it is dropped (a
+#: single larger message, a long history, is still queued when nothing else waits).
+QUEUE_BYTES = 512 * 1024
+#: Unread bytes above which the connection's next request waits for them to drain.
+PAUSE_BYTES = 256 * 1024
+#: Requests per second a connection may send, and the burst it may send at once.
+RATE = 200.0
+BURST = 100
+#: Connections served at once (each one is a file descriptor; the records need theirs).
+MAX_CLIENTS = 64
+#: Descriptors kept for the records, journals, traces and hardware whatever the clients do.
+FD_RESERVE = 128
 SOCKET_MODE = 0o660
 
 
@@ -40,51 +64,81 @@ class SocketInUse(Exception):
 
 
 class Connection:
-    """One client: its subscription and its outgoing queue."""
+    """One client: its subscription, roles, outgoing queue (bounded in bytes) and request budget."""
 
     _ids = itertools.count(1)
 
-    def __init__(self, writer: asyncio.StreamWriter, queue_size: int) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, queue_bytes: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.id = next(self._ids)
         self.name = f"client {self.id}"
         self.topics: set[str] = set(api.DEFAULT_TOPICS)
+        self.roles: set[str] = set()  # staff roles logged in on this connection (station.daemon.staff_auth)
         self.writer = writer
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(queue_size)
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.queue_bytes = queue_bytes
+        self.queued = 0  # bytes waiting in ``queue``
+        self.drained = asyncio.Event()  # set while ``queued`` is under PAUSE_BYTES
+        self.drained.set()
         self.closed = False
+        self.dropped = False
+        self._clock = clock
+        self._tokens = float(BURST)
+        self._refilled = clock()
 
     def send(self, msg: dict | bytes) -> bool:
-        """Queue a message without waiting; a full queue drops the client. False if not queued."""
+        """Queue a message without waiting; an overflowing queue drops the client. False if not queued."""
         if self.closed:
             return False
         data = msg if isinstance(msg, bytes) else api.encode(msg)
-        try:
-            self.queue.put_nowait(data)
-            return True
-        except asyncio.QueueFull:
-            log.warning("%s is not reading its messages (%d waiting); disconnecting it",
-                        self.name, self.queue.qsize())
+        if self.queued and self.queued + len(data) > self.queue_bytes:
+            log.warning("%s is not reading its messages (%d bytes waiting); disconnecting it",
+                        self.name, self.queued)
+            self.dropped = True
             self.abort()
             return False
+        self.queue.put_nowait(data)
+        self.queued += len(data)
+        if self.queued > PAUSE_BYTES:
+            self.drained.clear()
+        return True
+
+    def sent(self, n: int) -> None:
+        """``n`` queued bytes went to the socket."""
+        self.queued -= n
+        if self.queued <= PAUSE_BYTES:
+            self.drained.set()
+
+    def request_delay(self) -> float:
+        """Seconds the next request must wait to keep within RATE (token bucket); takes its token."""
+        now = self._clock()
+        self._tokens = min(float(BURST), self._tokens + (now - self._refilled) * RATE)
+        self._refilled = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / RATE
 
     def close_after_flush(self) -> None:
         """Send what is queued, then close."""
         if not self.closed:
-            with contextlib.suppress(asyncio.QueueFull):
-                self.queue.put_nowait(None)
+            self.queue.put_nowait(None)
 
     def abort(self) -> None:
         """Close now, discarding what is queued."""
         self.closed = True
+        self.drained.set()  # a read loop waiting for room sees the connection gone
         self.writer.transport.abort()
 
 
 class Server:
     """Accepts clients on a Unix socket; dispatches requests; fans out pushed messages."""
 
-    def __init__(self, *, handler: Handler, hello: Callable[[], dict], queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(self, *, handler: Handler, hello: Callable[[], dict], queue_bytes: int = QUEUE_BYTES,
+                 max_clients: int = MAX_CLIENTS) -> None:
         self.handler = handler
         self.hello = hello
-        self.queue_size = queue_size
+        self.queue_bytes = queue_bytes
+        self.max_clients = _client_cap(max_clients)
+        self.refused = 0  # connections turned away at the cap
         self.clients: set[Connection] = set()
         self.path: str | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -138,7 +192,16 @@ class Server:
     # --- one connection --------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(writer, self.queue_size)
+        if len(self.clients) >= self.max_clients:
+            self.refused += 1
+            if self.refused == 1 or self.refused % 100 == 0:
+                log.warning("%d connections already: refusing another (%d refused so far)",
+                            len(self.clients), self.refused)
+            with contextlib.suppress(Exception):
+                writer.write(api.encode(api.bye_message("too many connections")))
+                writer.close()
+            return
+        conn = Connection(writer, self.queue_bytes)
         self.clients.add(conn)
         task = asyncio.current_task()
         assert task is not None
@@ -172,7 +235,15 @@ class Server:
                 return  # EOF
             if not line.strip():
                 continue
+            delay = conn.request_delay()
+            if delay:
+                await asyncio.sleep(delay)  # over its rate: this client waits, nobody else
+            if not conn.drained.is_set():
+                await conn.drained.wait()  # its replies are not being read: stop reading its requests
+                if conn.closed:
+                    return
             conn.send(await self._dispatch(conn, line))
+            await asyncio.sleep(0)  # a burst in one write is served interleaved with everything else
 
     async def _dispatch(self, conn: Connection, line: bytes) -> dict:
         rid: Any = None
@@ -207,6 +278,7 @@ class Server:
                     break
                 conn.writer.write(data)
                 await conn.writer.drain()
+                conn.sent(len(data))
         except (ConnectionError, OSError):
             pass
         finally:
@@ -235,6 +307,14 @@ async def _read_line(reader: asyncio.StreamReader) -> bytes | None:
                 consumed = e.consumed
     except asyncio.IncompleteReadError:
         return b""
+
+
+def _client_cap(wanted: int) -> int:
+    """``wanted``, or fewer if the descriptor limit leaves less after FD_RESERVE."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - FD_RESERVE))
 
 
 def _remove_stale_socket(p: Path) -> None:

@@ -79,11 +79,15 @@ from station.daemon.running_test import RunningTest
 from station.daemon.sdnotify import Notifier
 from station.daemon.sensor_waiters import SensorWaiters
 from station.daemon.server import Server
+from station.daemon.staff_auth import StaffAuth
 from station.daemon.state_messages import ClockPair, SensorsSnapshot, StateSnapshot, SwitchReading, patient_out
 from station.daemon.trial_control import TrialControl
 from station.events import ButtonPress, CellCount, Event, Fault
 from station.norms import NormSet
+from station.records.log_limit import LogLimiter
+from station.records.storage import is_disk_full
 from station.records.syncer import Syncer
+from station.staff_pins import ROLES, pin_file_path
 from station.trial import Trial
 
 log = logging.getLogger("station.daemon")
@@ -117,6 +121,7 @@ class Daemon:
         self._last_state_push = 0.0
         self._last_sensor_push = 0.0
         self._waiting_key: tuple | None = None
+        self._tick_errors = LogLimiter(log)  # a fault that repeats every tick is said once a minute
 
         # The parts, each depending only on those made before it.
         self.records = RecordsThread()
@@ -139,9 +144,14 @@ class Daemon:
                                        records=self.records, trial_running=self.trials.has_live_trial)
         self.selftest = GuidedCheck(board=self.board, calibration=self.calibration, waiters=self.waiters,
                                     clock=self.clock, switches=self._switches)
+        staff = config.section("staff")
+        # Guessable PINs (the demo's 1234) only on a simulated station.
+        self.auth = StaffAuth(pin_file_path(config_path, self.data_dir), allow_trivial=hardware.simulated,
+                              legacy={r: staff.get(f"{r}_pin", "") for r in ROLES})
         self.handlers = CommandHandlers(records=self.records, test=self.running_test, trials=self.trials,
                                         calibration=self.calibration, selftest=self.selftest, clock=self.clock,
-                                        hello=self._hello, state=self.state_snapshot, drain=self.intake.drain)
+                                        hello=self._hello, state=self.state_snapshot, drain=self.intake.drain,
+                                        auth=self.auth)
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -212,10 +222,17 @@ class Daemon:
             self._safe_tick()
 
     def _safe_tick(self) -> None:
+        now = self.clock()
         try:
-            self.tick(self.clock())
-        except Exception:  # a bug in one tick must not stop the station
-            log.exception("error in the pipeline tick")
+            self.tick(now)
+        except OSError as e:
+            if is_disk_full(e) and self.trials.live is not None:
+                self.trials.storage_full(now, e)  # the live trial's journal or trace cannot grow
+            else:
+                self._tick_errors.log(type(e).__name__, logging.ERROR, "error in the pipeline tick: %s", e,
+                                      exc_info=True)
+        except Exception as e:  # a bug in one tick must not stop the station
+            self._tick_errors.log(type(e).__name__, logging.ERROR, "error in the pipeline tick", exc_info=True)
 
     # --- the tick ---------------------------------------------------------------
 
@@ -257,11 +274,14 @@ class Daemon:
     def state_snapshot(self, now: float | None = None) -> StateSnapshot:
         """The ``state`` message's snapshot (docs/api.md), now."""
         now = self.clock() if now is None else now
-        board = self.board.board
-        return {"station": state_messages.station_snapshot(self.config, self.calibration.cells, board,
-                                                           self.hardware.simulated),
+        station = state_messages.station_snapshot(self.config, self.calibration.cells, self.board.board,
+                                                  self.hardware.simulated)
+        station["staff_pins"] = self.auth.pins_set()  # which staff screens can open at all
+        station["storage"] = "full" if self.trials.disk_full else "ok"
+        return {"station": station,
                 "patient": patient_out(self.running_test.patient), "test": self.running_test.snapshot(),
-                "trial": self.trials.snapshot(now), "board": state_messages.board_snapshot(board, self._pipeline()),
+                "trial": self.trials.snapshot(now),
+                "board": state_messages.board_snapshot(self.board.board, self._pipeline()),
                 "clock": self._clock_pair()}
 
     def sensors_snapshot(self, now: float) -> SensorsSnapshot:

@@ -10,7 +10,7 @@ are the ``TypedDict``s below.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from station.protocols import PROTOCOLS
 
@@ -106,6 +106,8 @@ class StationSnapshot(TypedDict):
     buttons: list[str]
     cells: dict[str, dict[str, Any]]  # {"unit_g", "items"}
     protocols: dict[str, dict[str, Any]]  # {"description", "options"}
+    staff_pins: NotRequired[dict[str, bool]]  # the daemon's: which staff screens can open at all
+    storage: NotRequired[str]  # the daemon's: "ok" or "full"
 
 
 class ClockPair(TypedDict):

@@ -37,6 +37,7 @@ from station.events import ButtonPress, Event, Fault
 from station.protocols import ProtocolError, make_protocol
 from station.record_types import StoredTrial, TrialMeta
 from station.records.journal import TrialJournal
+from station.records.storage import is_disk_full
 from station.records.store import RecordError
 from station.records.syncer import Syncer
 from station.results import trial_record
@@ -84,6 +85,7 @@ class TrialControl:
         self.saving: asyncio.Task | None = None  # a finished trial being written
         self._arming = False  # a trial armed by the start button is being set up
         self._tasks: set[asyncio.Task] = set()
+        self.disk_full: str | None = None  # why the last write failed for lack of space; None once one works
 
     def has_live_trial(self) -> bool:
         """Whether a trial is armed (calibration waits for it to end)."""
@@ -118,7 +120,10 @@ class TrialControl:
             self._changed()
         live.journal.tick()
         if live.trial.done:
-            self.end(now)
+            try:
+                self.end(now)
+            except ApiError:
+                pass  # storage full: storage_full() has told everyone
 
     async def idle(self) -> None:
         """Wait for a finished trial being saved (its test then knows the result)."""
@@ -135,6 +140,7 @@ class TrialControl:
         rt = self.running_test
         return (rt.patient is not None and rt.test is not None and rt.test.next_trial() is not None
                 and self.live is None and self.saving is None and not self._arming
+                and not self.board.trials_held
                 and not self.waiters.owns_press)  # a self-test waiting for the button owns the press
 
     def arm_by_press(self, press: ButtonPress) -> asyncio.Task:
@@ -189,6 +195,8 @@ class TrialControl:
         assert store is not None
         if self.live is not None:
             raise ApiError(api.BUSY, "a trial is already running; abort it first")
+        if self.board.trials_held:
+            raise ApiError(api.BUSY, f"{self.board.trials_held}: start the trial when it is done")
         rt = self.running_test
         if rt.patient is None:
             raise ApiError(api.NO_PATIENT, "select or create a patient first")
@@ -211,11 +219,19 @@ class TrialControl:
             "practice": practice, "k": k, "n": n, "index": slot.index if slot else None,
             "repeat_of": slot.repeat_of if slot else None, "started_by": started_by,
             "simulated": self.hardware.simulated}
-        journal = store.begin_trial(meta, syncer=self.syncer)
+        try:
+            journal = store.begin_trial(meta, syncer=self.syncer)
+        except OSError as e:
+            raise self._storage_error(e) from None
         tid = journal.trial_id
-        trace_path = store.trace_path(tid)
         header = TraceHeader(board, protocol, dict(proto.opts), {"trial_id": tid})
-        trace = TraceWriter(trace_path, header, syncer=self.syncer)
+        try:
+            trace_path = store.trace_path(tid)
+            trace = TraceWriter(trace_path, header, syncer=self.syncer)
+        except OSError as e:
+            journal.close()  # recovered as interrupted at the next start (it holds no event)
+            raise self._storage_error(e) from None
+        self.disk_full = None
         trial = Trial(board, proto, trace,
                       on_event=functools.partial(self._trial_event, journal),
                       on_fault=functools.partial(self._trial_fault, journal))
@@ -247,15 +263,55 @@ class TrialControl:
             journal.fault(f)
         self._broadcast(api.fault_message(f.to_dict(), journal.trial_id))
 
+    def _storage_error(self, e: OSError) -> ApiError:
+        if is_disk_full(e):
+            self.disk_full = str(e)
+            return ApiError(api.DISK_FULL, "the station's storage is full: free some space (technician)")
+        return ApiError(api.HARDWARE, f"cannot write the trial's files: {e}")
+
     # --- ending and saving --------------------------------------------------------
+
+    def storage_full(self, now: float, error: OSError) -> None:
+        """A write of the live trial failed for lack of space: end it at once as ``storage_full``.
+
+        Nothing is stored (no result without its whole trace); the journal and
+        the trace written so far stay as they are (the journal comes back as an
+        interrupted trial once there is room); clients hear ``trial_finished``
+        with ``saved: false`` naming the trial.
+        """
+        live = self.live
+        if live is None:
+            return
+        self.live = None
+        self.disk_full = str(error)
+        self.hardware.trial_ended()
+        if not live.journal.closed:
+            _quietly(live.journal.close)
+        _quietly(live.trial.finish, now)  # the trace's last flush fails too: what it holds stays
+        self.board.reset({n: c.count for n, c in live.trial.pipeline.cells.items()})
+        log.error("trial %s stopped: the station's storage is full (%s); nothing was stored",
+                  live.journal.trial_id, error)
+        trial = {**live.meta, "trial_id": live.journal.trial_id, "status": "storage_full",
+                 "armed_t": live.armed_t, "ended_t": now}
+        self._broadcast(api.trial_finished_message(trial, False, "the station's storage is full: this trial "
+                                                                "was stopped and not saved"))
+        self._changed(now)
 
     def end(self, now: float, aborted: str | None = None) -> asyncio.Task:
         """End the live trial now; returns the task that stores it (durably), updates its test
         and then tells clients it is saved. The task's result is the stored record."""
         assert self.live is not None
-        live, self.live = self.live, None
+        live = self.live
+        try:
+            result = live.trial.finish(now)  # the trace's last lines and close
+        except OSError as e:
+            if not is_disk_full(e):
+                raise
+            self.storage_full(now, e)
+            raise ApiError(api.DISK_FULL, "the station's storage is full: the trial was stopped and not saved") \
+                from None
+        self.live = None
         self.hardware.trial_ended()
-        result = live.trial.finish(now)
         counts = {n: c.count for n, c in live.trial.pipeline.cells.items()}
         self.board.reset(counts)
         m = live.meta
@@ -291,9 +347,17 @@ class TrialControl:
                 except (OSError, RecordError, ValueError) as e:
                     log.error("trial %s could not be saved: %s (its journal is kept for recovery)",
                               live.journal.trial_id, e)
-                    self._broadcast({**api.trial_finished_message({**live.meta, **record}, False),
-                                     "error": str(e)})
-                    raise ApiError(api.INTERNAL, f"the trial could not be saved: {e}") from None
+                    full = is_disk_full(e)
+                    if full:
+                        self.disk_full = str(e)
+                    unsaved = {**live.meta, **record, "trial_id": live.journal.trial_id}
+                    if full:
+                        unsaved["status"] = "storage_full"
+                    self._broadcast(api.trial_finished_message(
+                        unsaved, False, "the station's storage is full: the trial was not saved" if full else str(e)))
+                    raise ApiError(api.DISK_FULL if full else api.INTERNAL,
+                                   f"the trial could not be saved: {e}") from None
+                self.disk_full = None
                 s = self.running_test.test
                 if s is not None and live.slot is not None and live.meta["test_id"] == s.test_id:
                     await self.running_test.take(s, live.slot, record, trial_id)
@@ -314,3 +378,11 @@ class TrialControl:
             now = self.clock()
             self._drain(now)
             await self.end(now, aborted="the station was shut down")
+
+
+def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn`` on a trial being dropped; its failure (the disk that is full) is already reported."""
+    try:
+        fn(*args)
+    except Exception as e:
+        log.debug("while stopping a trial for lack of space: %s", e)

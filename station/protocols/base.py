@@ -40,6 +40,8 @@ class Protocol:
     description: ClassVar[str] = ""
     #: option name -> default; the type of the default is the type accepted
     options: ClassVar[dict[str, Any]] = {}
+    #: option name -> the largest value accepted (a trial is minutes and tens of items, never 10**4000)
+    option_max: ClassVar[dict[str, float]] = {}
 
     def __init__(self, board: BoardSpec, **options: Any) -> None:
         self.board = board
@@ -66,8 +68,11 @@ class Protocol:
             default = cls.options[key]
             if default is not None and not _fits(value, type(default)):
                 raise ProtocolError(f"{cls.name}: option {key!r} must be a {type(default).__name__}, not {value!r}")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+            # positive, or the default's own value (free practice's goal 0: "no goal", as its trace says)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0 and value != default:
                 raise ProtocolError(f"{cls.name}: option {key!r} must be positive")
+            if key in cls.option_max and value > cls.option_max[key]:
+                raise ProtocolError(f"{cls.name}: option {key!r} must be at most {cls.option_max[key]:g}")
             out[key] = value
         return out
 

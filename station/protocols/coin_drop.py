@@ -24,6 +24,7 @@ class CoinDrop(CutoffMixin, Protocol):
     name = "coin-drop"
     description = "Coin drop: place the coins, then pick them up"
     options = {"coins": 8, "cutoff_s": 300.0}
+    option_max = {"coins": 100, "cutoff_s": 3600.0}
 
     def __init__(self, board, **options) -> None:
         super().__init__(board, **options)

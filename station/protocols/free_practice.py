@@ -23,6 +23,7 @@ class FreePractice(Protocol):
     name = "free-practice"
     description = "Free practice: counted reps"
     options = {"goal": 0}  # 0: no goal
+    option_max = {"goal": 10000}
 
     def __init__(self, board, **options) -> None:
         super().__init__(board, **options)

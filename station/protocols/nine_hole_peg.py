@@ -39,6 +39,7 @@ class NineHolePeg(CutoffMixin, Protocol):
     name = "nine-hole-peg"
     description = "Nine Hole Peg Test (9HPT)"
     options = {"pegs": 9, "cutoff_s": 300.0}
+    option_max = {"pegs": 100, "cutoff_s": 3600.0}
 
     def __init__(self, board, **options) -> None:
         super().__init__(board, **options)

@@ -18,6 +18,7 @@ class TimedPegs(Protocol):
     name = "timed-pegs"
     description = "Timed pegs: pegs seated in a fixed time"
     options = {"duration_s": 30.0}
+    option_max = {"duration_s": 3600.0}
 
     def __init__(self, board, **options) -> None:
         super().__init__(board, **options)

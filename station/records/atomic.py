@@ -44,16 +44,20 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     fsync_dir(path.parent.resolve())
 
 
-def atomic_write(path: str | os.PathLike, data: bytes, *, mode: int = FILE_MODE) -> int:
+def atomic_write(path: str | os.PathLike, data: bytes, *, mode: int = FILE_MODE,
+                 owner: tuple[int, int] | None = None) -> int:
     """Replace ``path`` with ``data`` atomically and durably; the new file has ``mode``
-    (whatever the umask). Returns the number of bytes written (what the write cost, for
-    benchmarks and tests). Raises OSError; the target is then unchanged."""
+    (whatever the umask) and, given, ``owner`` (uid, gid). Returns the number of bytes
+    written (what the write cost, for benchmarks and tests). Raises OSError; the target
+    is then unchanged."""
     path = Path(path)
     tmp = temp_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         try:
             os.fchmod(fd, mode)
+            if owner is not None:
+                os.fchown(fd, *owner)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]

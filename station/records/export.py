@@ -136,6 +136,10 @@ class PrivateFile:
     def __init__(self, path: str | os.PathLike, replace: bool = False) -> None:
         self.path = Path(path)
         self.replace = replace
+        if self.path.is_dir():
+            raise ExportError(f"{self.path} is a directory: name the file to write (e.g. {self.path}/export.csv)")
+        if self.path.exists() and not self.path.is_file():
+            raise ExportError(f"{self.path} is not a regular file; not replacing it")
         target = temp_path(self.path) if replace else self.path
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
@@ -146,8 +150,8 @@ class PrivateFile:
             raise ExportError(f"{self.path} already exists (use --force to replace it)") from None
         except FileNotFoundError:
             raise ExportError(f"cannot create {self.path}: no such directory") from None
-        except (PermissionError, IsADirectoryError) as e:
-            raise ExportError(f"cannot create {self.path}: {e.strerror}") from None
+        except OSError as e:
+            raise ExportError(f"cannot create {self.path}: {e.strerror or e}") from None
         try:
             self.private = _make_private(fd)
         except OSError as e:
@@ -158,14 +162,22 @@ class PrivateFile:
         self.file = open(fd, "w", encoding="utf-8", newline="")
 
     def commit(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        publish(self.tmp, self.path)
+        """Make the written file the final one; on failure nothing with patient data is left behind."""
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            publish(self.tmp, self.path)
+        except OSError as e:
+            self.abort()
+            raise ExportError(f"cannot write {self.path}: {e.strerror or e}") from None
 
     def abort(self) -> None:
         """Close and remove the unfinished file."""
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:
+            pass  # a full disk fails the close's flush too: the file goes anyway
         self.tmp.unlink(missing_ok=True)
 
 

@@ -171,6 +171,7 @@ class JournalContents:
     phases: list[dict] = field(default_factory=list)
     truncated_tail: bool = False  # the last line was cut short (expected after a crash)
     bad_lines: list[int] = field(default_factory=list)  # unreadable lines before the last
+    header_damaged: bool = False  # the first line was unreadable: trial_id from the file name, no metadata
 
     @property
     def last_t(self) -> float | None:
@@ -180,8 +181,10 @@ class JournalContents:
         return max(ts) if ts else None
 
 
-def read_journal(path: str | os.PathLike) -> JournalContents:
-    """Read a journal, ignoring a truncated last line. Raises CorruptFile without a header."""
+def read_journal(path: str | os.PathLike, *, trial_id: int | None = None) -> JournalContents:
+    """Read a journal, ignoring a truncated last line. Without a readable header: raises
+    CorruptFile, unless ``trial_id`` is given (the file's name says it), when its events are still
+    read (``header_damaged``; its metadata is lost)."""
     raw = Path(path).read_bytes()
     lines = raw.split(b"\n")
     # a complete file ends with "\n", so the last piece is b""; anything else is a cut-off line
@@ -204,11 +207,16 @@ def read_journal(path: str | os.PathLike) -> JournalContents:
     last_good = parsed[-1][0] if parsed else 0
     truncated = truncated or any(n > last_good for n in bad)
     bad = [n for n in bad if n < last_good]
-    if not parsed or not _is_header(parsed[0][1]) or parsed[0][0] != 1:
+    if parsed and _is_header(parsed[0][1]) and parsed[0][0] == 1:
+        head = parsed.pop(0)[1]
+        out = JournalContents(head["trial_id"], head["meta"], truncated_tail=truncated, bad_lines=bad)
+    elif trial_id is not None:
+        out = JournalContents(trial_id, {}, truncated_tail=truncated, bad_lines=bad, header_damaged=True)
+        if parsed and parsed[0][0] == 1:
+            out.bad_lines.append(parsed.pop(0)[0])  # a first line that is JSON but no header
+    else:
         raise CorruptFile("no journal header on its first line")
-    head = parsed[0][1]
-    out = JournalContents(head["trial_id"], head["meta"], truncated_tail=truncated, bad_lines=bad)
-    for n, obj in parsed[1:]:
+    for n, obj in parsed:
         if isinstance(obj, dict) and isinstance(obj.get("event"), dict):
             out.events.append(obj["event"])
         elif isinstance(obj, dict) and isinstance(obj.get("fault"), dict):

@@ -1,5 +1,8 @@
 """A TinyDB Storage that survives crashes: atomic replace, a second copy, recovery at open.
 
+(The store keeps patients in an append-only log now, station/records/patient_log.py;
+``AtomicJSONStorage`` reads the ``patients.json`` of earlier versions to migrate it.)
+
 TinyDB's JSONStorage rewrites its file in place, so a crash mid-write leaves a
 truncated database. Here every write is an atomic replace
 (``station.records.atomic.atomic_write``). After each replace the
@@ -17,6 +20,7 @@ logger says what happened. ``recovery`` holds that line for callers.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -29,6 +33,12 @@ from tinydb.storages import Storage
 from station.records.atomic import atomic_write, fsync_dir
 
 log = logging.getLogger("station.records")
+
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """The error says the filesystem (or the user's quota) is full."""
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def backup_path(path: str | os.PathLike) -> Path:
@@ -55,11 +65,12 @@ class CorruptFile(ValueError):
     """A file's content is not what was written (truncated, garbled, wrong shape)."""
 
 
-def load_database(path: str | os.PathLike) -> dict[str, dict[str, Any]] | None:
-    """Parse a TinyDB JSON file; None when it is empty. Raises CorruptFile."""
+def load_database(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Parse a TinyDB JSON file. Raises CorruptFile, also for an empty one: every write
+    replaces the file whole, so an empty file is damage (a truncation), never an empty database."""
     raw = Path(path).read_bytes()
-    if not raw:
-        return None
+    if not raw.strip():
+        raise CorruptFile(f"empty ({len(raw)} bytes)")
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
@@ -82,6 +93,7 @@ class AtomicJSONStorage(Storage):
         self.readonly = readonly
         self.recovery: str | None = None  # the log line, when the file had to be recovered
         self.bytes_written = 0  # of the last write
+        self.generation = 0  # counts writes: what was read before is stale once it moves
         data = self._open()
         # TinyDB mutates what read() returns before it calls write(): hand out a
         # fresh parse each time, so a failed write never leaves memory ahead of disk
@@ -103,18 +115,22 @@ class AtomicJSONStorage(Storage):
         moved = None
         if self.path.exists() and not self.readonly:
             moved = move_aside(self.path)
+        data: dict[str, dict[str, Any]] | None
         try:
             data = load_database(bak)
             source = f"recovered from the last good copy {bak.name}"
-        except (FileNotFoundError, CorruptFile) as e:
+        except FileNotFoundError:
+            data, source = None, "no copy was kept to recover from: starting empty"
+        except CorruptFile as e:
+            # Both copies bad: keep both for a person to look at (the next write would replace the copy)
             data = None
-            source = ("no good copy to recover from "
-                      f"({'none kept' if isinstance(e, FileNotFoundError) else 'the copy is corrupt too'}): "
-                      "starting empty")
+            bak_aside = move_aside(bak) if not self.readonly else bak
+            source = (f"ITS COPY IS DAMAGED TOO ({e}; kept as {bak_aside.name}): starting with an EMPTY "
+                      "database; the damaged files are kept for recovery by hand")
         aside = f"; moved it to {moved.name}" if moved else ""
         self.recovery = f"{self.path} was {problem}{aside}; {source}"
         if data is None:
-            log.error("%s", self.recovery)
+            log.critical("%s", self.recovery)
         else:
             log.warning("%s", self.recovery)
         if data is not None and not self.readonly:
@@ -130,6 +146,7 @@ class AtomicJSONStorage(Storage):
         raw = _dump(data)
         self.bytes_written = atomic_write(self.path, raw)
         self._raw = raw
+        self.generation += 1
         try:  # the database is written (the caller may say so): now its copy
             atomic_write(backup_path(self.path), raw)
         except OSError as e:

@@ -3,7 +3,7 @@
 Layout of the data directory (``[daemon] data_dir``)::
 
     station.lock                 held (fcntl.flock) by the one writer; holds its pid
-    patients.json (+ .bak)       TinyDB via AtomicJSONStorage: table "patients"
+    patients.jsonl (+ .bak)      every patient version, one line each, appended (patient_log.py)
     trials/NNNN/<trial_id>.json  one document per finished trial (NNNN = id // 1000)
     tests/NNNN/<test_id>.json    one document per test (a clinical session of trials)
     index.jsonl                  append-only summaries, one line per create/update
@@ -14,8 +14,11 @@ Why not one TinyDB for everything: TinyDB rewrites its whole file on every
 insert, so recording would slow down as years of history pile up. Here
 recording a trial writes one small document atomically and appends one index
 line: the cost does not depend on how much is stored
-(tests/benchmarks/storage.py). Patients stay in TinyDB: there are few and they
-change rarely. The documents are the truth; the index is a cache of their
+(tests/benchmarks/storage.py). A patient's create or correction appends one
+fsynced line to the patients' log and its copy (tests/benchmarks/patients.py);
+the log is read into memory at open (a sorted index that ``find_patients``
+bisects), and a ``patients.json`` of earlier versions (TinyDB) is migrated
+then. The documents are the truth; the index is a cache of their
 summaries. Each line carries its document's file identity (inode, size,
 mtime); at open the index is checked against the document directories (one
 stat per document): a line that is missing or stale (a crash or power cut cut
@@ -59,7 +62,7 @@ and one for tests; methods also accept them as digit strings.
 * recovery: a writable store runs ``recover()`` at open: every journal left
   by a crash becomes a trial with status ``interrupted`` (its events kept,
   ``invalid`` set) and is retired. ``recovered`` holds one log line per thing
-  recovered (journals, a corrupt patients.json); ``interrupted`` the ids.
+  recovered (journals, a damaged patients log, a migration); ``interrupted`` the ids.
 * ``close()``, or use the store as a context manager.
 
 Records are plain dicts, stored as given. The store sets ``trial_id`` /
@@ -72,26 +75,26 @@ Times are ISO 8601, UTC. ``finish_trial`` raises OSError if the disk fails
 """
 from __future__ import annotations
 
+import bisect
 import errno
 import fcntl
 import json
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any, cast
-
-from tinydb import Query, TinyDB
 
 from station.errors import UserError
 from station.progress import CONDITIONS
 from station.record_types import IndexEntry, Patient, StoredTrial, TestRecord
 from station.records.atomic import FILE_MODE, atomic_write, fsync_dir
 from station.records.journal import TrialJournal, read_journal, retire_journal
-from station.records.storage import AtomicJSONStorage, CorruptFile, move_aside
+from station.records.patient_log import PatientLog
+from station.records.storage import CorruptFile, move_aside
 from station.records.syncer import Syncer
 
 log = logging.getLogger("station.records")
@@ -99,6 +102,8 @@ log = logging.getLogger("station.records")
 SEXES = ("female", "male", "other", "unknown")
 HANDS = ("left", "right")
 PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+#: a patients-log line whose ID was corrected to another: the old ID is no patient any more
+RENAMED_TO = "renamed_to"
 PATIENT_FIELDS = ("birth_year", "birth_month", "sex", "dominant_hand", "condition", "notes")
 NOTES_MAX = 500
 SUMMARY_KEYS = ("trial_id", "test_id", "patient_id", "protocol", "hand", "practice",
@@ -131,7 +136,7 @@ class RecordStore:
         self.interrupted: list[int] = []
         self._lock_fd: int | None = None
         self._index_fd: int | None = None
-        self._db: TinyDB | None = None
+        self._plog: PatientLog | None = None
         self._live: dict[int, TrialJournal] = {}
         self._index: dict[str, dict[int, dict]] = {k: {} for k in KINDS}
         self._next = {k: 1 for k in KINDS}
@@ -147,11 +152,13 @@ class RecordStore:
                 raise RecordError(f"cannot keep records in {self.dir}: {e.strerror}") from None
             self._lock()
         try:
-            storage = AtomicJSONStorage(self.dir / "patients.json", readonly=readonly)
-            if storage.recovery:
-                self.recovered.append(storage.recovery)
-            self._db = TinyDB(storage=_Given(storage))
-            self._patients = self._db.table("patients")
+            self._plog = PatientLog(self.dir, readonly=readonly)
+            self.recovered.extend(self._plog.recovery)
+            # built now, at open, not at a client's first lookup; add/update keep it current
+            self._patients_by_id: dict[str, tuple[str, dict]] = {
+                pid: (pid.casefold(), dict(p)) for pid, p in self._plog.patients.items() if RENAMED_TO not in p}
+            self._patient_keys: list[tuple[str, str]] = sorted(
+                (f, pid) for pid, (f, _) in self._patients_by_id.items())
             self._load_index()
             if not readonly:
                 self.recover()
@@ -186,9 +193,9 @@ class RecordStore:
         for j in list(self._live.values()):
             j.close()
         self._live.clear()
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        if self._plog is not None:
+            self._plog.close()
+            self._plog = None
         if self._index_fd is not None:
             os.close(self._index_fd)
             self._index_fd = None
@@ -217,25 +224,52 @@ class RecordStore:
         if notes is not None:
             fields["notes"] = notes
         p = {"patient_id": patient_id, **self._check_patient_fields(fields), "created_at": self._stamp()}
-        self._patients.insert(p)
-        return cast(Patient, p)
+        self._save_patient(p)
+        return cast(Patient, dict(p))
 
     def get_patient(self, patient_id: Any) -> Patient:
         """The patient, or RecordError naming the unknown ID."""
-        p = self._patients.get(Query().patient_id == patient_id) if isinstance(patient_id, str) else None
+        p = self._patient_index().get(patient_id) if isinstance(patient_id, str) else None
         if p is None:
             raise RecordError(f"no patient {patient_id!r}")
-        return cast(Patient, dict(p))
+        return cast(Patient, dict(p[1]))
 
     def has_patient(self, patient_id: Any) -> bool:
-        return isinstance(patient_id, str) and self._patients.contains(Query().patient_id == patient_id)
+        return isinstance(patient_id, str) and patient_id in self._patient_index()
 
     def find_patients(self, query: str = "", limit: int | None = None) -> list[Patient]:
-        """Patients whose ID contains ``query`` (case-insensitive); prefix matches first."""
+        """Patients whose ID contains ``query`` (case-insensitive); prefix matches first, each
+        group in ID order. Prefix matches come from a sorted list (a bisect, not a scan)."""
         q = query.strip().casefold()
-        found = [cast(Patient, dict(p)) for p in self._patients.all() if q in p["patient_id"].casefold()]
-        found.sort(key=lambda p: (not p["patient_id"].casefold().startswith(q), p["patient_id"]))
-        return found if limit is None else found[:max(0, limit)]
+        by_id = self._patient_index()
+        keys = self._patient_keys
+        want = len(keys) if limit is None else max(0, limit)
+        found: list[str] = []
+        i = bisect.bisect_left(keys, (q, ""))
+        while i < len(keys) and len(found) < want and keys[i][0].startswith(q):
+            found.append(keys[i][1])
+            i += 1
+        if len(found) < want and q:
+            for folded, pid in keys:
+                if q in folded and not folded.startswith(q):
+                    found.append(pid)
+                    if len(found) >= want:
+                        break
+        return [cast(Patient, dict(by_id[pid][1])) for pid in found]
+
+    def _patient_index(self) -> dict[str, tuple[str, dict]]:
+        """patient_id -> (its case-folded form, the patient), in memory (``_patient_keys``: their
+        (folded, id) in order), built at open and kept current by ``_save_patient``."""
+        return self._patients_by_id
+
+    def _save_patient(self, p: dict) -> None:
+        """Append ``p`` (a new patient or a new version of one) to the log, fsynced; then index it."""
+        assert self._plog is not None
+        self._plog.append(dict(p))
+        pid = p["patient_id"]
+        if pid not in self._patients_by_id:
+            bisect.insort(self._patient_keys, (pid.casefold(), pid))
+        self._patients_by_id[pid] = (pid.casefold(), dict(p))
 
     def patients(self) -> list[Patient]:
         """Every patient, sorted by ID."""
@@ -254,20 +288,17 @@ class RecordStore:
         fields.update(changes)
         fields = self._check_patient_fields(fields)
         cleared = [k for k in ("birth_month", "condition") if k in current and k not in fields]
-        self._patients.update(fields, Query().patient_id == patient_id)
-        if cleared:
-            def drop(doc: MutableMapping) -> None:
-                for k in cleared:
-                    doc.pop(k, None)
-            self._patients.update(drop, Query().patient_id == patient_id)
-        return cast(Patient, {**{k: v for k, v in current.items() if k not in cleared}, **fields})
+        p = {**{k: v for k, v in current.items() if k not in cleared}, **fields}
+        self._save_patient(p)
+        return cast(Patient, p)
 
     def correct_patient(self, patient_id: str, changes: dict[str, Any], reason: str | None = None) -> Patient:
         """Correct a patient's fields (``patient_id`` too); the old values are appended to its ``history``.
 
         A new ``patient_id`` must be free, and is refused once the patient has
         tests or trials: those records name the patient by ID, and rewriting
-        them all is no typo fix (create a new patient instead).
+        them all is no typo fix (create a new patient instead). In the log, a
+        new ID is the patient under it plus a line retiring the old ID.
         """
         self._writable()
         current = self.get_patient(patient_id)
@@ -296,9 +327,18 @@ class RecordStore:
         if reason:
             entry["reason"] = reason
         history = [*current.get("history", []), entry]
-        self._patients.update({"patient_id": new_id, **fields, "history": history},
-                              Query().patient_id == patient_id)
-        return cast(Patient, {**current, "patient_id": new_id, **fields, "history": history})
+        p = {**current, "patient_id": new_id, **fields, "history": history}
+        self._save_patient(p)
+        if new_id != patient_id:
+            self._retire_patient_id(patient_id, new_id)
+        return cast(Patient, p)
+
+    def _retire_patient_id(self, patient_id: str, renamed_to: str) -> None:
+        """The log's last line for ``patient_id`` says it became ``renamed_to``; it leaves the index."""
+        assert self._plog is not None
+        self._plog.append({"patient_id": patient_id, RENAMED_TO: renamed_to, "at": self._stamp()})
+        del self._patients_by_id[patient_id]
+        self._patient_keys.remove((patient_id.casefold(), patient_id))
 
     def _check_patient_fields(self, f: dict) -> dict:
         year = f["birth_year"]
@@ -463,22 +503,32 @@ class RecordStore:
 
     def _recover_journal(self, path: Path) -> int | None:
         try:
-            j = read_journal(path)
+            j = read_journal(path, trial_id=int(path.stem) if path.stem.isdigit() else None)
             tid = _as_id("trial", j.trial_id)
         except (CorruptFile, RecordError) as e:
             aside = move_aside(path)
             self._note(f"journal {path.name} is unreadable ({e}); moved it to {aside.name}", error=True)
             return None
+        if j.header_damaged:
+            # its events are kept (as an interrupted trial) and the file too: the patient is unknown
+            aside = move_aside(path)
+            self._note(f"journal {path.name} has a damaged header (patient and protocol unknown); its "
+                       f"{len(j.events)} events are stored as interrupted trial {tid}; the file is kept as "
+                       f"{aside.name}", error=True)
         if tid in self._index["trial"]:
-            retire_journal(path)  # stored just before the crash, not yet retired
+            if not j.header_damaged:
+                retire_journal(path)  # stored just before the crash, not yet retired
             return None
+        why = "interrupted: the station stopped during the trial"
+        if j.header_damaged:
+            why += " (its journal's header was damaged: patient and protocol unknown)"
         rec = {**j.meta, "trial_id": tid, "status": "interrupted", "events": j.events,
                "faults": j.faults, "phases": j.phases, "last_t": j.last_t,
-               "invalid": {"reason": "interrupted: the station stopped during the trial", "at": self._stamp()},
-               "recovered_at": self._stamp()}
+               "invalid": {"reason": why, "at": self._stamp()}, "recovered_at": self._stamp()}
         self._next["trial"] = max(self._next["trial"], tid + 1)
         self._write_doc("trial", rec)
-        retire_journal(path)
+        if not j.header_damaged:
+            retire_journal(path)
         cut = ", last line cut short" if j.truncated_tail else ""
         bad = f", {len(j.bad_lines)} unreadable line(s) skipped" if j.bad_lines else ""
         self._note(f"recovered interrupted trial {tid} from its journal "
@@ -655,16 +705,6 @@ class RecordStore:
         return iso(self._now())
 
 
-class _Given:
-    """Hands TinyDB an already-built storage (TinyDB wants a class to instantiate)."""
-
-    def __init__(self, storage: AtomicJSONStorage) -> None:
-        self.storage = storage
-
-    def __call__(self, *args: Any, **kwargs: Any) -> AtomicJSONStorage:
-        return self.storage
-
-
 def check_patient_id(patient_id: Any) -> str:
     """A valid pseudonymous patient ID, or RecordError saying what one looks like."""
     if not isinstance(patient_id, str) or not PATIENT_ID.fullmatch(patient_id.strip()):
@@ -673,11 +713,16 @@ def check_patient_id(patient_id: Any) -> str:
     return patient_id.strip()
 
 
+#: Ids are whole numbers from 1 up to this (JSON's safe integers).
+MAX_ID = 2**53 - 1
+
+
 def _as_id(kind: str, rid: Any) -> int:
-    if isinstance(rid, str) and rid.strip().isdigit():
+    if isinstance(rid, str) and rid.strip().isascii() and rid.strip().isdigit() and len(rid.strip()) <= 16:
         rid = int(rid)
-    if type(rid) is not int or rid < 1:
-        raise RecordError(f"no {kind} {rid!r}")
+    if type(rid) is not int or not 1 <= rid <= MAX_ID:
+        shown = repr(rid) if len(repr(rid)) <= 40 else repr(rid)[:37] + "..."
+        raise RecordError(f"{kind} ids are whole numbers from 1 to {MAX_ID}, not {shown}")
     return rid
 
 

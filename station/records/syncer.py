@@ -16,6 +16,8 @@ import logging
 import threading
 from collections.abc import Callable, Hashable
 
+from station.records.log_limit import LogLimiter
+
 log = logging.getLogger("station.records")
 
 
@@ -27,6 +29,7 @@ class Syncer:
         self._want: dict[Hashable, Callable[[], None]] = {}
         self._busy: set[Hashable] = set()
         self._stopped = False
+        self._limit = LogLimiter(log)  # a full or failing disk fails every fsync: one line a minute
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -69,8 +72,8 @@ class Syncer:
             for key, fn in jobs.items():
                 try:
                     fn()
-                except Exception:  # a failing disk: the write itself is in the kernel; say so
-                    log.exception("background fsync of %s failed", key)
+                except Exception as e:  # a failing disk: the write itself is in the kernel; say so
+                    self._limit.log(type(e).__name__, logging.ERROR, "background fsync of %s failed: %s", key, e)
             with self._cv:
                 self._busy = set()
                 self._cv.notify_all()

@@ -53,18 +53,6 @@ class HandsFree(Protocol):
 
 
 @dataclass
-class StaffPins:
-    """The stored PIN hashes (``[staff]`` in station.toml); empty = locked."""
-
-    therapist: str = ""
-    technician: str = ""
-    config_path: str | None = None
-
-    def stored(self, role: str) -> str:
-        return getattr(self, role, "") or ""
-
-
-@dataclass
 class LastResult:
     """The trial that just finished and the sentence the patient reads."""
 
@@ -74,7 +62,7 @@ class LastResult:
 
 
 class StationApp(App):
-    """Patient screen first; therapist and technician screens behind PINs."""
+    """Patient screen first; therapist and technician screens behind PINs the daemon checks."""
 
     CSS_PATH = "station.tcss"
     TITLE = "Station"
@@ -92,12 +80,10 @@ class StationApp(App):
     history: reactive[History] = reactive(History, always_update=True)
     disconnect_reason: reactive[str] = reactive("connecting to the station daemon")
 
-    def __init__(self, socket_path: str, *, pins: StaffPins | Callable[[], StaffPins] | None = None,
-                 kiosk: bool = False,
+    def __init__(self, socket_path: str, *, kiosk: bool = False,
                  ascii: bool = False, client_factory: Callable[[str], StationClient] | None = None) -> None:
         super().__init__()
         self.socket_path = socket_path
-        self.pins = pins or StaffPins()
         self.kiosk = kiosk
         self.ascii = ascii
         self.client: StationClient | None = None
@@ -216,7 +202,21 @@ class StationApp(App):
     def on_disconnected(self, msg: m.Disconnected) -> None:
         self.disconnect_reason = msg.reason
         self.connected = False
+        self._close_staff_screens()  # the staff session was the connection's: it ended with it
         self._show_overlay()
+
+    def _close_staff_screens(self) -> None:
+        from station.ui.screens.pin import PinDialog
+        from station.ui.screens.staff import StaffScreen
+
+        stack = self.screen_stack
+        first = next((i for i, s in enumerate(stack) if isinstance(s, StaffScreen | PinDialog)), None)
+        if first is None:
+            return
+        for _ in range(len(stack) - first):
+            self.pop_screen()
+        self.notify("The connection to the station was lost: the staff screen needs its PIN again.",
+                    timeout=10)
 
     def on_state_changed(self, msg: m.StateChanged) -> None:
         old = self.state or {}
@@ -318,7 +318,7 @@ class StationApp(App):
     # --- actions ----------------------------------------------------------------
 
     def action_staff(self, role: str) -> None:
-        """Open the therapist or technician screen after its PIN."""
+        """Open the therapist or technician screen once the daemon accepted its PIN."""
         from station.ui.screens.pin import PinDialog
         from station.ui.screens.technician import TechnicianScreen
         from station.ui.screens.therapist import TherapistScreen
@@ -332,9 +332,8 @@ class StationApp(App):
                 self.hand_over_demo()
                 self.push_screen(screens[role]())
 
-        pins = self.staff_pins()
-        if pins is not None:
-            self.push_screen(PinDialog(role, pins.stored(role), pins.config_path), opened)
+        pins_set = ((self.state or {}).get("station") or {}).get("staff_pins") or {}
+        self.push_screen(PinDialog(role, locked=pins_set.get(role) is False), opened)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:
@@ -352,18 +351,14 @@ class StationApp(App):
         self.notify("Hands-free demo stopped: from now on the virtual patient performs what you start.",
                     title="demo", timeout=10)
 
-    def staff_pins(self) -> StaffPins | None:
-        """The stored PINs, read on first use when given as a loader; None (and a message) if unreadable."""
-        if callable(self.pins):
-            from station.errors import UserError
+    def logout(self, role: str) -> None:
+        """End this connection's ``role`` session (a staff screen was left)."""
+        if self.client is not None and self.client.connected:
+            self._logout(role)
 
-            try:
-                self.pins = self.pins()
-            except UserError as e:
-                self.notify(f"The staff screens stay locked: {e}", title="station.toml", severity="error",
-                            timeout=15)
-                return None
-        return self.pins
+    @work(group="logout", exit_on_error=False)
+    async def _logout(self, role: str) -> None:
+        await self.request("logout", quiet=True, role=role)
 
     def action_noop(self) -> None:
         """Kiosk: swallow keys that would leave the kiosk."""
@@ -407,12 +402,8 @@ def wants_ascii(term: str | None = None) -> bool:
     return term == "linux"
 
 
-def create_app(socket_path: str, *, pins: StaffPins | Callable[[], StaffPins] | None = None, kiosk: bool = False,
-               ascii: bool = False,
+def create_app(socket_path: str, *, kiosk: bool = False, ascii: bool = False,
                client_factory: Callable[[str], StationClient] | None = None) -> StationApp:
-    """The app (a kiosk when ``kiosk``), attached to the daemon at ``socket_path``.
-
-    ``pins`` may be a loader, called when a staff screen is first asked for.
-    """
+    """The app (a kiosk when ``kiosk``), attached to the daemon at ``socket_path``."""
     cls = KioskApp if kiosk else StationApp
-    return cls(socket_path, pins=pins, kiosk=kiosk, ascii=ascii, client_factory=client_factory)
+    return cls(socket_path, kiosk=kiosk, ascii=ascii, client_factory=client_factory)

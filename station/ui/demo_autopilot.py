@@ -31,8 +31,10 @@ HANDED_OVER = "the hands-free demo handed over to staff"
 class DemoAutopilot:
     """``start()`` on a thread; ``hand_over()`` stops it for good (ending its test); ``stop()`` at the demo's end."""
 
-    def __init__(self, socket_path: str, protocol: str = "nine-hole-peg", pause_s: float = PAUSE_S) -> None:
+    def __init__(self, socket_path: str, protocol: str = "nine-hole-peg", pause_s: float = PAUSE_S, *,
+                 therapist_pin: str) -> None:
         self.socket_path = socket_path
+        self.therapist_pin = therapist_pin
         self.protocol = protocol
         self.pause_s = pause_s
         self.tests_started: set[int] = set()  # the autopilot's own tests: the only ones it may end
@@ -86,6 +88,7 @@ class DemoAutopilot:
             await asyncio.sleep(1.0)
 
     async def _session(self, c: StationClient) -> None:
+        await c.request("login", role="therapist", pin=self.therapist_pin)  # as the therapist's screen does
         state = (await c.request("state"))["state"]
         if state.get("patient") is None:
             try:
@@ -109,6 +112,7 @@ class DemoAutopilot:
     async def _release(self) -> None:
         """End the test this driver started, if it is still running: the station is the staff's now."""
         async with StationClient(self.socket_path, reconnect=False, name="station demo") as c:
+            await c.request("login", role="therapist", pin=self.therapist_pin)  # abort_test is staff's
             test = (await c.request("state"))["state"].get("test")
             # the daemon's test status is in_progress until complete or ended
             if test and test.get("test_id") in self.tests_started and test.get("status") not in ("complete", "ended"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from station.config import default_config_text
 from station.errors import UserError
-from station.staff_pins import hash_pin, write_pin
+from station.staff_pins import hash_pin, pin_file_path, write_pin_file
 
 DEMO_PINS = {"therapist": "1234", "technician": "4321"}
 READY_S = 20.0  # the daemon's first start (records directory, simulator) takes a moment
@@ -26,12 +26,13 @@ def demo_data_dir(given: str | None) -> Path:
 
 
 def demo_config(data: Path, source: str | None) -> Path:
-    """A station.toml for the demo (the given one, or the shipped one) with the demo PINs."""
+    """A station.toml for the demo (the given one, or the shipped one), the demo PINs next to it
+    (guessable PINs: the simulated daemon accepts them, a real station does not)."""
     path = data / "station-demo.toml"
     text = Path(source).read_text(encoding="utf-8") if source else default_config_text()
     path.write_text(text, encoding="utf-8")
     for role, pin in DEMO_PINS.items():
-        write_pin(path, role, hash_pin(pin, iterations=20_000))  # a demo: quick to check
+        write_pin_file(pin_file_path(path, data), role, hash_pin(pin, iterations=20_000))  # quick to check
     return path
 
 
@@ -100,24 +101,20 @@ def log_errors_to(path: Path) -> None:
 
 
 def run_demo(args) -> int:
-    from station.config import load_config
-    from station.ui.app import DEMO_HANDS_FREE, StaffPins, create_app, wants_ascii
+    from station.ui.app import DEMO_HANDS_FREE, create_app, wants_ascii
     from station.ui.demo_autopilot import DemoAutopilot
 
     data = demo_data_dir(args.data)
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = demo_config(data, args.config)
-    staff = load_config(config).section("staff")
     with tempfile.TemporaryDirectory(prefix="station-demo-") as tmp:
         socket = Path(tmp) / "station.sock"
         print(f"Starting a simulated station (records in {data}) ...", flush=True)
         proc = start_daemon(config, data, socket, args)
-        driver = DemoAutopilot(str(socket), protocol=args.protocol)
+        driver = DemoAutopilot(str(socket), protocol=args.protocol, therapist_pin=DEMO_PINS["therapist"])
         try:
             driver.start()
-            app = create_app(str(socket), pins=StaffPins(staff["therapist_pin"], staff["technician_pin"],
-                                                         str(config)),
-                             ascii=wants_ascii() if args.ascii is None else args.ascii)
+            app = create_app(str(socket), ascii=wants_ascii() if args.ascii is None else args.ascii)
             app.sub_title = DEMO_HANDS_FREE
             app.autopilot = driver  # stops for good when a staff screen opens
             app.error_log = str(data / "ui.log")

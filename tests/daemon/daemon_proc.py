@@ -31,6 +31,11 @@ class DaemonProcess:
         """Start it and return once it says READY=1 (systemd's notify protocol, on a socket of
         ours): listening, records open. Waits on that message or the process's exit, never
         on the clock (``timeout`` only stops a hang)."""
+        from station.staff_pins import pin_file_path
+        from tests.support import write_staff_pins
+
+        config = self.extra[self.extra.index("--config") + 1] if "--config" in self.extra else None
+        write_staff_pins(pin_file_path(config, self.data_dir))  # tests.support.STAFF_PINS
         cmd = [sys.executable, "-m", "station", "daemon", "--simulate", "--data", self.data_dir,
                "--socket", self.socket, "--speed", str(self.speed), "--seed", str(self.seed), *self.extra]
         notify_path = str(Path(self.data_dir).parent / f"notify-{Path(self.data_dir).name}")

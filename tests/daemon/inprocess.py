@@ -20,17 +20,22 @@ from pathlib import Path
 from hardware.sim.hardware import SimulatedHardware
 from station.config import load_config
 from station.daemon.service import Daemon
+from station.staff_pins import pin_file_path
+from tests.support import write_staff_pins
 
 LIMIT_S = 30.0  # only stops a broken test from hanging; nothing here asserts speed
 
 
 class InProcessDaemon:
     def __init__(self, tmp: Path, *, config_path: str | os.PathLike | None = None, respond: bool = False,
-                 seed: int = 1, speed: float = 1.0, socket: str | os.PathLike | None = None) -> None:
+                 seed: int = 1, speed: float = 1.0, socket: str | os.PathLike | None = None,
+                 data_dir: Path | None = None) -> None:
         self.config = load_config(config_path)
         self.hw = SimulatedHardware(self.config, seed=seed, respond=respond, speed=speed)
         self.socket = str(socket) if socket is not None else str(tmp / "run" / "station.sock")
-        self.daemon = Daemon(self.config, tmp / "data", self.socket, self.hw, config_path=config_path)
+        data_dir = data_dir if data_dir is not None else tmp / "data"
+        write_staff_pins(pin_file_path(config_path, data_dir))  # tests.support.STAFF_PINS
+        self.daemon = Daemon(self.config, data_dir, self.socket, self.hw, config_path=config_path)
         self.closed = 0 if self.config.active_low else 1
         self._task: asyncio.Task | None = None
         self._ticked = asyncio.Event()

@@ -15,6 +15,7 @@ from station.api import ApiError
 from station.client import StationClient
 from station.records.store import RecordStore
 from tests.daemon.daemon_proc import REPO, DaemonProcess
+from tests.support import STAFF_PINS, log_in
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +41,7 @@ def test_a_full_trial_through_the_daemon(daemon, tmp_path):
     async def main():
         async with StationClient(daemon.socket) as c:
             assert c.hello["state"]["station"]["simulated"] is True
+            await log_in(c)
             await _patient(c)
             with pytest.raises(ApiError) as e:
                 await c.request("start_trial", protocol="juggling")
@@ -106,15 +108,18 @@ def test_socket_abuse_against_the_daemon(daemon):
         for line in (b"nonsense\n", b'{"id": 1, "cmd": "tare", "cell": 5}\n',
                      b'{"id": 2, "cmd": "select_patient", "patient_id": "x", "extra": 1}\n',
                      b'{"id": 3, "cmd": "warp"}\n', b'{"id": 4, "pad": "' + b"z" * (1 << 20) + b'"}\n',
-                     b'{"id": 5, "cmd": "mark_invalid", "trial_id": 999, "reason": "x"}\n'):
+                     b'{"id": 5, "cmd": "mark_invalid", "trial_id": 999, "reason": "x"}\n',
+                     f'{{"id": 6, "cmd": "login", "role": "therapist", "pin": "{STAFF_PINS["therapist"]}"}}\n'.encode(),
+                     b'{"id": 7, "cmd": "mark_invalid", "trial_id": 999, "reason": "x"}\n'):
             writer.write(line)
         await writer.drain()
         codes = []
-        while len(codes) < 6:
+        while len(codes) < 8:
             msg = json.loads(await asyncio.wait_for(reader.readline(), 10))
             if msg["type"] == "reply":
-                codes.append(msg["error"]["code"])
-        assert codes == ["bad_json", "bad_type", "unknown_field", "unknown_command", "line_too_long", "not_found"]
+                codes.append("ok" if msg["ok"] else msg["error"]["code"])
+        assert codes == ["bad_json", "bad_type", "unknown_field", "unknown_command", "line_too_long",
+                         "unauthorized", "ok", "not_found"]
         writer.transport.abort()
         # 50 clients at once, some vanishing mid-request
         clients = [StationClient(daemon.socket) for _ in range(50)]
@@ -139,6 +144,7 @@ def test_kill_mid_trial_then_restart_recovers_it_as_interrupted(tmp_path):
 
     async def arm():
         async with StationClient(d.socket) as c:
+            await log_in(c)
             await _patient(c)
             st = (await c.request("start_trial", protocol="nine-hole-peg"))["trial"]
             n = 0
@@ -153,6 +159,7 @@ def test_kill_mid_trial_then_restart_recovers_it_as_interrupted(tmp_path):
 
     async def check():
         async with StationClient(d.socket) as c:
+            await log_in(c)
             await c.request("select_patient", patient_id="P-1")
             res = await c.request("results")
             return res["trials"]

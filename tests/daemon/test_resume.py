@@ -15,6 +15,7 @@ from station.records.store import RecordStore
 from station.results import test_record
 from tests.daemon.daemon_proc import DaemonProcess
 from tests.daemon.inprocess import InProcessDaemon
+from tests.support import log_in
 
 pytestmark = pytest.mark.slow
 PATIENT = {"patient_id": "R-1", "birth_year": 1955, "sex": "male", "dominant_hand": "left"}
@@ -29,6 +30,7 @@ def test_kill_9_mid_test_then_the_test_carries_on(tmp_path):
     try:
         async def until_mid_trial():
             async with StationClient(d.socket) as c:
+                await log_in(c)
                 await c.request("create_patient", **PATIENT)
                 test = (await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1,
                                          practice=False))["test"]
@@ -43,6 +45,7 @@ def test_kill_9_mid_test_then_the_test_carries_on(tmp_path):
 
         async def carry_on():
             async with StationClient(d.socket) as c:
+                await log_in(c)
                 st = c.hello["state"]
                 assert st["patient"]["patient_id"] == PATIENT["patient_id"]
                 test = st["test"]
@@ -83,6 +86,7 @@ def test_a_test_left_from_an_earlier_day_is_ended_not_resumed(tmp_path, caplog):
     async def main():
         async with InProcessDaemon(tmp_path) as d:
             async with StationClient(d.socket) as c:
+                await log_in(c)
                 st = c.hello["state"]
                 return st["patient"], st["test"]
 

@@ -20,8 +20,11 @@ from station.api import ApiError
 from station.client import StationClient
 from station.daemon.server import Server, SocketInUse
 
+HANDLED: list[tuple[int, object]] = []  # (connection id, request id), in the order served
+
 
 async def _handler(conn, req):
+    HANDLED.append((conn.id, req.id))
     if req.cmd == "ping":
         return {"t": 1.0}
     if req.cmd == "state":
@@ -32,10 +35,10 @@ async def _handler(conn, req):
 class Harness:
     """A server, and ``emit`` pushing ``event`` messages with known timestamps to its clients."""
 
-    def __init__(self, path: str, queue_size: int = 1000, pad: int = 0) -> None:
+    def __init__(self, path: str, queue_bytes: int = 4 << 20, pad: int = 0, max_clients: int = 64) -> None:
         self.pad = "x" * pad
         self.server = Server(handler=_handler, hello=lambda: api.hello({}, {"monotonic": 0.0, "wall": 0.0}),
-                             queue_size=queue_size)
+                             queue_bytes=queue_bytes, max_clients=max_clients)
         self.path = path
         self.sent: list[float] = []
 
@@ -193,7 +196,7 @@ def test_fifty_clients_at_once_all_get_replies_and_ordered_live_events(sock_path
 
 def test_a_client_that_stops_reading_is_dropped_and_others_keep_their_events(sock_path):
     async def main():
-        async with Harness(sock_path, queue_size=50, pad=16384) as h:
+        async with Harness(sock_path, queue_bytes=50 * 16384, pad=16384) as h:
             # a client that never reads: its queue fills and it is dropped
             sleeper = socket.socket(socket.AF_UNIX)
             sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -261,4 +264,49 @@ def test_server_says_bye_on_close_and_a_reconnecting_client_comes_back(sock_path
             assert await c.request("ping") == {"t": 1.0}
         await c.close()
 
+    _run(main())
+
+
+def test_a_burst_in_one_write_does_not_keep_other_clients_waiting(sock_path):
+    async def main():
+        async with Harness(sock_path):
+            reader, writer, _ = await _raw(sock_path)
+            writer.write(b"".join(b'{"id": %d, "cmd": "ping"}\n' % i for i in range(1000)))
+            await writer.drain()
+            HANDLED.clear()
+            async with StationClient(sock_path) as other:
+                assert await other.request("ping", timeout=30) == {"t": 1.0}
+            # the other client was served while the burst was still being worked through
+            other_at = next(i for i, (cid, _) in enumerate(HANDLED) if cid != HANDLED[0][0])
+            assert other_at < 1000
+            got = 0
+            while got < 1000:
+                msg = json.loads(await asyncio.wait_for(reader.readline(), 30))
+                got += msg["type"] == "reply"
+            assert sorted(rid for cid, rid in HANDLED if cid == HANDLED[0][0]) == list(range(1000))
+            writer.close()
+    _run(main())
+
+
+def test_connections_over_the_cap_are_told_and_closed_and_the_rest_served(sock_path):
+    async def main():
+        async with Harness(sock_path, max_clients=5):
+            held = [await _raw(sock_path) for _ in range(5)]
+            reader, writer = await asyncio.open_unix_connection(sock_path)
+            msg = json.loads(await asyncio.wait_for(reader.readline(), 5))
+            assert msg == {"type": "bye", "reason": "too many connections"}
+            assert await reader.read() == b""  # closed
+            for _, w, _ in held[:1]:
+                w.close()
+                await w.wait_closed()
+            for _ in range(100):  # the server sees the close; a slot is free again
+                try:
+                    await _still_serving(sock_path)
+                    break
+                except (ApiError, ConnectionError, OSError, TimeoutError):
+                    await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("no slot came free")
+            for _, w, _ in held[1:]:
+                w.close()
     _run(main())

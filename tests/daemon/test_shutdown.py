@@ -10,6 +10,7 @@ import pytest
 from station.client import StationClient
 from station.records.store import RecordStore
 from tests.daemon.daemon_proc import DaemonProcess
+from tests.support import log_in
 
 pytestmark = pytest.mark.slow
 PATIENT = {"patient_id": "S-1", "birth_year": 1960, "sex": "female", "dominant_hand": "right"}
@@ -20,6 +21,7 @@ def test_sigterm_mid_trial_saves_it_aborted_then_says_bye(tmp_path):
     try:
         async def trial_then_sigterm():
             async with StationClient(d.socket) as c:
+                await log_in(c)
                 await c.request("create_patient", **PATIENT)
                 trial = (await c.request("start_trial", protocol="free-practice"))["trial"]
                 d.proc.send_signal(signal.SIGTERM)

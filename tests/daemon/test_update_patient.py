@@ -8,6 +8,7 @@ import pytest
 from station.api import ApiError
 from station.client import StationClient
 from tests.daemon.inprocess import InProcessDaemon
+from tests.support import log_in
 
 PATIENT = {"patient_id": "P-71", "birth_year": 1958, "sex": "female", "dominant_hand": "right"}
 
@@ -15,6 +16,7 @@ PATIENT = {"patient_id": "P-71", "birth_year": 1958, "sex": "female", "dominant_
 def test_a_typo_is_corrected_and_the_selected_patient_follows(tmp_path):
     async def go():
         async with InProcessDaemon(tmp_path) as d, StationClient(d.socket) as c:
+            await log_in(c, "therapist")
             await c.request("create_patient", **PATIENT)
             res = await c.request("update_patient", patient_id="P-71", new_patient_id="P-17", birth_year=1985,
                                   reason="typo")

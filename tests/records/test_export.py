@@ -149,3 +149,12 @@ def test_results_schema_validity_is_exported(tmp_path, capsys):
     assert run_export(tmp_path / "d") == 0
     [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert row["valid"] == "no" and "incomplete" in row["invalid_reason"] and row["date"]
+
+
+def test_export_to_a_directory_is_refused_and_leaves_no_patient_data_behind(data, tmp_path, capsys):
+    out = tmp_path / "outdir"
+    out.mkdir()
+    assert run_export(data, "--format", "csv", "--out", str(out), "--force") == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "outdir"]  # no temporary file left
+    assert list(out.iterdir()) == []

@@ -101,6 +101,15 @@ def test_no_header_is_corrupt(tmp_path):
         read_journal(path)
 
 
+def test_a_damaged_header_keeps_the_events_readable_given_the_trial_id(tmp_path):
+    path = tmp_path / "9.jsonl"
+    path.write_bytes(b'{"journal": "station-tr\x00\x00\n{"event": {"t": 1.0, "kind": "peg_in", "hole": 1}}\n'
+                     b'{"phase": "running", "t": 0.5}\n')
+    back = read_journal(path, trial_id=9)
+    assert back.header_damaged and back.trial_id == 9 and back.meta == {}
+    assert back.events == [{"t": 1.0, "kind": "peg_in", "hole": 1}] and len(back.phases) == 1
+
+
 def test_journal_file_is_never_reused(tmp_path):
     TrialJournal(tmp_path / "3.jsonl", 3, {}).close()
     with pytest.raises(FileExistsError):

@@ -125,7 +125,7 @@ def test_ids_count_up_and_survive_reopening(store, tmp_path):
         assert again.get_trial("4")["trial_id"] == 4  # ids from the socket may be strings
         with pytest.raises(RecordError, match="no trial 99"):
             again.get_trial(99)
-        with pytest.raises(RecordError, match="no trial '../x'"):
+        with pytest.raises(RecordError, match="trial ids are whole numbers"):
             again.get_trial("../x")
 
 
@@ -242,14 +242,15 @@ def test_corrupt_patients_file_recovered_at_store_open(store, tmp_path, caplog):
     store.add_patient("P-002", 1970, "male", "left")
     store.add_patient("P-003", 1980, "other", "left")
     store.close()
-    path = tmp_path / "data" / "patients.json"
-    path.write_bytes(path.read_bytes()[:-20])
+    path = tmp_path / "data" / "patients.jsonl"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:30] + b"\x00" * 20 + raw[50:])  # a bad block in the middle, not a cut last line
     with caplog.at_level(logging.WARNING, logger="station.records"):
         again = RecordStore(tmp_path / "data")
     with again:
         assert [p["patient_id"] for p in again.patients()] == ["P-001", "P-002", "P-003"]  # from the copy
-        assert len(again.recovered) == 1 and "patients.json.bak" in again.recovered[0]
-        assert len(list(path.parent.glob("patients.json.corrupt-*"))) == 1
+        assert len(again.recovered) == 1 and "patients.jsonl.bak" in again.recovered[0]
+        assert len(list(path.parent.glob("patients.jsonl.corrupt-*"))) == 1
 
 
 # --- flat cost --------------------------------------------------------------
@@ -281,6 +282,19 @@ def test_recording_a_trial_writes_the_same_bytes_whatever_the_history(store, mon
         cost[size] = bytes_written_by(lambda: store.finish_trial(trial_record()), monkeypatch)
     assert cost[5] > 40 * 30  # the trial itself was written...
     assert cost[200] <= cost[5] + 16  # ...and nothing that grows with history (ids gain digits)
+
+
+def test_creating_and_correcting_a_patient_writes_the_same_bytes_whatever_the_count(store, monkeypatch):
+    cost = {}
+    for size in (5, 300):
+        while len(store.patients()) < size:
+            store.add_patient(f"Q-{len(store.patients()):04d}", 1950, "male", "left")
+        pid = f"N-{size:04d}"
+        create = bytes_written_by(lambda: store.add_patient(pid, 1960, "female", "right"), monkeypatch)  # noqa: B023
+        update = bytes_written_by(lambda: store.update_patient(pid, notes="corrected"), monkeypatch)  # noqa: B023
+        cost[size] = (create, update)
+    assert cost[5][0] > 2 * 80  # the patient itself was written, to the log and its copy...
+    assert cost[300] == cost[5]  # ...and nothing that grows with the number of patients
 
 
 # --- one writer -------------------------------------------------------------
@@ -348,3 +362,22 @@ def test_corrupt_document_found_at_open_is_moved_aside_said_once_and_its_id_not_
     with RecordStore(tmp_path / "data") as third:  # the moved-aside id stays taken after a restart
         assert third.recovered == []
         assert third.finish_trial(trial_record()) == ids[-1] + 2
+
+
+def test_a_journal_with_a_damaged_header_still_gives_its_events_and_is_kept(store, tmp_path, caplog):
+    j = store.begin_trial({"patient_id": "P-001", "protocol": "timed-pegs"})
+    j.event({"t": 1.0, "kind": "peg_in", "hole": 1})
+    j.event({"t": 2.0, "kind": "peg_in", "hole": 2})
+    path, tid = j.path, j.trial_id
+    store.close()  # a crash: the journal stays
+    raw = path.read_bytes()
+    path.write_bytes(b"\x00" * 20 + raw[raw.index(b"\n"):])  # its first line zeroed
+    with RecordStore(tmp_path / "data") as again:
+        assert again.interrupted == [tid]
+        rec = again.get_trial(tid)
+        assert [e["hole"] for e in rec["events"]] == [1, 2] and rec["status"] == "interrupted"
+        assert "header was damaged" in rec["invalid"]["reason"]
+        assert again.finish_trial(trial_record()) == tid + 1  # its id is not reused
+    kept = list(path.parent.glob(f"{tid}.jsonl.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_bytes().endswith(raw[raw.index(b"\n"):])
+    assert any("damaged header" in r.getMessage() for r in caplog.records)

@@ -55,6 +55,7 @@ def test_crash_between_temp_write_and_rename_leaves_old_file(tmp_path, monkeypat
     lambda raw: raw[: len(raw) // 2],  # truncated mid-write
     lambda raw: b"\x00" * len(raw),  # zeroed blocks after a power cut
     lambda raw: b"[1, 2, 3]",  # valid JSON, not a database
+    lambda raw: b"",  # emptied (was read as an empty database, whose next write replaced the good copy)
 ])
 def test_corrupt_file_moved_aside_and_recovered_from_last_good_copy(tmp_path, caplog, damage):
     path = tmp_path / "patients.json"
@@ -88,9 +89,26 @@ def test_corrupt_without_good_copy_starts_empty_and_says_so(tmp_path, caplog):
         db = open_db(path)
     assert db.all() == []
     [rec] = [r for r in caplog.records if r.name == "station.records"]
-    assert rec.levelno == logging.ERROR and "starting empty" in rec.getMessage()
+    assert rec.levelno >= logging.ERROR and "starting empty" in rec.getMessage()
     assert len(list(tmp_path.glob("patients.json.corrupt-*"))) == 1
     db.close()
+
+
+def test_both_copies_damaged_is_said_loudly_and_both_are_kept(tmp_path, caplog):
+    path = tmp_path / "patients.json"
+    with open_db(path) as db:
+        db.insert({"n": 1})
+    path.write_bytes(b"")
+    storage.backup_path(path).write_bytes(b'{"_default": {"1": ')
+    with caplog.at_level(logging.WARNING, logger="station.records"):
+        db = open_db(path)
+    assert db.all() == []
+    [rec] = [r for r in caplog.records if r.name == "station.records"]
+    assert rec.levelno == logging.CRITICAL and "COPY IS DAMAGED TOO" in rec.getMessage()
+    db.insert({"n": 9})  # the station goes on; the damaged files stay for recovery by hand
+    db.close()
+    kept = sorted(p.read_bytes() for p in tmp_path.glob("*.corrupt-*"))
+    assert kept == [b"", b'{"_default": {"1": ']
 
 
 def test_readonly_reader_recovers_in_memory_and_moves_nothing(tmp_path, caplog):

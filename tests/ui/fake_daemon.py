@@ -18,6 +18,10 @@ Only the hardware is scripted by the test: ``press_start()``, ``peg_in(hole)``,
 ``dish(n)``, ``advance(s)`` (the daemon's clock), ``finish(total_s)`` (the
 protocol's verdict). ``stop()`` and ``start()`` make the daemon go away and
 come back on the same path.
+
+Staff sessions as the daemon's: ``login`` with a PIN of ``pins`` (plain, role ->
+PIN; a role missing is locked) authorises that connection for the role, and
+each command needs the role ``api.COMMAND_ROLES`` says.
 """
 from __future__ import annotations
 
@@ -95,11 +99,17 @@ class _Ns:
     trial_id: Any = None
 
 
+#: The staff PINs the fake accepts unless told others (tests.ui.pilot_support uses these).
+STAFF_PINS = {"therapist": "2468", "technician": "1357"}
+
+
 class FakeDaemon:
     """The documented protocol with scripted hardware. Thread-safe entry points."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, pins: dict[str, str] | None = None) -> None:
         self.path = os.fspath(path)
+        self.pins = dict(STAFF_PINS if pins is None else pins)
+        self.locked_for_s: float | None = None  # set: every login is refused as the daemon's lockout does
         self.config = load_config(None)
         self.board_spec = self.config.board()
         self.now = 1000.0  # the daemon's monotonic clock; moved by advance()
@@ -113,7 +123,7 @@ class FakeDaemon:
         self.requests: list[tuple[str, dict]] = []
         self.table: dict[str, Callable[[dict], dict]] = {
             name: getattr(self, f"_cmd_{name}") for name in api.COMMANDS if hasattr(self, f"_cmd_{name}")}
-        missing = set(api.COMMANDS) - set(self.table) - {"subscribe"}  # subscribe: the server's own
+        missing = set(api.COMMANDS) - set(self.table) - {"subscribe", "login", "logout"}  # the server's own
         extra = {n[5:] for n in dir(self) if n.startswith("_cmd_")} - set(api.COMMANDS)
         assert not missing and not extra, f"the fake daemon lacks {sorted(missing)} / has {sorted(extra)}"
         self._conns: dict[asyncio.StreamWriter, set[str]] = {}
@@ -262,7 +272,8 @@ class FakeDaemon:
 
     def state(self) -> dict:
         return copy.deepcopy({
-            "station": state_messages.station_snapshot(self.config, self.config.cells, self.board_spec, True),
+            "station": {**state_messages.station_snapshot(self.config, self.config.cells, self.board_spec, True),
+                        "staff_pins": {r: r in self.pins for r in api.ROLES}, "storage": "ok"},
             "patient": state_messages.patient_out(self.patient),
             "test": state_messages.test_snapshot(self.session, self.summary, self._side),
             "trial": state_messages.trial_snapshot(self.live, self.now),  # type: ignore[arg-type]
@@ -279,23 +290,29 @@ class FakeDaemon:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._conns[writer] = set(api.DEFAULT_TOPICS)
+        roles: set[str] = set()
         writer.write(api.encode(api.hello(self.state(), self.clock())))
         try:
             while True:
                 line = await reader.readline()
                 if not line:
                     break
+                rid = None
                 try:
                     req = api.parse_request(line)
+                    rid = req.id
                     self.requests.append((req.cmd, req.args))
+                    self._authorize(roles, req)
                     if req.cmd == "subscribe":
                         self._conns[writer] = set(req.args["topics"])
                         result = {"topics": sorted(self._conns[writer])}
+                    elif req.cmd in ("login", "logout"):
+                        result = self._session(roles, req.cmd, req.args)
                     else:
                         result = self._handle(req)
                     msg = api.reply(req.id, result)
                 except api.ApiError as e:
-                    msg = api.error_reply(e.request_id, e)
+                    msg = api.error_reply(rid if e.request_id is None else e.request_id, e)
                 if writer in self._conns:
                     writer.write(api.encode(msg))
                     await writer.drain()
@@ -315,6 +332,28 @@ class FakeDaemon:
             raise api.ApiError(code, msg, req.id) from None
         except AdministrationError as e:
             raise api.ApiError(api.BAD_VALUE, str(e), req.id) from None
+
+    def _authorize(self, roles: set[str], req: api.Request) -> None:
+        role = api.COMMAND_ROLES[req.cmd]
+        selected = (self.patient or {}).get("patient_id")
+        if req.cmd == "results" and (selected is None or req.args.get("patient_id", selected) != selected):
+            role = "therapist"
+        if role is not None and role not in roles:
+            raise api.ApiError(api.UNAUTHORIZED, f"{req.cmd} needs the {role} PIN: send login first", req.id)
+
+    def _session(self, roles: set[str], cmd: str, a: dict) -> dict:
+        if cmd == "logout":
+            roles.difference_update([a["role"]] if "role" in a else list(roles))
+        elif self.locked_for_s is not None:
+            raise api.ApiError(api.LOCKED_OUT, f"too many wrong PINs: try again in {self.locked_for_s:g} s",
+                               retry_after_s=self.locked_for_s)
+        elif a["role"] not in self.pins:
+            raise api.ApiError(api.NO_PIN, f"no {a['role']} PIN is set")
+        elif a["pin"] != self.pins[a["role"]]:
+            raise api.ApiError(api.WRONG_PIN, "wrong PIN", retry_after_s=1.0)
+        else:
+            roles.add(a["role"])
+        return {"roles": sorted(roles)}
 
     def _broadcast(self, msg: dict) -> None:
         topic = api.MESSAGE_TOPIC.get(msg["type"])

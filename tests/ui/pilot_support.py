@@ -4,13 +4,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from station.staff_pins import hash_pin
-from station.ui.app import StaffPins
+from tests.ui.fake_daemon import STAFF_PINS
 
 PATIENT = {"patient_id": "P-0042", "birth_year": 1958, "sex": "female", "dominant_hand": "right"}
-THERAPIST_PIN, TECHNICIAN_PIN = "2468", "1357"
-# Few iterations: the tests check the flow, not the hash's cost (tests/ui/test_pins.py checks that).
-PINS = StaffPins(hash_pin(THERAPIST_PIN, iterations=1000), hash_pin(TECHNICIAN_PIN, iterations=1000))
+THERAPIST_PIN, TECHNICIAN_PIN = STAFF_PINS["therapist"], STAFF_PINS["technician"]  # what the fake daemon takes
 
 
 SPLITS_S = (1.2, 0.9, 1.5, 1.1, 0.8, 1.3, 1.0, 1.7, 1.1)  # seconds between seated pegs
@@ -75,3 +72,16 @@ def text_of(widget) -> str:
     """What a widget draws, as plain text."""
     r = widget.render()
     return str(getattr(r, "plain", r))
+
+
+async def open_staff_screen(pilot, role: str):
+    """Open the ``role`` screen as staff do: F2/F3, then its PIN (the fake daemon checks it). Returns the screen."""
+    from station.ui.screens.staff import StaffScreen
+
+    app = pilot.app
+    await pilot.press("f2" if role == "therapist" else "f3")
+    await wait_until(pilot, lambda: app.screen.query("#pin-input"), "the PIN dialog")
+    await enter_pin(pilot, STAFF_PINS[role])
+    await wait_until(pilot, lambda: isinstance(app.screen, StaffScreen) and app.screen.ROLE == role
+                     and app.screen.query("#back"), f"the {role} screen")
+    return app.screen

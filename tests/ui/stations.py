@@ -19,6 +19,7 @@ import pytest
 
 from station.client import StationClient
 from tests.daemon.inprocess import InProcessDaemon
+from tests.support import log_in
 from tests.ui.fake_daemon import FakeDaemon
 
 NHPT_OPTIONS = {"pegs": 2}
@@ -90,6 +91,7 @@ class RealStation:
 
     async def setup(self, patient: dict, test: str | None = None) -> None:
         async with StationClient(self.path) as c:
+            await log_in(c, "therapist")  # staff commands need the therapist's session
             await c.request("create_patient", **patient)
             if test is not None:
                 await c.request("start_test", protocol=test, options=NHPT_OPTIONS, trials_per_hand=2,

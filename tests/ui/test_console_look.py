@@ -19,7 +19,7 @@ from station.ui.app import create_app
 from station.ui.screens.patient import PatientScreen
 from station.ui.screens.therapist import TherapistScreen
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, PINS, nhpt_trial, text_of, wait_until
+from tests.ui.pilot_support import PATIENT, nhpt_trial, open_staff_screen, text_of, wait_until
 
 
 def history() -> list[dict]:
@@ -41,9 +41,8 @@ async def open_pane(pilot, pane: str) -> TherapistScreen:
     app = pilot.app
     await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen)
                      and len(app.history.trials) == 4, "the patient's history")
-    screen = TherapistScreen()
-    app.push_screen(screen)
-    await wait_until(pilot, lambda: app.screen is screen and screen.query("#trials"), "the therapist screen")
+    screen = await open_staff_screen(pilot, "therapist")  # through its PIN: the daemon's login
+    await wait_until(pilot, lambda: screen.query("#trials"), "the therapist screen")
     screen.show_pane(pane)
     await pilot.pause(0.2)
     return screen
@@ -51,7 +50,7 @@ async def open_pane(pilot, pane: str) -> TherapistScreen:
 
 def test_the_charts_draw_in_the_consoles_own_colours_with_a_mark_per_hand(fake):
     async def go():
-        app = create_app(fake.path, pins=PINS, ascii=True)
+        app = create_app(fake.path, ascii=True)
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await open_pane(pilot, "progress")
             plot = screen.query_one("#progress-plot", PlotextPlot)
@@ -72,7 +71,7 @@ def test_the_charts_draw_in_the_consoles_own_colours_with_a_mark_per_hand(fake):
 
 def test_an_unticked_box_is_empty_and_the_chosen_trial_stays_marked_without_the_focus(fake):
     async def go():
-        app = create_app(fake.path, pins=PINS, ascii=True)
+        app = create_app(fake.path, ascii=True)
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await open_pane(pilot, "test")
             practice, repeat = screen.query_one("#practice", Checkbox), screen.query_one("#repeat", Checkbox)
@@ -93,7 +92,7 @@ def test_console_progress_pane(snap_compare, fake):
     async def before(pilot):
         await open_pane(pilot, "progress")
         await pilot.pause()
-    assert snap_compare(create_app(fake.path, pins=PINS, ascii=True), terminal_size=(80, 24), run_before=before)
+    assert snap_compare(create_app(fake.path, ascii=True), terminal_size=(80, 24), run_before=before)
 
 
 def test_console_test_pane_with_the_focus_off_the_table(snap_compare, fake):
@@ -111,7 +110,7 @@ def test_console_test_pane_with_the_focus_off_the_table(snap_compare, fake):
         reason.focus()
         await wait_until(pilot, lambda: reason.has_focus, "the focus in the reason field")
         await pilot.pause()
-    assert snap_compare(create_app(fake.path, pins=PINS, ascii=True), terminal_size=(80, 24), run_before=before)
+    assert snap_compare(create_app(fake.path, ascii=True), terminal_size=(80, 24), run_before=before)
 
 
 def test_256_colour_test_pane_with_the_focus_off_the_table(snap_compare, fake):
@@ -129,4 +128,4 @@ def test_256_colour_test_pane_with_the_focus_off_the_table(snap_compare, fake):
         reason.focus()
         await wait_until(pilot, lambda: reason.has_focus, "the focus in the reason field")
         await pilot.pause()
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=(80, 24), run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=(80, 24), run_before=before)

@@ -17,7 +17,8 @@ from station.ui.screens.patient import PatientScreen
 from station.ui.screens.pin import PinDialog
 from station.ui.screens.therapist import TherapistScreen
 from tests.daemon.inprocess import InProcessDaemon
-from tests.ui.pilot_support import PINS, THERAPIST_PIN, text_of, wait_until
+from tests.support import log_in
+from tests.ui.pilot_support import THERAPIST_PIN, enter_pin, text_of, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +26,8 @@ pytestmark = pytest.mark.slow
 def test_opening_a_staff_screen_stops_the_autopilot_and_the_patient_performs_the_therapists_test(tmp_path):
     async def go():
         async with InProcessDaemon(tmp_path, respond=True, speed=5.0, seed=3) as d:
-            driver = DemoAutopilot(d.socket, pause_s=0.1)
-            app = create_app(d.socket, pins=PINS)
+            driver = DemoAutopilot(d.socket, pause_s=0.1, therapist_pin=THERAPIST_PIN)
+            app = create_app(d.socket)
             app.sub_title = DEMO_HANDS_FREE
             app.autopilot = driver
             driver.start()
@@ -38,8 +39,7 @@ def test_opening_a_staff_screen_stops_the_autopilot_and_the_patient_performs_the
                     assert "hands-free demo" in text_of(hint)
                     await pilot.press("f2")
                     await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
-                    for key in [*THERAPIST_PIN, "enter"]:
-                        await pilot.press(key)
+                    await enter_pin(pilot, THERAPIST_PIN)
                     await wait_until(pilot, lambda: isinstance(app.screen, TherapistScreen)
                                      and app.screen.query("#trials"), "the therapist screen")
                     await wait_until(pilot, driver.released.is_set, "the autopilot's test ended", 60)
@@ -71,6 +71,7 @@ def test_opening_a_staff_screen_stops_the_autopilot_and_the_patient_performs_the
             finally:
                 driver.stop()
             async with StationClient(d.socket) as c:
+                await log_in(c, "therapist")
                 res = await c.request("results", patient_id="DEMO-1", limit=100)
         ended = [t for t in res["tests"] if t["test_id"] in theirs]
         assert ended and all(t["status"] != "in_progress" for t in ended)

@@ -16,7 +16,7 @@ from station.ui.screens.therapist import TherapistScreen
 from station.ui.view.export_target import ExportTarget, export_target, removable_drives
 from tests.technician.test_systemd_units import unit
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, PINS, nhpt_trial, text_of, wait_until
+from tests.ui.pilot_support import PATIENT, nhpt_trial, open_staff_screen, text_of, wait_until
 
 MOUNTS = """/dev/root / ext4 rw,noatime 0 0
 proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0
@@ -69,10 +69,10 @@ def export_on_screen(fake, tmp_path, monkeypatch) -> str:
     monkeypatch.setattr("station.ui.view.export_target._read_mounts", lambda: "")  # no USB drive here
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_until(pilot, lambda: app.connected and app.history.trials, "the patient's history")
-            app.push_screen(TherapistScreen())
+            await open_staff_screen(pilot, "therapist")
             await wait_until(pilot, lambda: isinstance(app.screen, TherapistScreen)
                              and app.screen.query("#export"), "the therapist screen")
             await pilot.click("#tab-results")

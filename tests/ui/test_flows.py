@@ -16,11 +16,11 @@ from station.ui.widgets.board import BoardView
 from tests.ui.fake_daemon import FakeDaemon
 from tests.ui.pilot_support import (
     PATIENT,
-    PINS,
     TECHNICIAN_PIN,
     THERAPIST_PIN,
     enter_pin,
     nhpt_trial,
+    open_staff_screen,
     shown,
     text_of,
     wait_until,
@@ -46,7 +46,7 @@ def test_a_trial_started_by_the_start_button_counts_down_shows_pegs_and_the_resu
     fake.setup(patient=PATIENT, test="nine-hole-peg", history=[nhpt_trial(19.5, started_at="2024-05-01T10:00:00Z")])
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(80, 24)) as pilot:
             await attach(app, pilot)
             assert "trial 1 of 4" in text_of(app.screen.query_one("#headline"))
@@ -97,7 +97,7 @@ def test_the_pin_gates_the_staff_screens(tmp_path, make_station, role, pin, scre
     async def go():
         async with make_station(tmp_path) as station:
             await station.setup(PATIENT)
-            app = create_app(station.path, pins=PINS)
+            app = create_app(station.path)
             async with app.run_test(size=(80, 24)) as pilot:
                 await attach(app, pilot)
                 if role == "therapist":
@@ -115,9 +115,29 @@ def test_the_pin_gates_the_staff_screens(tmp_path, make_station, role, pin, scre
     run(go())
 
 
+def test_a_locked_out_role_says_how_long_to_wait_and_opens_nothing(fake):
+    async def go():
+        app = create_app(fake.path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await attach(app, pilot)
+            fake.locked_for_s = 300
+            await pilot.press("f2")
+            await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
+            await enter_pin(pilot, THERAPIST_PIN)  # even the right PIN: the daemon is not taking any now
+            await wait_until(pilot, lambda: "try again in 300 s" in text_of(app.screen.query_one("#pin-error")),
+                             "the lockout message")
+            assert isinstance(app.screen, PinDialog) and not any(isinstance(s, TherapistScreen)
+                                                                 for s in app.screen_stack)
+            fake.locked_for_s = None
+            await enter_pin(pilot, THERAPIST_PIN)
+            await wait_until(pilot, lambda: isinstance(app.screen, TherapistScreen), "the therapist screen")
+    run(go())
+
+
 def test_a_staff_screen_without_a_pin_is_locked_and_says_how_to_set_one(fake):
     async def go():
-        app = create_app(fake.path)  # no PINs in the config
+        fake.pins = {}  # no PIN set on the station
+        app = create_app(fake.path)
         async with app.run_test(size=(80, 24)) as pilot:
             await attach(app, pilot)
             await pilot.press("f3")
@@ -177,7 +197,7 @@ def test_marking_a_trial_invalid_updates_the_summary(tmp_path, make_station):
     async def go():
         async with make_station(tmp_path) as station:
             await station.setup(PATIENT, test="nine-hole-peg")
-            app = create_app(station.path, pins=PINS)
+            app = create_app(station.path)
             async with app.run_test(size=(100, 30)) as pilot:
                 await attach(app, pilot)
                 trial = await _trial_with_result(app, pilot, station)
@@ -235,6 +255,20 @@ def test_the_daemon_going_away_and_coming_back(tmp_path, make_station):
     run(go())
 
 
+def test_a_lost_connection_closes_the_staff_screen_its_session_ended_with(fake):
+    async def go():
+        app = create_app(fake.path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await attach(app, pilot)
+            await open_staff_screen(pilot, "therapist")
+            fake.stop()
+            await wait_until(pilot, lambda: isinstance(app.screen, ReconnectingScreen), "the reconnecting overlay")
+            assert not any(isinstance(s, TherapistScreen) for s in app.screen_stack)
+            fake.start()
+            await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
+    run(go())
+
+
 def test_no_daemon_at_start_shows_connecting_then_attaches(tmp_path):
     path = tmp_path / "later.sock"
 
@@ -284,7 +318,7 @@ def test_the_technician_sees_switches_flash_and_cells_live(fake):
                                    "fault": "saturated or disconnected"}}}
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(100, 30)) as pilot:
             await attach(app, pilot)
             await pilot.press("f3")
@@ -331,10 +365,10 @@ def test_the_self_test_walk_ticks_steps_off_and_says_what_is_wrong(fake):
                                    "fault": None}}}
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(100, 30)) as pilot:
             await attach(app, pilot)
-            app.push_screen(TechnicianScreen())
+            await open_staff_screen(pilot, "technician")
             await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "a sensors subscription")
             screen = app.screen
             await pilot.click("#tab-self-test")

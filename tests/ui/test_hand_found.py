@@ -11,7 +11,7 @@ from station.ui.screens.patient import PatientScreen
 from station.ui.screens.technician import TechnicianScreen
 from station.ui.screens.therapist import TherapistScreen
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, PINS, text_of, wait_until
+from tests.ui.pilot_support import PATIENT, open_staff_screen, text_of, wait_until
 
 
 @pytest.fixture
@@ -23,9 +23,7 @@ def fake(tmp_path):
 async def open_screen(pilot, screen):
     app = pilot.app
     await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "the patient screen")
-    app.push_screen(screen)
-    await wait_until(pilot, lambda: app.screen is screen and screen.query("#back"), "the staff screen")
-    return screen
+    return await open_staff_screen(pilot, screen.ROLE)
 
 
 async def click_again(pilot, button: Button) -> None:
@@ -38,7 +36,7 @@ def test_create_patient_without_a_hand_asks_for_it_and_sends_nothing(fake):
     # Was: Select.BLANK (False) is not Textual's "nothing chosen" (Select.NULL), so the
     # sentinel went into the request and json.dumps crashed the whole UI.
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(100, 30)) as pilot:
             screen = await open_screen(pilot, TherapistScreen())
             screen.query_one("#new-id", Input).value = "P-0100"
@@ -69,7 +67,7 @@ def test_the_trial_chosen_to_mark_invalid_stays_chosen_when_another_finishes(fak
     fake.setup(patient=PATIENT, test="nine-hole-peg")
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(100, 30)) as pilot:
             screen = await open_screen(pilot, TherapistScreen())
             await pilot.click("#tab-test")
@@ -96,7 +94,7 @@ def test_the_self_test_walk_ticks_a_peg_seated_and_pulled_between_two_snapshots(
     # with the simulated patient at --speed 5 it stuck at hole 7 once pegs 7-9 had
     # come and gone between snapshots. Now the live peg_in events tick holes off.
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(100, 30)) as pilot:
             screen = await open_screen(pilot, TechnicianScreen())
             await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "a sensors subscription")
@@ -150,7 +148,7 @@ def test_on_the_linux_console_the_pin_and_the_charts_are_plain_ascii(fake):
                                          nhpt_trial(19.5, started_at="2024-05-01T10:00:00Z")])
 
     async def go():
-        app = create_app(fake.path, pins=PINS, ascii=True)
+        app = create_app(fake.path, ascii=True)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_until(pilot, lambda: app.connected and app.history.trials, "the patient's history")
             await pilot.press("f2")

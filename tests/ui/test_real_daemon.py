@@ -18,6 +18,7 @@ from station.ui.app import create_app
 from station.ui.screens.patient import PatientScreen
 from station.ui.widgets.board import BoardView
 from tests.daemon.inprocess import InProcessDaemon
+from tests.support import STAFF_PINS, log_in
 from tests.ui.pilot_support import PATIENT, text_of, wait_until
 
 pytestmark = pytest.mark.slow  # a few seconds of real time (the count-down and settling)
@@ -35,6 +36,7 @@ def test_the_start_button_on_the_real_daemon_counts_down_shows_pegs_and_the_resu
     async def go():
         async with InProcessDaemon(tmp_path) as d:
             async with StationClient(d.socket) as c:
+                await log_in(c)
                 await c.request("create_patient", **PATIENT)
                 await c.request("start_test", protocol="nine-hole-peg", options={"pegs": 2}, trials_per_hand=1,
                                 practice=False)
@@ -91,9 +93,13 @@ def test_the_calibration_wizard_on_the_real_daemon_saves_into_its_config(tmp_pat
             app = create_app(d.socket)
             async with app.run_test(size=(100, 30)) as pilot:
                 await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "attached")
-                screen = TechnicianScreen()
-                app.push_screen(screen)
-                await wait_until(pilot, lambda: app.screen is screen and screen.query("#back"), "the screen")
+                await pilot.press("f3")  # the daemon checks the technician PIN and opens the session
+                await wait_until(pilot, lambda: app.screen.query("#pin-input"), "the PIN dialog")
+                for key in [*STAFF_PINS["technician"], "enter"]:
+                    await pilot.press(key)
+                await wait_until(pilot, lambda: isinstance(app.screen, TechnicianScreen), "the technician screen")
+                screen = app.screen
+                await wait_until(pilot, lambda: screen.query("#back"), "the screen")
                 await pilot.click("#tab-calibrate")
                 status = screen.query_one("#cal-status", Static)
                 screen.query_one("#cal-cell", Select).value = "tray"

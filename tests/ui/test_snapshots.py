@@ -18,7 +18,7 @@ from station.ui.screens.reconnecting import ReconnectingScreen
 from station.ui.screens.technician import TechnicianScreen
 from station.ui.screens.therapist import TherapistScreen
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, PINS, enter_pin, nhpt_trial, settled, shown, wait_until
+from tests.ui.pilot_support import PATIENT, enter_pin, nhpt_trial, open_staff_screen, settled, shown, wait_until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((100, 30), id="100x30")]
 # A path where no daemon ever listens, the same in every run (it shows on the overlay).
@@ -61,10 +61,11 @@ async def _finished_trial(pilot, fake) -> None:
 
 
 async def _open(pilot, screen) -> None:
-    """Push a staff screen (the PIN is tested in test_flows) and wait until it is composed."""
-    pilot.app.push_screen(screen)
-    await wait_until(pilot, lambda: pilot.app.screen is screen and screen.query("#back")
-                     and screen.query_one("#back").region.width, "the staff screen laid out")
+    """Open a staff screen through its PIN (the daemon's login) and wait until it is composed."""
+    await open_staff_screen(pilot, screen.ROLE)
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: screen.query("#back") and screen.query_one("#back").region.width,
+                     "the staff screen laid out")
 
 
 async def _attached(pilot) -> None:
@@ -83,7 +84,7 @@ def test_patient_screen_during_a_trial(snap_compare, fake, size):
         fake.peg_in(3)
         await wait_until(pilot, lambda: len(pilot.app.board.occupied) == 2, "the board")
         await settled(pilot)
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -91,7 +92,7 @@ def test_patient_screen_with_a_result(snap_compare, fake, size):
     async def before(pilot):
         await _finished_trial(pilot, fake)
         await settled(pilot)
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 def test_patient_screen_on_the_linux_console(snap_compare, fake):
@@ -99,7 +100,7 @@ def test_patient_screen_on_the_linux_console(snap_compare, fake):
     async def before(pilot):
         await _finished_trial(pilot, fake)
         await settled(pilot)
-    assert snap_compare(create_app(fake.path, pins=PINS, ascii=True), terminal_size=(80, 24), run_before=before)
+    assert snap_compare(create_app(fake.path, ascii=True), terminal_size=(80, 24), run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -110,7 +111,7 @@ def test_pin_dialog(snap_compare, fake, size):
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, PinDialog), "the PIN dialog")
         await enter_pin(pilot, "12", submit=False)
         await settled(pilot)
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -121,7 +122,7 @@ def test_therapist_screen_test_pane(snap_compare, fake, size):
         await pilot.click("#tab-test")
         await wait_until(pilot, lambda: pilot.app.screen.query_one("#trials").row_count == 1, "the trial")
         await settled(pilot)
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -133,7 +134,7 @@ def test_therapist_screen_progress_pane(snap_compare, fake_between_tests, size):
         await _open(pilot, TherapistScreen())
         await pilot.click("#tab-progress")
         await settled(pilot)
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -145,7 +146,7 @@ def test_technician_screen(snap_compare, fake, size):
         fake.push_sensors(SENSORS)
         await wait_until(pilot, lambda: pilot.app.sensors is not None, "the sensors")
         await _sensors_drawn(pilot)
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 async def _sensors_drawn(pilot) -> None:
@@ -182,7 +183,7 @@ def test_technician_self_test(snap_compare, fake, size):
         await wait_until(pilot, lambda: "hole 2" in str(pilot.app.screen.query_one("#self-test-hint").render()),
                          "step 2")
         await settled(pilot)
-    assert snap_compare(create_app(fake.path, pins=PINS), terminal_size=size, run_before=before)
+    assert snap_compare(create_app(fake.path), terminal_size=size, run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES)

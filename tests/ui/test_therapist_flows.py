@@ -16,8 +16,9 @@ from station.ui.screens.pin import PinDialog
 from station.ui.screens.therapist import TherapistScreen
 from station.ui.view.model import PICKUP_INSTRUCTION
 from tests.daemon.inprocess import InProcessDaemon
+from tests.support import log_in
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, PINS, THERAPIST_PIN, text_of, wait_until
+from tests.ui.pilot_support import PATIENT, THERAPIST_PIN, enter_pin, text_of, wait_until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((100, 30), id="100x30")]
 
@@ -38,8 +39,7 @@ async def therapist(pilot, pane: str = "test") -> TherapistScreen:
     await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "the patient screen")
     await pilot.press("f2")
     await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
-    for key in [*THERAPIST_PIN, "enter"]:
-        await pilot.press(key)
+    await enter_pin(pilot, THERAPIST_PIN)
     await wait_until(pilot, lambda: isinstance(app.screen, TherapistScreen) and app.screen.query("#trials"),
                      "the therapist screen")
     screen = app.screen
@@ -81,7 +81,7 @@ def test_coin_drop_after_the_9hpt_on_the_stand_in(fake, size):
     fake.setup(patient=PATIENT, test="nine-hole-peg")
 
     async def go():
-        app = create_app(fake.path, pins=PINS, kiosk=True)
+        app = create_app(fake.path, kiosk=True)
         async with app.run_test(size=size) as pilot:
             screen = await therapist(pilot)
             await switch_protocols(pilot, screen)
@@ -100,9 +100,10 @@ def test_coin_drop_after_the_9hpt_on_the_real_daemon(tmp_path, size):
     async def go():
         async with InProcessDaemon(tmp_path) as d:
             async with StationClient(d.socket) as c:
+                await log_in(c, "therapist")
                 await c.request("create_patient", **PATIENT)
                 await c.request("start_test", protocol="nine-hole-peg")
-            app = create_app(d.socket, pins=PINS, kiosk=True)
+            app = create_app(d.socket, kiosk=True)
             async with app.run_test(size=size) as pilot:
                 screen = await therapist(pilot)
                 await switch_protocols(pilot, screen)
@@ -126,7 +127,7 @@ def test_an_error_in_a_handler_is_shown_and_logged_and_the_kiosk_goes_on(fake, c
     fake.run(lambda: fake.table.__setitem__("finish_trial", lambda a: {"trial": "not a trial record"}))
 
     async def go():
-        app = create_app(fake.path, pins=PINS, kiosk=True)
+        app = create_app(fake.path, kiosk=True)
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
             screen = await therapist(pilot)
             with caplog.at_level(logging.ERROR, logger="station.ui"):
@@ -152,7 +153,7 @@ def test_starting_a_test_over_a_running_one_asks_first(fake):
     fake.setup(patient=PATIENT, test="nine-hole-peg")
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(100, 30)) as pilot:
             screen = await therapist(pilot)
             await choose_protocol(pilot, screen, "nine-hole-peg")
@@ -181,7 +182,7 @@ def test_with_no_test_running_start_test_goes_at_once(fake):
     fake.setup(patient=PATIENT)
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await therapist(pilot)
             await choose_protocol(pilot, screen, "coin-drop")
@@ -198,7 +199,7 @@ def test_free_practice_is_finished_not_only_aborted(fake):
     fake.setup(patient=PATIENT)
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await therapist(pilot)
             await choose_protocol(pilot, screen, "free-practice")
@@ -218,7 +219,7 @@ def test_free_practice_is_finished_not_only_aborted(fake):
 
 def test_a_new_patient_takes_notes_and_a_typo_is_corrected_with_its_history(fake):
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(100, 30)) as pilot:
             screen = await therapist(pilot, "patient")
             screen.query_one("#new-id", Input).value = "P-0100"
@@ -278,7 +279,7 @@ def test_notifications_do_not_pile_up(fake):
     fake.setup(patient=PATIENT)
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
             screen = await therapist(pilot)
             for _ in range(3):
@@ -295,7 +296,7 @@ def test_a_coin_knocked_off_the_tray_is_told_to_the_therapist(fake):
     detail = "1 coin left the tray while placing (3 -> 2): knocked off?"
 
     async def go():
-        app = create_app(fake.path, pins=PINS)
+        app = create_app(fake.path)
         async with app.run_test(size=(100, 30), notifications=True) as pilot:
             screen = await therapist(pilot)
             fake.press_start()

@@ -15,10 +15,12 @@ from station.ui.widgets.console import console_look
 
 
 class StaffScreen(StationNode, Screen):
-    """Tabs ``PANES`` switch a ContentSwitcher of ``<pane>-pane`` children; Esc goes back."""
+    """Tabs ``PANES`` switch a ContentSwitcher of ``<pane>-pane`` children; Esc goes back,
+    ending the daemon session of ``ROLE`` (the kiosk is left to the patient)."""
 
     CSS_PATH = Path(__file__).resolve().parent.parent / "staff.tcss"
     PANES: ClassVar[tuple[str, ...]] = ()
+    ROLE: ClassVar[str] = ""
     TITLE_TEXT: ClassVar[str] = ""
     BINDINGS = [("escape", "back", "Patient view")]
 
@@ -32,6 +34,9 @@ class StaffScreen(StationNode, Screen):
 
     def on_mount(self) -> None:
         console_look(self)
+
+    def on_unmount(self) -> None:
+        self.app.logout(self.ROLE)
 
     def show_pane(self, pane: str) -> None:
         """Switch to ``pane``; the keyboard goes to its first field (or button)."""

@@ -25,6 +25,7 @@ class TechnicianScreen(StaffScreen):
 
     PANES = PANES
     TITLE_TEXT = "Technician - sensors live"
+    ROLE = "technician"
     # Below 90 columns the switch grid has 4 columns: 5 clipped "button start - 1".
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]
 
@@ -127,7 +128,12 @@ class TechnicianScreen(StaffScreen):
         for name, c in (sensors.get("cells") or {}).items():
             lines.append(f"{name:<6} {_num(c.get('grams'), 2):>9} {_num(c.get('counts'), 0):>9} "
                          f"{_num(c.get('count'), 0):>5} {_num(c.get('noise_g'), 3):>8}  {c.get('fault') or '-'}")
-        self.query_one("#cells", Static).update("\n".join(lines))
+        cells = self.query_one("#cells", Static)
+        if len(lines) != len(str(cells.render()).splitlines()):
+            # a new height: lay it out again after this frame too (an update arriving while the
+            # screen is still being laid out after the PIN dialog kept its old height)
+            self.call_after_refresh(cells.refresh, layout=True)
+        cells.update("\n".join(lines))
         faults = [f"{name}: {c['fault']}" for name, c in (sensors.get("cells") or {}).items() if c.get("fault")]
         faults += [f"{f.get('kind')} on {f.get('source')}: {f.get('detail')}" for f in self.app.faults[-5:]]
         self.query_one("#faults", Static).update("\n".join(faults) or "none")

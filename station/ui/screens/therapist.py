@@ -24,6 +24,7 @@ class TherapistScreen(StaffScreen):
 
     PANES = PANES
     TITLE_TEXT = "Therapist"
+    ROLE = "therapist"
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()

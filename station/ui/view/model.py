@@ -225,6 +225,8 @@ def result_message(record: dict, history: list[dict]) -> str:
     status = record.get("status") or (record.get("result") or {}).get("status")
     if status == "aborted":
         return "This trial was stopped. Take a breath; we can try again whenever you are ready."
+    if status == "storage_full":
+        return "This trial could not be kept: the station's storage is full. Please tell your therapist."
     if status == "timeout":
         return "Time is up for this one. That is fine: every try is practice. Rest a moment."
     score = score_of(record)
@@ -283,8 +285,9 @@ class History:
         Tests without a scored summary (older records) fall back to the valid
         trials themselves, counted one by one.
         """
-        scored = [t for t in reversed(self.tests)
-                  if isinstance(t.get("summary"), dict) and isinstance(t["summary"].get("hands"), dict)]
+        # a test counts once a hand has a mean: one just started (no trial yet) must not
+        # hide the history behind an empty "test by test" chart
+        scored = [t for t in reversed(self.tests) if _has_a_mean(t)]
         if scored:
             protocol = scored[-1].get("protocol")
             mine = [t for t in scored if t.get("protocol") == protocol]
@@ -303,6 +306,13 @@ class History:
             points = series.setdefault(hand, [])
             points.append((len(points) + 1, score_of(rec)[0]))  # type: ignore[index]
         return Progress(None, "s", "trial", max((len(v) for v in series.values()), default=0), series)
+
+
+def _has_a_mean(test: dict) -> bool:
+    summary = test.get("summary")
+    hands = summary.get("hands") if isinstance(summary, dict) else None
+    return isinstance(hands, dict) and any(isinstance(hs, dict) and isinstance(hs.get("mean"), (int, float))
+                                           for hs in hands.values())
 
 
 @dataclass(frozen=True)
