@@ -103,6 +103,9 @@ COMMANDS: dict[str, Spec] = {
     "abort_test": {"reason": ("str", False)},
     "mark_invalid": {"trial_id": ("id", True), "reason": ("str", True), "repeat": ("bool", False)},
     "results": {"patient_id": ("str", False), "limit": ("int", False)},
+    # delivery to the clinic's FHIR server ([fhir] in station.toml; docs/fhir.md)
+    "fhir_outbox": {},
+    "fhir_resend": {"test_id": ("int", True)},
     # technician
     "tare": {"cell": ("str", True)},
     "calibrate": {"cell": ("str", True), "mass_g": ("num", True)},

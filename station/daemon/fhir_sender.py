@@ -63,6 +63,12 @@ class FhirSender:
         self._lock = asyncio.Lock()  # one writer of outbox files at a time
         self._failures = 0  # consecutive failed sends: the back-off
         self.last_result: SendResult | None = None
+        self._known: dict[int, tuple[str, str | None]] = {}  # test id -> (state, last error): the summary
+
+    def open(self) -> None:
+        """Open the outbox (blocking: at start, before the loop serves) and learn its states."""
+        self.outbox.open(now=self._stamp())
+        self._known = {e["test_id"]: (e["state"], e["last_error"]) for e in self.outbox.entries()}
 
     # --- queueing ----------------------------------------------------------
 
@@ -70,11 +76,12 @@ class FhirSender:
         """Queue a test that has finished (complete or ended); others are ignored."""
         if test.get("status") not in FINISHED or not isinstance(test.get("test_id"), int):
             return
-        bundle = test_bundle(test, patient, self.station, made_at=self.now())
+        bundle = await asyncio.to_thread(test_bundle, test, patient, self.station, made_at=self.now())
         async with self._lock:
-            await asyncio.to_thread(self.outbox.add, test["test_id"], patient_id=test.get("patient_id"),
-                                    identifier=bundle_identifier(test, self.station), bundle=bundle,
-                                    now=self._stamp())
+            e = await asyncio.to_thread(self.outbox.add, test["test_id"], patient_id=test.get("patient_id"),
+                                        identifier=bundle_identifier(test, self.station), bundle=bundle,
+                                        now=self._stamp())
+        self._known[e["test_id"]] = (e["state"], e["last_error"])
         self._wake.set()
         self.changed()
 
@@ -89,6 +96,7 @@ class FhirSender:
         """Send a rejected test again."""
         async with self._lock:
             entry = await asyncio.to_thread(self.outbox.requeue, test_id)
+        self._known[entry["test_id"]] = (entry["state"], entry["last_error"])
         self._wake.set()
         self.changed()
         return entry
@@ -119,8 +127,9 @@ class FhirSender:
         result = await asyncio.to_thread(self.post, entry["bundle"])
         self.last_result = result
         async with self._lock:
-            await asyncio.to_thread(self.outbox.attempted, entry["test_id"], now=self._stamp(),
-                                    state=result.state, error=result.error, http_status=result.http_status)
+            e = await asyncio.to_thread(self.outbox.attempted, entry["test_id"], now=self._stamp(),
+                                        state=result.state, error=result.error, http_status=result.http_status)
+        self._known[e["test_id"]] = (e["state"], e["last_error"])
         self.changed()
         if result.state == "pending":
             self._failures += 1
@@ -171,6 +180,16 @@ class FhirSender:
         return self.now().astimezone(UTC).isoformat(timespec="milliseconds")
 
     # --- what clients see -------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """A few words for every ``state`` message (from memory, no disk): counts per state, the tests
+        refused and the last error."""
+        counts = dict.fromkeys(("pending", "sent", "rejected"), 0)
+        for state, _ in self._known.values():
+            counts[state] += 1
+        errors = [(tid, err) for tid, (state, err) in sorted(self._known.items()) if state != "sent" and err]
+        return {"counts": counts, "rejected": [t for t, (st, _) in sorted(self._known.items()) if st == "rejected"],
+                "last_error": errors[-1][1] if errors else None}
 
     def status(self) -> dict[str, Any]:
         """The outbox for the API: counts per state and the entries not yet sent, with their errors."""

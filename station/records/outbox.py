@@ -53,10 +53,16 @@ class OutboxEntry(TypedDict):
 
 
 class Outbox:
-    """The outbox directory (created mode 0700 if missing, with its ``.since`` stamp ``now``)."""
+    """The outbox directory; ``open`` it (with ``now``) before use, or give ``now`` here to open it at once."""
 
-    def __init__(self, directory: str | os.PathLike, *, now: str) -> None:
+    def __init__(self, directory: str | os.PathLike, *, now: str | None = None) -> None:
         self.dir = Path(directory)
+        self.since = ""
+        if now is not None:
+            self.open(now=now)
+
+    def open(self, *, now: str) -> None:
+        """Create the directory (mode 0700) if missing, with its ``.since`` stamp ``now``."""
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         stamp = self.dir / ".since"
         if not stamp.exists():
