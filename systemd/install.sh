@@ -190,6 +190,15 @@ do_install() {
     for unit in "${UNITS[@]}"; do
         run install -m 0644 "$SRC/systemd/$unit" "$UNIT_DIR/$unit"
     done
+    # [fhir] configured: the daemon may reach that server and no other address (station/fhir/sandbox.py).
+    dropin="$UNIT_DIR/station-daemon.service.d/fhir-network.conf"
+    if net=$("$PREFIX/bin/station" fhir-sandbox --config "$CONFIG_DIR/station.toml" 2>/dev/null) && [ -n "$net" ]; then
+        say "network for the FHIR server: $dropin"
+        run install -d -m 0755 "$(dirname "$dropin")"
+        if [ "$DRY_RUN" = 1 ]; then say "(would write) $net"; else printf '%s\n' "$net" > "$dropin"; fi
+    else
+        run rm -f "$dropin"
+    fi
     if systemd_running || [ "$DRY_RUN" = 1 ]; then
         run systemctl daemon-reload
         # The kiosk takes tty1 in place of the login prompt (other VTs keep theirs).
@@ -218,6 +227,7 @@ do_uninstall() {
             run rm -f "$UNIT_DIR/$unit"
         fi
     done
+    run rm -f "$UNIT_DIR/station-daemon.service.d/fhir-network.conf"
     if systemd_running || [ "$DRY_RUN" = 1 ]; then
         run systemctl daemon-reload
         run systemctl enable getty@tty1.service
