@@ -20,6 +20,7 @@ from station.ui.view.export_target import export_history, export_target
 from station.ui.view.model import History, peg_splits
 from station.ui.view.summary import note_for, test_lines, trial_row
 from station.ui.widgets.choice import chosen
+from station.ui.widgets.report_bar import ReportBar
 
 PANES = ("patient", "test", "results", "progress")
 
@@ -66,6 +67,7 @@ class TherapistScreen(StaffScreen):
                 with Horizontal(classes="row"):
                     yield Button("Export CSV + notes", id="export", compact=True)
                     yield Static("", id="export-status", markup=False)
+                yield ReportBar(id="report-bar")
                 yield Static("", id="results-text", markup=False)
             with Vertical(id="progress-pane", classes="pane"):
                 yield PlotextPlot(id="progress-plot")
