@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from station.api import ApiError
 from station.client import StationClient
 from station.config import default_config_text
 from station.fhir.codes import IDENTIFIER_SYSTEM
@@ -18,10 +19,18 @@ WAIT_S = 180.0
 
 
 async def state_where(c: StationClient, pred, timeout: float = WAIT_S) -> dict:
+    """The first state for which ``pred`` holds. Between the test's trials the next one is armed by
+    command too, so the test goes on however late the virtual patient is to press start on a loaded
+    machine (its own press then finds the trial armed: ``busy``, ignored)."""
     st = (await c.request("state"))["state"]
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not pred(st):
+        if st["trial"] is None and (st.get("test") or {}).get("status") == "in_progress":
+            try:
+                await c.request("start_trial")
+            except ApiError:
+                pass  # armed meanwhile by the virtual patient's press
         st = (await c.next_message("state", timeout=max(0.01, end - loop.time())))["state"]
     return st
 
