@@ -69,9 +69,10 @@ def _chart(pdf: ReportPDF, tests: Sequence[Mapping[str, Any]], protocol: str) ->
 
 def _table(pdf: ReportPDF, tests: Sequence[Mapping[str, Any]], patient: Mapping[str, Any]) -> None:
     hands = list(dict.fromkeys(h for t in tests for h in t["summary"]["hands"]))
+    unit = tests[0]["summary"]["unit"] if tests else ""
     head = ["date", "test", "status", "timing"]
     for hand in hands:
-        head += [f"{side_name(hand, patient)} mean", "SD score"]
+        head += [f"{_short_hand(hand, patient)} {unit}".rstrip(), "SD"]
     head += ["MSFC", "change from baseline", "invalid"]
     rows = []
     for t in tests:
@@ -87,10 +88,17 @@ def _table(pdf: ReportPDF, tests: Sequence[Mapping[str, Any]], patient: Mapping[
         row.append(_changes(s))
         row.append(str(len(s.get("invalid") or [])))
         rows.append(row)
-    fixed = [18, 9, 15, 24]
+    fixed = [17, 8, 13, 23]
     rest = 186 - sum(fixed) - 14 - 32 - 11
     widths = fixed + [rest / max(2 * len(hands), 1)] * (2 * len(hands)) + [14, 32, 11]
-    pdf.grid(head, rows, widths, size=6.5)
+    pdf.rows(head, rows, widths)
+
+
+def _short_hand(hand: str, patient: Mapping[str, Any]) -> str:
+    """``dom. R``: a table header's room for the hand and its side."""
+    name = side_name(hand, patient)  # "dominant (right)"
+    short = name.replace("non-dominant", "non-dom.").replace("dominant", "dom.")
+    return short.replace("(right)", "R").replace("(left)", "L")
 
 
 def _changes(s: Mapping[str, Any]) -> str:

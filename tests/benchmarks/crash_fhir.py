@@ -7,7 +7,7 @@ patient does tests that the daemon delivers to a real FHIR server (tests/fhir/fh
 Like tests/benchmarks/crash.py, on a fresh data directory, with ``[fhir]``
 configured: a client keeps a 9HPT going (one trial per hand, no practice; the
 simulated daemon's virtual patient presses start), and the daemon is killed
-1-10 s into each session, ``--kills`` times, then restarted. At the end the
+1-15 s into each session, ``--kills`` times, then restarted. At the end the
 daemon runs until its outbox is drained, and the server is searched for every
 resource of every finished test. Prints one JSON object:
 
@@ -56,6 +56,11 @@ async def session(sock: str, until: float) -> None:
             test = st.get("test")
             if test is None or test.get("status") != "in_progress":
                 await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1, practice=False)
+            elif st.get("trial") is None:
+                try:  # arm the next trial by command too: a late virtual patient's press then finds it armed
+                    await c.request("start_trial")
+                except ApiError:
+                    pass
             await c.next_message("state", timeout=max(0.01, until - time.monotonic()))
 
 
@@ -80,7 +85,7 @@ async def _run(kills: int, speed: float, seed: int, work: Path) -> dict:
     try:
         for k in range(kills):
             try:
-                await session(sock, time.monotonic() + rng.uniform(1.0, 10.0))
+                await session(sock, time.monotonic() + rng.uniform(1.0, 15.0))
             except (TimeoutError, ConnectionError, OSError, ApiError):
                 pass
             d.kill()
