@@ -106,9 +106,12 @@ class FhirSender:
     async def run(self) -> None:
         """Send pending entries until cancelled."""
         while True:
-            pending = [e for e in await asyncio.to_thread(self.outbox.entries) if e["state"] == "pending"]
             self._wake.clear()
-            for entry in pending:
+            # the states are known in memory: only pending entries are read (sent ones pile up over years)
+            for test_id in [t for t, (state, _) in sorted(self._known.items()) if state == "pending"]:
+                entry = await asyncio.to_thread(self.outbox.get, test_id)
+                if entry is None or entry["state"] != "pending":
+                    continue
                 ok = await self._send_one(entry)
                 if not ok:
                     break  # the server or network is away: back off before trying anything else
@@ -120,7 +123,7 @@ class FhirSender:
                     await asyncio.wait_for(self._wake.wait(), delay)
                 except TimeoutError:
                     pass
-            elif not any(e["state"] == "pending" for e in await asyncio.to_thread(self.outbox.entries)):
+            elif not any(state == "pending" for state, _ in self._known.values()):
                 await self._wake.wait()
 
     async def _send_one(self, entry: OutboxEntry) -> bool:
