@@ -36,6 +36,8 @@ PHASE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "free-practice": (("reps_per_min", "reps/min"), ("pace_change_pct", "pace change %"),
                       ("pace_trend", "pace trend")),
 }
+#: a summary's measure key as the page names it
+MEASURE_LABELS = {"total_s": "time", "pegs": "pegs", "reps": "reps"}
 MADE_BY = "Station (instrumented dexterity station)"
 
 
@@ -113,8 +115,9 @@ def _trials_table(pdf: ReportPDF, test: Mapping[str, Any], patient: Mapping[str,
     s = test["summary"]
     unit, key = s["unit"], s["measure"]
     phases = PHASE_COLUMNS.get(test["protocol"], ())
-    pdf.heading(f"Trials ({key} in {unit}; practice and invalid trials shown, not scored)")
-    head = ["id", "hand", "trial", f"{key} {unit}", "status", "valid", *(h for _, h in phases)]
+    label = MEASURE_LABELS.get(key, key)
+    pdf.heading(f"Trials ({label} in {unit}; practice and invalid trials shown, not scored)")
+    head = ["id", "hand", "trial", f"{label} {unit}", "status", "valid", *(h for _, h in phases)]
     rows = []
     for e in test["trials"]:
         r = e.get("result") or {}
