@@ -128,6 +128,9 @@ COMMANDS: dict[str, Spec] = {
     "abort_test": {"reason": ("str", False)},
     "mark_invalid": {"trial_id": ("id", True), "reason": ("str", True), "repeat": ("bool", False)},
     "results": {"patient_id": ("str", False), "limit": ("int", False)},
+    # delivery to the clinic's FHIR server ([fhir] in station.toml; docs/fhir.md)
+    "fhir_outbox": {},
+    "fhir_resend": {"test_id": ("int", True)},
     # technician
     "tare": {"cell": ("str", True)},
     "calibrate": {"cell": ("str", True), "mass_g": ("num", True)},
@@ -147,6 +150,7 @@ COMMAND_ROLES: dict[str, str | None] = {
     "find_patients": "therapist", "start_trial": "therapist", "abort_trial": "therapist",
     "finish_trial": "therapist", "start_test": "therapist", "abort_test": "therapist",
     "mark_invalid": "therapist",
+    "fhir_outbox": "therapist", "fhir_resend": "therapist",
     "tare": "technician", "calibrate": "technician", "self_test": "technician",
 }
 assert set(COMMAND_ROLES) == set(COMMANDS), "every command says which role it needs"

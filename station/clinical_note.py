@@ -36,22 +36,22 @@ def clinical_note(test: Mapping[str, Any], patient: Mapping[str, Any] | None = N
     plan = test["plan"]
     unit = s["unit"]
     lines = [f"{TITLES.get(test['protocol'], test['protocol'])} - {test.get('date') or 'date not recorded'}"]
-    lines.append(_patient_line(test, patient, s))
-    lines.append(_plan_line(plan, s))
-    timing = _timing_line(s)
+    lines.append(patient_line(test, patient, s))
+    lines.append(plan_line(plan, s))
+    timing = timing_line(s)
     if timing:
         lines.append(timing)
     for hand, hs in s["hands"].items():
-        lines.append(_hand_line(hand, hs, unit, patient, plan))
+        lines.append(hand_line(hand, hs, unit, patient, plan))
         norm = hs.get("norm")
         if norm is not None:
-            lines.append("  " + _norm_text(norm))
+            lines.append("  " + norm_text(norm))
     if s.get("msfc_score") is not None:
         unable = any(hs["status"] == "timeout" for hs in s["hands"].values())
         lines.append(f"MSFC 9HPT score (mean of 1/mean time of each hand): {s['msfc_score']:.4f} /s"
                      + (f"; a hand unable to complete counts {MSFC_UNABLE_S:g} s (MSFC manual, Fischer 2001)."
                         if unable else "."))
-    lines += _progress_lines(s, unit)
+    lines += progress_lines(s, unit)
     if s["invalid"]:
         lines.append("Invalid trials (kept, not scored):")
         for inv in s["invalid"]:
@@ -73,7 +73,8 @@ def clinical_note(test: Mapping[str, Any], patient: Mapping[str, Any] | None = N
     return "\n".join(lines) + "\n"
 
 
-def _patient_line(test: Mapping[str, Any], patient: Mapping[str, Any] | None, s: Mapping[str, Any]) -> str:
+def patient_line(test: Mapping[str, Any], patient: Mapping[str, Any] | None, s: Mapping[str, Any]) -> str:
+    """The patient: pseudonym, age and how it was computed, sex, handedness, population."""
     p = patient or {}
     pid = test.get("patient_id") or p.get("id") or "not recorded"
     norms = [hs["norm"] for hs in s["hands"].values() if hs.get("norm") and hs["norm"].get("age") is not None]
@@ -91,7 +92,8 @@ def _patient_line(test: Mapping[str, Any], patient: Mapping[str, Any] | None, s:
     return f"Patient {pid}: {age}, {sex}, {hand}" + (f"; population: {cond}." if cond else ".")
 
 
-def _plan_line(plan: Mapping[str, Any], s: Mapping[str, Any]) -> str:
+def plan_line(plan: Mapping[str, Any], s: Mapping[str, Any]) -> str:
+    """How the test was given: trials per hand and order, practice, cutoff or duration."""
     n = plan["trials_per_hand"]
     order = " then ".join(plan["hands"])
     bits = [f"{n} timed trial{'s' if n != 1 else ''} per hand ({order})"]
@@ -113,8 +115,9 @@ def _plan_line(plan: Mapping[str, Any], s: Mapping[str, Any]) -> str:
     return "Given as: " + "; ".join(bits) + "."
 
 
-def _hand_line(hand: str, hs: Mapping[str, Any], unit: str, patient: Mapping[str, Any] | None,
+def hand_line(hand: str, hs: Mapping[str, Any], unit: str, patient: Mapping[str, Any] | None,
                plan: Mapping[str, Any]) -> str:
+    """One hand's valid timed values and mean (or why there is none)."""
     side = (patient or {}).get("dominant_hand")
     if side in OTHER_HAND:
         side = side if hand == "dominant" else OTHER_HAND[side]
@@ -130,7 +133,7 @@ def _hand_line(hand: str, hs: Mapping[str, Any], unit: str, patient: Mapping[str
     return f"{name}: {vals}; mean {_value(hs['mean'], unit)}."
 
 
-def _timing_line(s: Mapping[str, Any]) -> str | None:
+def timing_line(s: Mapping[str, Any]) -> str | None:
     """How time was measured, once for the test (per hand if they differ); None if not a timed 9HPT."""
     if s.get("protocol") != "nine-hole-peg":
         return None
@@ -151,7 +154,8 @@ def _timing_text(code: str | None) -> str:
     return TIMINGS.get(code, code)
 
 
-def _norm_text(n: Mapping[str, Any]) -> str:
+def norm_text(n: Mapping[str, Any]) -> str:
+    """An SD score with its band, population and norm row, or why there is none."""
     if n.get("sd_score") is None:
         return f"No SD score: {n['reason']}."
     r = n["norm"]
@@ -160,7 +164,8 @@ def _norm_text(n: Mapping[str, Any]) -> str:
             f"{r['age_to']} y, {r['hand']} hand: {r['mean_s']:.1f} +/- {r['sd_s']:.1f} s.")
 
 
-def _progress_lines(s: Mapping[str, Any], unit: str) -> list[str]:
+def progress_lines(s: Mapping[str, Any], unit: str) -> list[str]:
+    """Change from baseline and from the previous test, and the threshold they are flagged against."""
     out = []
     unit = (s.get("change_measure") or {}).get("unit", unit)
     what = "" if unit == s["unit"] else f" in {unit}"
@@ -181,7 +186,7 @@ def _progress_lines(s: Mapping[str, Any], unit: str) -> list[str]:
         if parts:
             out.append(f"{title}{what} ({', '.join(sorted(dates))}): " + "; ".join(parts) + ".")
     if out:
-        out.append(_threshold_line(next((p["threshold"] for p in progs if p.get("threshold")), None), unit))
+        out.append(threshold_line(next((p["threshold"] for p in progs if p.get("threshold")), None), unit))
     skipped = max((p.get("not_compared") or 0 for p in progs), default=0)
     if skipped:
         out.append(f"{skipped} earlier test{'s' if skipped != 1 else ''} timed another way "
@@ -192,7 +197,8 @@ def _progress_lines(s: Mapping[str, Any], unit: str) -> list[str]:
     return out
 
 
-def _threshold_line(t: Mapping[str, Any] | None, unit: str) -> str:
+def threshold_line(t: Mapping[str, Any] | None, unit: str) -> str:
+    """The threshold a change is flagged against (with its size), or that none is published."""
     if t is None:
         return f"Changes are not flagged: {NO_THRESHOLD.split(':')[0]}."
     th = Threshold(t["population"], t["flag"], t["source"], t.get("pct"), t.get("amount"))

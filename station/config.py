@@ -71,6 +71,12 @@ SCHEMA: dict[str, dict[str, tuple[Any, bool, Any]]] = {
         "therapist_pin": (str, False, ""),
         "technician_pin": (str, False, ""),
     },
+    "fhir": {  # delivery of finished tests to a clinic's FHIR server (docs/fhir.md); "" = nothing is sent
+        "base_url": (str, False, ""),          # the server's base, http(s)://host[:port]/path
+        "credentials_file": (str, False, ""),  # a file holding a bearer token; readable by the daemon only
+        "station_id": (str, False, ""),        # this station in identifiers; "" = [station] name
+        "patient_system": (str, False, ""),    # the clinic's pseudonym namespace; "" = the station's own
+    },
     "wiring": {
         "hole_colours": ("strs", False, None),     # one per hole; None: station.wiring picks distinct ones
         "hole_colour": (str, False, None),         # before hole_colours: one colour for all (station wiring refuses it)
@@ -197,8 +203,20 @@ def parse_config(text: str, where: str = "station.toml") -> Config:
     _check_pins(pins, cells, where)
     if not st["active_low"]:
         _check_no_fixed_pull_ups(pins, where)
+    _check_fhir(sections["fhir"], where)
     return Config(tuple(pins["holes"]), dict(pins["buttons"]), st["active_low"], float(st["settle_ms"]),
                   cells, st["name"], sections, where)
+
+
+def _check_fhir(fhir: dict[str, Any], where: str) -> None:
+    url = fhir["base_url"]
+    if url and not (url.startswith(("http://", "https://")) and len(url.split("/", 3)[2]) > 0):
+        raise ConfigError(f"{where}: 'fhir.base_url' must be an http:// or https:// URL (got {url!r})")
+    if url and not fhir["station_id"]:
+        raise ConfigError(f"{where}: 'fhir.station_id' must be set with 'fhir.base_url': it makes this "
+                          "station's identifiers on the server unique (e.g. the clinic's asset number)")
+    if fhir["credentials_file"] and not os.path.isabs(fhir["credentials_file"]):
+        raise ConfigError(f"{where}: 'fhir.credentials_file' must be an absolute path")
 
 
 def _check_table(table: dict, keys: dict, prefix: str, where: str) -> dict[str, Any]:

@@ -69,6 +69,9 @@ SEXES = ("female", "male")
 COLUMNS = ("age_from", "age_to", "sex", "hand", "mean_s", "sd_s")
 DEFAULT_NORMS = "data/norms/nine-hole-peg-adult.csv"
 
+#: an SD score within +/- this is ``normal`` (within normal limits)
+NORMAL_BAND_SD = 0.75
+
 #: band code -> label
 BAND_LABELS = {
     "markedly_above": "markedly above average",
@@ -222,7 +225,7 @@ def _check_overlaps(rows: list[NormRow], lines: list[tuple[int, str]], source: s
 def band(sd_score: float) -> str:
     """The band code of an SD score (see the module docstring)."""
     z = round(sd_score, 2)
-    if abs(z) <= 0.75:
+    if abs(z) <= NORMAL_BAND_SD:
         return "normal"
     side = "above" if z > 0 else "below"
     if abs(z) <= 1.5:

@@ -283,6 +283,15 @@ do_install() {
         say "a live station now: removing the simulated board's drop-in"
         run rm -f "$DROPIN"
     fi
+    # [fhir] configured: the daemon may reach that server and no other address (station/fhir/sandbox.py).
+    dropin="$DROPIN_DIR/fhir-network.conf"
+    if net=$("$PREFIX/bin/station" fhir-sandbox --config "$CONFIG_DIR/station.toml" 2>/dev/null) && [ -n "$net" ]; then
+        say "network for the FHIR server: $dropin"
+        run install -d -m 0755 "$(dirname "$dropin")"
+        if [ "$DRY_RUN" = 1 ]; then say "(would write) $net"; else printf '%s\n' "$net" > "$dropin"; fi
+    else
+        run rm -f "$dropin"
+    fi
     if systemd_running || [ "$DRY_RUN" = 1 ]; then
         run systemctl daemon-reload
         # The kiosk takes tty1 in place of the login prompt (other VTs keep theirs).
@@ -312,7 +321,7 @@ do_uninstall() {
             run rm -f "$UNIT_DIR/$unit"
         fi
     done
-    if [ -e "$DROPIN_DIR" ]; then
+    if [ -e "$DROPIN_DIR" ]; then  # the simulated board's and the FHIR network's drop-ins
         run rm -rf "$DROPIN_DIR"
     fi
     if systemd_running || [ "$DRY_RUN" = 1 ]; then

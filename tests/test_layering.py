@@ -144,3 +144,15 @@ def test_the_pure_core_imports_no_hardware_ui_database_concurrency_or_clock(path
 @pytest.mark.parametrize("path", _modules(HARDWARE), ids=_rel)
 def test_hardware_imports_from_station_only_events_config_and_errors(path):
     assert station_imports_outside(path.read_text(encoding="utf-8"), HARDWARE_MAY_USE) == []
+
+
+#: the record formats (PDF reports, FHIR Bundles): records in, bytes or JSON out, usable from the
+#: daemon, the UI and the command line alike
+FORMAT_PACKAGES = ("report", "fhir")
+FORMAT_FORBIDDEN = ("hardware", "gpiozero", "RPi", "lgpio", "textual", "tinydb", "asyncio", "threading",
+                    "station.daemon", "station.ui", "station.records", "station.commands")
+
+
+@pytest.mark.parametrize("path", [p for pkg in FORMAT_PACKAGES for p in _modules(STATION / pkg)], ids=_rel)
+def test_the_report_and_fhir_formats_import_no_hardware_ui_store_or_concurrency(path):
+    assert forbidden_imports(path.read_text(encoding="utf-8"), FORMAT_FORBIDDEN) == []

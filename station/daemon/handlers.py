@@ -8,9 +8,10 @@ and the administration rules become API error codes here.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from station import api
 from station.administration import AdministrationError, TestPlan
@@ -30,6 +31,9 @@ from station.records.storage import is_disk_full
 from station.records.store import RecordError
 from station.results import TEST_SCHEMA
 
+if TYPE_CHECKING:  # imported only where [fhir] is configured
+    from station.daemon.fhir_sender import FhirSender
+
 log = logging.getLogger("station.daemon")  # the service's log name, whichever part says it
 
 #: Most patients ``find_patients`` answers with (a reply is one line; a screen shows a few dozen).
@@ -43,9 +47,10 @@ class CommandHandlers:
     def __init__(self, *, records: RecordsThread, test: RunningTest, trials: TrialControl,
                  calibration: Calibration, selftest: GuidedCheck, clock: Callable[[], float],
                  hello: Callable[[], dict], state: Callable[[], StateSnapshot], drain: Callable[[float], None],
-                 auth: StaffAuth) -> None:
+                 auth: StaffAuth, delivery: FhirSender | None = None) -> None:
         self.records = records
         self.auth = auth
+        self.delivery = delivery  # None: [fhir] not configured
         self.running_test = test
         self.trials = trials
         self.calibration = calibration
@@ -61,7 +66,8 @@ class CommandHandlers:
             "clear_patient": self.clear_patient, "find_patients": self.find_patients,
             "start_trial": self.start_trial, "abort_trial": self.abort_trial, "finish_trial": self.finish_trial,
             "start_test": self.start_test, "abort_test": self.abort_test, "mark_invalid": self.mark_invalid,
-            "results": self.results, "tare": self.tare, "calibrate": self.calibrate, "self_test": self.self_test,
+            "results": self.results, "fhir_outbox": self.fhir_outbox, "fhir_resend": self.fhir_resend,
+            "tare": self.tare, "calibrate": self.calibrate, "self_test": self.self_test,
         }
         self.session_commands = {"login": self._login, "logout": self._logout}  # these need the connection
         missing = set(api.COMMANDS) - set(self.table) - set(self.session_commands)
@@ -260,6 +266,22 @@ class CommandHandlers:
         return {"trial": rec}
 
     # --- results ----------------------------------------------------------------
+
+    async def fhir_outbox(self, a: dict) -> dict:
+        """The FHIR outbox: counts per state and every test not yet delivered, with why."""
+        if self.delivery is None:
+            return {"configured": False}
+        return {"configured": True, **await asyncio.to_thread(self.delivery.status)}
+
+    async def fhir_resend(self, a: dict) -> dict:
+        """Send a test the server refused again (after the clinic fixed what it refused)."""
+        if self.delivery is None:
+            raise ApiError(api.BAD_VALUE, "fhir_resend: no FHIR server is configured ([fhir] base_url)")
+        try:
+            entry = await self.delivery.requeue(a["test_id"])
+        except KeyError:
+            raise ApiError(api.NOT_FOUND, f"fhir_resend: test {a['test_id']} is not in the outbox") from None
+        return {"test_id": entry["test_id"], "state": entry["state"]}
 
     async def results(self, a: dict) -> dict:
         selected = self.running_test.patient

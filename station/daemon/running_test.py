@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from station import api
 from station.administration import AdministrationError, TestPlan, TestSession, TrialSlot
@@ -27,6 +28,9 @@ from station.record_types import Patient, StoredTrial, SummaryRecord, TestRecord
 from station.records.store import RecordError
 from station.results import TEST_SCHEMA, test_record
 
+if TYPE_CHECKING:  # imported only where [fhir] is configured (fhir.resources is slow to import)
+    from station.daemon.fhir_sender import FhirSender
+
 log = logging.getLogger("station.daemon")  # the service's log name, whichever part says it
 
 
@@ -36,8 +40,10 @@ class RunningTest:
     ``changed()`` is called when clients should hear the new state.
     """
 
-    def __init__(self, *, records: RecordsThread, norms: NormSet, changed: Callable[[], None]) -> None:
+    def __init__(self, *, records: RecordsThread, norms: NormSet, changed: Callable[[], None],
+                 delivery: FhirSender | None = None) -> None:
         self.records = records
+        self.delivery = delivery  # [fhir] configured: a finished test goes to its outbox
         self.norms = norms
         self.changed = changed
         self.patient: Patient | None = None
@@ -101,6 +107,8 @@ class RunningTest:
         rec = test_record(s, patient=self.patient, norms=self.norms, history=self._history)
         self.summary = rec["summary"]
         await self.records.call(self.records.store.update_test, s.test_id, rec)
+        if self.delivery is not None and s.status != "in_progress":
+            await self.delivery.finished(rec, self.patient)
 
     async def take(self, s: TestSession, slot: TrialSlot, record: StoredTrial, trial_id: int) -> None:
         """The test takes a finished trial's result (an aborted or interrupted trial counts as

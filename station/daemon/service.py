@@ -71,6 +71,7 @@ from station.daemon import state_messages
 from station.daemon.between_trials import BetweenTrials
 from station.daemon.calibration import Calibration
 from station.daemon.cell_monitor import CellMonitor
+from station.daemon.fhir_delivery import fhir_delivery
 from station.daemon.guided_check import GuidedCheck
 from station.daemon.handlers import CommandHandlers
 from station.daemon.intake import Intake
@@ -130,7 +131,10 @@ class Daemon:
                          for n, c in config.cells.items()}
         self.waiters = SensorWaiters()
         self.server = Server(handler=self._handle, hello=self._hello)
-        self.running_test = RunningTest(records=self.records, norms=norms, changed=self._push_state)
+        self.delivery = fhir_delivery(config, self.data_dir, changed=self._push_state)  # None: not configured
+        self._delivery_task: asyncio.Task | None = None
+        self.running_test = RunningTest(records=self.records, norms=norms, changed=self._push_state,
+                                        delivery=self.delivery)
         self.intake = Intake(hardware=hardware, clock=self.clock, board=self.board, monitors=self.monitors,
                              waiters=self.waiters, current_trial=self._current_trial, tick=self._safe_tick,
                              on_board_event=self._board_event, on_board_fault=self._board_fault)
@@ -151,7 +155,7 @@ class Daemon:
         self.handlers = CommandHandlers(records=self.records, test=self.running_test, trials=self.trials,
                                         calibration=self.calibration, selftest=self.selftest, clock=self.clock,
                                         hello=self._hello, state=self.state_snapshot, drain=self.intake.drain,
-                                        auth=self.auth)
+                                        auth=self.auth, delivery=self.delivery)
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -167,6 +171,8 @@ class Daemon:
         self.trials.syncer = Syncer()
         self.hardware.start(self.intake.on_record)
         await self.running_test.resume()
+        if self.delivery is not None:
+            await self._start_delivery()
         try:
             await self.server.start(self.socket_path)
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -192,8 +198,24 @@ class Daemon:
         self.notifier.stopping("stopping")
         self.stop()
 
+    async def _start_delivery(self) -> None:
+        """Open the FHIR outbox, queue finished tests it lacks (a crash between storing and queueing),
+        and start sending."""
+        assert self.delivery is not None and self.records.store is not None
+        self.delivery.open()
+        store = self.records.store
+        async with self.records.lock:
+            tests = await self.records.call(store.tests)
+            patients = {p["patient_id"]: p for p in await self.records.call(store.patients)}
+        queued = await self.delivery.catch_up(tests, patients)
+        if queued:
+            log.info("FHIR outbox: %d finished test%s queued again", queued, "s" if queued != 1 else "")
+        self._delivery_task = asyncio.create_task(self.delivery.run(), name="fhir-delivery")
+
     async def _shutdown(self) -> None:
         self.notifier.stopping("stopping")
+        if self._delivery_task is not None:
+            self._delivery_task.cancel()  # the outbox keeps what was not sent
         self.intake.cancel_timers()
         try:
             await self.trials.shut_down()
@@ -282,7 +304,8 @@ class Daemon:
                 "patient": patient_out(self.running_test.patient), "test": self.running_test.snapshot(),
                 "trial": self.trials.snapshot(now),
                 "board": state_messages.board_snapshot(self.board.board, self._pipeline()),
-                "clock": self._clock_pair()}
+                "clock": self._clock_pair(),
+                "fhir": self.delivery.summary() if self.delivery is not None else None}
 
     def sensors_snapshot(self, now: float) -> SensorsSnapshot:
         """The ``sensors`` message's snapshot (the technician screen), now."""

@@ -126,6 +126,7 @@ class StateSnapshot(TypedDict):
     trial: TrialSnapshot | None
     board: BoardSnapshot
     clock: ClockPair
+    fhir: NotRequired[dict[str, Any] | None]  # delivery to the clinic's FHIR server; None: not configured
 
 
 class SwitchReading(TypedDict):

@@ -126,14 +126,15 @@ def export(store: RecordStore, fmt: str, out: IO[str], patient_id: str | None = 
 
 
 class PrivateFile:
-    """A text file created mode 0600 for writing; ``commit()`` makes it the final file.
+    """A text file (or with ``binary``, a binary one) created mode 0600 for writing; ``commit()``
+    makes it the final file.
 
     Without ``replace`` an existing file is an ExportError (nothing is touched).
     With it, the export goes to a temporary file renamed over the old one on
     commit, so a failed export never leaves a half-written file behind.
     """
 
-    def __init__(self, path: str | os.PathLike, replace: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, replace: bool = False, *, binary: bool = False) -> None:
         self.path = Path(path)
         self.replace = replace
         if self.path.is_dir():
@@ -159,7 +160,7 @@ class PrivateFile:
             target.unlink(missing_ok=True)
             raise ExportError(f"cannot create {self.path}: {e.strerror}") from None
         self.tmp = target
-        self.file = open(fd, "w", encoding="utf-8", newline="")
+        self.file: IO[Any] = open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="")
 
     def commit(self) -> None:
         """Make the written file the final one; on failure nothing with patient data is left behind."""

@@ -419,6 +419,12 @@ class FakeDaemon:
         self.patient = p
         self._push_state()
 
+    def _cmd_fhir_outbox(self, a: dict) -> dict:
+        return {"configured": False}  # as the daemon without [fhir]
+
+    def _cmd_fhir_resend(self, a: dict) -> dict:
+        raise api.ApiError(api.BAD_VALUE, "fhir_resend: no FHIR server is configured ([fhir] base_url)")
+
     def _cmd_clear_patient(self, a: dict) -> dict:
         self._not_busy()
         self._select(None)

@@ -10,6 +10,7 @@ from station.ui.node import StationNode
 from station.ui.view.export_target import export_history, export_target
 from station.ui.view.model import History
 from station.ui.view.summary import note_for, test_lines
+from station.ui.widgets.report_bar import ReportBar
 
 
 def results_text(history: History) -> str:
@@ -56,6 +57,7 @@ class ResultsPane(StationNode, VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield ExportPane(classes="row")
+        yield ReportBar(id="report-bar")
         yield Static("", id="results-text", markup=False)
 
     def on_mount(self) -> None:
