@@ -3,6 +3,7 @@
 
     python3 dev.py demo        the station on simulated hardware, in this terminal
     python3 dev.py test        the whole test suite
+    python3 dev.py lint        ruff and mypy, as CI runs them
     python3 dev.py station ... any `station` command (replay, simulate, ...)
 
 The first run creates .venv/ beside this file and installs the project and its
@@ -66,6 +67,13 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     if cmd == "test":
         args = [str(PY), "-m", "pytest", *rest]
+    elif cmd == "lint":
+        os.chdir(ROOT)
+        for tool in (["ruff", "check", "station", "hardware", "tests"], ["mypy"]):
+            r = subprocess.run([str(VENV / "bin" / tool[0]), *tool[1:]])
+            if r.returncode != 0:
+                return r.returncode
+        return 0
     elif cmd == "demo":
         args = [str(VENV / "bin" / "station"), "demo", *rest]
     elif cmd == "station":
