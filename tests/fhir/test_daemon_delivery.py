@@ -12,6 +12,7 @@ from station.config import default_config_text
 from station.fhir.codes import IDENTIFIER_SYSTEM
 from tests.daemon.daemon_proc import DaemonProcess
 from tests.fhir.fhir_server import FhirServer, unavailable
+from tests.support import log_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))]
 PATIENT = {"patient_id": "FHIR-1", "birth_year": 1961, "sex": "male", "dominant_hand": "left"}
@@ -43,6 +44,7 @@ def test_a_finished_test_is_delivered_once_and_shown(tmp_path):
 
     async def main():
         async with StationClient(daemon.socket) as c:
+            await log_in(c, "therapist")
             await c.request("subscribe", topics=["state"])
             await c.request("create_patient", **PATIENT)
             test = (await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1,
@@ -69,6 +71,7 @@ def test_without_fhir_configured_the_outbox_is_neither_made_nor_reported(tmp_pat
 
     async def main():
         async with StationClient(daemon.socket) as c:
+            await log_in(c, "therapist")
             assert (await c.request("state"))["state"]["fhir"] is None
             assert await c.request("fhir_outbox") == {"configured": False}
 
