@@ -52,14 +52,14 @@ def test_export_without_data_says_where_the_demos_records_are(tmp_path, monkeypa
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (.ci/run installs it)")
 def test_closing_the_terminal_stops_the_demos_daemon(tmp_path):
-    from tests.ui.test_demo_tmux import Tmux, daemons_using
+    from tests.ui.test_demo_tmux import Tmux, daemon_processes, daemons_using
 
     data = tmp_path / "demo-data"
     tmux = Tmux(f"station-hup-{os.getpid()}")
     tmux.start(f"cd {ROOT} && {sys.executable} -m station demo --data {data} --speed 4 --seed 3")
     try:
         tmux.wait_for("hands-free demo")
-        pids = daemon_pids(data)
+        pids = list(daemon_processes(data))
         assert pids
         pidfds = [os.pidfd_open(pid) for pid in pids]
     finally:
@@ -81,16 +81,3 @@ def test_closing_the_terminal_stops_the_demos_daemon(tmp_path):
     with RecordStore(data / "records") as store:  # the writer's lock was let go
         assert store.has_patient("DEMO-1")
 
-
-def daemon_pids(data: Path) -> list[int]:
-    """Pids of the running ``station daemon`` processes whose command line names ``data``."""
-    out = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if str(data) in cmd and " daemon " in cmd:
-                out.append(int(proc.name))
-    return out

@@ -70,18 +70,23 @@ class Tmux:
                 raise AssertionError(f"tmux went away before {text!r} appeared")
 
 
-def daemons_using(data: Path) -> list[str]:
-    """Command lines of running processes that mention ``data`` (the demo's daemon)."""
-    out = []
+def daemon_processes(data: Path) -> dict[int, str]:
+    """Pid -> command line of the running ``station daemon`` processes that name ``data``."""
+    out = {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if "daemon" in cmd and str(data) in cmd:
-                out.append(cmd)
+            if " daemon " in cmd and str(data) in cmd:
+                out[int(proc.name)] = cmd
     return out
+
+
+def daemons_using(data: Path) -> list[str]:
+    """Command lines of running processes that mention ``data`` (the demo's daemon)."""
+    return list(daemon_processes(data).values())
 
 
 def test_station_demo_in_a_terminal(tmp_path):
