@@ -112,9 +112,33 @@ class SimulatedHardware(Hardware):
                 self._step_up = None
             while self._script and self._script[0][0] <= target:
                 t, gpio, level = heapq.heappop(self._script)
-                self.sim.advance_to(max(self.sim.now, t))
-                self.sim.pin_factory.pin(gpio).drive(level, t)
+                self._drive_at(gpio, level, t)
             self.sim.advance_to(target)
+
+    def _drive_at(self, gpio: int, level: int, t: float) -> float:
+        # The caller holds the lock. Play the board up to t first; an HX711
+        # read may run past t, and records up to its end (less the merge
+        # hold) may already be delivered, so the edge is stamped no earlier
+        # than where the board got to: an edge stamped before delivered
+        # records would reach the pipeline out of order and be dropped.
+        self.sim.advance_to(max(self.sim.now, t))
+        t = max(t, self.sim.now)
+        self.sim.pin_factory.pin(gpio).drive(level, t)
+        return t
+
+    def drive_switch(self, gpio: int, level: int) -> float:
+        """An edge on switch ``gpio`` now, as the kernel would stamp it (tests, benchmarks, a
+        control line); returns its timestamp."""
+        with self._lock:
+            return self._drive_at(gpio, level, self.clock())
+
+    def step_load(self, cell: str, items: float, ramp_s: float = 0.01) -> float:
+        """``items`` (+ or -) land on or leave ``cell`` now; returns when the step starts."""
+        with self._lock:
+            self.sim.advance_to(max(self.sim.now, self.clock()))
+            t = self.sim.now
+            self.sim.patient.loads[cell].step(t, float(items), ramp_s)
+            return t
 
     def _press_and_perform(self, when: float, protocol: str, options: dict) -> None:
         # the caller holds the lock

@@ -77,13 +77,8 @@ def daemon_main(socket_path: str, data_dir: str) -> None:
     def control() -> None:
         for line in sys.stdin:
             gpio, level = (int(x) for x in line.split())
-            # The simulator steps under this lock on its own thread; an edge is
-            # driven as the kernel would deliver it: now, stamped now.
-            with hw._lock:
-                t = max(hw.sim.now, hw.clock())
-                hw.sim.advance_to(t)
-                hw.sim.pin_factory.pin(gpio).drive(level, t)
-                hw.sim.io.release(t)
+            # An edge as the kernel would deliver it: now, stamped now.
+            hw.drive_switch(gpio, level)
         daemon.stop()
 
     threading.Thread(target=control, daemon=True).start()

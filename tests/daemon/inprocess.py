@@ -76,7 +76,15 @@ class InProcessDaemon:
                                          return_when=asyncio.FIRST_COMPLETED)
             tick.cancel()
             if not done:
-                raise AssertionError(f"the daemon never got to {what}")
+                raise AssertionError(f"the daemon never got to {what}; it was at {self._where()}")
+
+    def _where(self) -> str:
+        """What the daemon shows now, for a failed wait's message."""
+        now = self.daemon.clock()
+        state = self.daemon.state_snapshot(now)
+        switches = {s["name"]: s["closed"] for s in self.daemon.sensors_snapshot(now)["switches"]}
+        return (f"clock {now:.3f}, hardware complete to {self.hw.complete_to():.3f}, "
+                f"trial {state['trial']}, board {state['board']}, switches {switches}")
 
     async def elapse(self, seconds: float) -> float:
         """Until ``seconds`` have passed on the daemon's clock (and it has ticked since); returns now."""
@@ -93,12 +101,7 @@ class InProcessDaemon:
 
     def drive(self, gpio: int, level: int) -> float:
         """An edge on ``gpio`` now, stamped now (as the kernel stamps it); returns its time."""
-        hw = self.hw
-        with hw._lock:
-            t = max(hw.sim.now, hw.clock())
-            hw.sim.advance_to(t)
-            hw.sim.pin_factory.pin(gpio).drive(level, t)
-        return t
+        return self.hw.drive_switch(gpio, level)
 
     async def seat(self, hole: int, seated: bool = True) -> float:
         """A peg seated in (or lifted from) ``hole`` now; returns once the daemon has confirmed it."""
@@ -131,8 +134,4 @@ class InProcessDaemon:
 
     def move_dish(self, delta: int, cell: str = "dish") -> None:
         """``delta`` items leave (-) or land on (+) ``cell`` now: a step in the load under its HX711."""
-        hw = self.hw
-        with hw._lock:
-            t = max(hw.sim.now, hw.clock())
-            hw.sim.advance_to(t)
-            hw.sim.patient.loads[cell].step(t, float(delta), 0.01)
+        self.hw.step_load(cell, delta)

@@ -106,11 +106,7 @@ def test_the_calibration_wizard_on_the_real_daemon_saves_into_its_config(tmp_pat
                 await pilot.click("#tare")
                 await wait_until(pilot, lambda: "tared" in text_of(status), "the tare done")
                 assert str(config) in text_of(status)
-                move_coin = d.hw.sim.patient.loads["tray"]
-                with d.hw._lock:
-                    t = max(d.hw.sim.now, d.hw.clock())
-                    d.hw.sim.advance_to(t)
-                    move_coin.step(t, 2.0, 0.01)  # two coins' worth of the configured unit
+                d.hw.step_load("tray", 2.0)  # two coins' worth of the configured unit
                 screen.query_one("#cal-mass", Input).value = str(2.0 * d.config.cells["tray"].unit_g)
                 await pilot.click("#calibrate")
                 await wait_until(pilot, lambda: "calibrated" in text_of(status) or "failed" in text_of(status),
