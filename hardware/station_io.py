@@ -33,6 +33,7 @@ from typing import Any
 from hardware.cell_reader import CellReader
 from hardware.hx711 import HX711
 from hardware.switches import SwitchBank
+from hardware.thread_name import name_os_thread
 from station.config import Config
 from station.events import RawRecord
 
@@ -148,6 +149,7 @@ class StationIO:
         self._releaser.start()
 
     def _release_loop(self, every: float) -> None:
+        name_os_thread()
         while not self._stop.wait(every):
             self.merger.release(self.clock())
 

@@ -49,3 +49,28 @@ def open_broken(cells, backend="auto"):
 def _constant(counts: int):
     """A bridge signal that never changes (the chip's ``source(t)``)."""
     return lambda t: counts
+
+
+class RealClock:
+    """The monotonic clock as a fake board's clock: real time, which a call's cost advances by itself."""
+
+    def __init__(self) -> None:
+        import time
+        self.now = time.monotonic
+        self.sleep = time.sleep
+
+    def advance(self, seconds: float) -> None:
+        pass  # the time a call takes has passed by itself
+
+    def set(self, t: float) -> None:
+        pass
+
+
+def open_fake_realtime(cells, backend="auto"):
+    """Every cell on its own fake board in *real* time: the child polls and sleeps as on a Pi
+    (tests/benchmarks/idle.py measures the reader process so)."""
+    ports = {}
+    for name, (dout, sck, hz) in cells.items():
+        clock = RealClock()
+        ports[name] = (_board(name, dout, sck, hz, clock), clock.now, clock.sleep)
+    return "simulated (real time)", ports
