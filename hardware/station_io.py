@@ -150,8 +150,13 @@ class StationIO:
 
     def _release_loop(self, every: float) -> None:
         name_os_thread()
-        while not self._stop.wait(every):
-            self.merger.release(self.clock())
+        # time.sleep, not self._stop.wait(every): 200 times a second, a wait with a timeout
+        # makes and queues a lock each time; stopping waits one period at most either way.
+        stop, release, clock, sleep = self._stop, self.merger.release, self.clock, time.sleep
+        while not stop.is_set():
+            sleep(every)
+            if not stop.is_set():
+                release(clock())
 
     # --- both ------------------------------------------------------------
 
