@@ -16,21 +16,19 @@ woken); nonvoluntary ones (preemption) are reported apart.
    virtual board: fake HX711s clocked bit by bit through the real driver,
    the virtual patient, the merge. That thread is the simulator's, every
    other thread is the daemon's own work (event loop: pipeline, intake,
-   server; records thread; syncer). ``daemon`` is the latter.
+   server; records thread; syncer): ``daemon``.
 2. The load-cell reader process as the Pi runs it: ``hardware.cell_process``
-   with its real driver and ``CellReader`` threads, on fake chips in *real*
-   time (``tests.daemon.fake_cells:open_fake_realtime``), so it polls and
-   sleeps exactly as on a Pi. Its receiving side is the daemon's on a Pi
-   (``LiveHardware``: the pipe's receiver thread and the merger's releaser
-   thread every 5 ms): those two threads are measured here, in this
-   process, as ``daemon_live_hardware_side``.
-3. The fake chip's share of the reader: microseconds per reading of the
-   driver on the fake chip (``FakeGPIO`` + ``FakeHX711``, virtual time) less
-   the driver on the cheapest Python stub chip (``hx711_read.StubChip``);
-   ``cell_reader_at_c_chip_cost`` is the reader's CPU less that difference
-   per reading: what remains is the driver, the reader threads and the
-   pipe, with chips costing what a stub does (a C GPIO call costs less, so
-   the estimate is high).
+   with its real driver and ``CellReader`` threads, on chips in *real* time,
+   so it polls and sleeps exactly as on a Pi: first the simulator's fake
+   chips (``tests.daemon.fake_cells:open_fake_realtime``,
+   ``cell_reader_fake_chips``), then the cheapest chip Python allows
+   (``open_stub_realtime``, ``cell_reader_stub_chips``): the reader at near-C
+   chip cost (RPi.GPIO's calls are C; the stub's few lines of Python still
+   cost more, so the figure is high). The readers' receiving side is the
+   daemon's on a Pi (``LiveHardware``: the pipe's receiver thread and the
+   merger's releaser thread): those two threads are measured here, in this
+   process, as ``daemon_live_hardware_side``, and added to the daemon's own
+   work as ``daemon_on_pi_hardware``.
 
 ``pi_estimate``: this machine's figures times ``PI_SLOWDOWN`` (assumed: one
 Cortex-A53 core of a Pi Zero 2 W at 1 GHz runs this Python about 8 times
@@ -52,9 +50,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "benchmarks"))
 
-from hardware import hx711  # noqa: E402
 from hardware.cell_process import CellProcess  # noqa: E402
 from hardware.live import LIVE_RELEASE_S  # noqa: E402
 from hardware.sim.pins import VirtualPinFactory  # noqa: E402
@@ -65,6 +61,7 @@ from tests.daemon.daemon_proc import DaemonProcess  # noqa: E402
 
 SIMULATOR_THREAD = "station-simulat"  # "station-simulator", as the kernel keeps it (15 bytes)
 REALTIME_FAKE = "tests.daemon.fake_cells:open_fake_realtime"
+REALTIME_STUB = "tests.daemon.fake_cells:open_stub_realtime"
 PI_SLOWDOWN = 8.0
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -73,12 +70,12 @@ METHOD = {
     "wakeups": "voluntary context switches per second (/proc/PID/task/TID/status); nonvoluntary apart",
     "daemon": "station daemon --simulate, every thread but the simulator's (station-simulat)",
     "simulator": "the daemon's station-simulat thread: fake chips, driver, virtual patient, merge",
-    "cell_reader": "hardware.cell_process child on fake chips in real time (polls and sleeps as on a Pi)",
-    "daemon_live_hardware_side": "LiveHardware's pipe receiver + merger releaser threads, fed by that child",
-    "fake_chip_us_per_reading": ("CPU (thread_time) per reading: driver on FakeGPIO+FakeHX711 less driver "
-                                 "on hx711_read.StubChip, virtual time, best of 5"),
-    "cell_reader_at_c_chip_cost": "cell_reader CPU less readings x fake_chip_us_per_reading",
-    "pi_estimate": f"this machine's CPU figures x {PI_SLOWDOWN} (assumed Pi Zero 2 W A53 core slowdown)",
+    "cell_reader_fake_chips": "hardware.cell_process child on the simulator's fake chips in real time",
+    "cell_reader_stub_chips": ("the same child on fake_cells.RealtimeStubChip (a chip as cheap as Python "
+                               "allows): the reader at near-C chip cost"),
+    "daemon_live_hardware_side": "LiveHardware's pipe receiver + merger releaser threads (stub-chip run)",
+    "daemon_on_pi_hardware": "daemon + daemon_live_hardware_side: the daemon process as a Pi runs it",
+    "pi_estimate": f"CPU here x {PI_SLOWDOWN} (assumed: a Pi Zero 2 W A53 core runs this Python 8x slower)",
 }
 
 
@@ -166,8 +163,8 @@ async def measure_daemon(seconds: float, clients: int, work: Path) -> dict:
             "messages_to_clients": received, "seconds": round(span, 1)}
 
 
-def measure_cell_reader(seconds: float) -> dict:
-    """The reader child on real-time fake chips, and LiveHardware's receiving side in this process."""
+def measure_cell_reader(seconds: float, opener: str) -> dict:
+    """The reader child on ``opener``'s chips in real time, and LiveHardware's receiving side here."""
     cfg = load_config(None)
     cells = {n: (c.dout, c.pd_sck, float(c.sample_hz)) for n, c in cfg.cells.items()}
     merged = 0
@@ -179,7 +176,7 @@ def measure_cell_reader(seconds: float) -> dict:
     # LiveHardware's receiving side: StationIO without cells (switches on a mock pin factory
     # here, lgpio's on a Pi) merging what the child sends, released every LIVE_RELEASE_S.
     io = StationIO(replace(cfg, cells={}), VirtualPinFactory(time.monotonic), None, on_record=count)
-    cp = CellProcess(cells, on_record=io.merger.put, opener=REALTIME_FAKE)
+    cp = CellProcess(cells, on_record=io.merger.put, opener=opener)
     cp.start()
     io.start(release_every_s=LIVE_RELEASE_S)
     ours = {cp._thread.native_id, io._releaser.native_id}  # type: ignore[union-attr]
@@ -200,34 +197,6 @@ def measure_cell_reader(seconds: float) -> dict:
             "records_merged": merged, "seconds": round(span, 1)}
 
 
-def _cpu_us_per_reading(read, n: int, repeat: int) -> float:
-    """Least CPU time (this thread's: a loaded machine does not count) per call of ``read``."""
-    best = float("inf")
-    for _ in range(repeat):
-        c0 = time.thread_time()
-        for _ in range(n):
-            try:
-                read()
-            except hx711.SensorFault:
-                pass
-        best = min(best, time.thread_time() - c0)
-    return best / n * 1e6
-
-
-def fake_chip_us_per_reading(n: int = 4000, repeat: int = 5) -> dict:
-    """CPU per reading of the driver on the fake chip, on the stub, and the difference: the fake's own."""
-    from hx711_read import DOUT, SCK, StubChip, rig
-
-    _, on_fake = rig(hx711, lgpio=False)
-    on_fake.read()  # past the settling at open
-    stub = StubChip()
-    on_stub = hx711.HX711(stub, DOUT, SCK, clock=stub.now, sleep=stub.sleep)
-    fake_us = _cpu_us_per_reading(on_fake.read_sample, n, repeat)
-    stub_us = _cpu_us_per_reading(on_stub.read_sample, n, repeat)
-    return {"driver_on_fake_chip": round(fake_us, 1), "driver_on_stub_chip": round(stub_us, 1),
-            "fake_chip": round(max(0.0, fake_us - stub_us), 1)}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -235,25 +204,22 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="station-idle-") as tmp:
         daemon = asyncio.run(measure_daemon(args.seconds, args.clients, Path(tmp)))
-    cells = measure_cell_reader(args.seconds)
-    chip = fake_chip_us_per_reading()
-    reader = cells["cell_reader"]
-    readings = sum(s["readings"] + sum(s["discarded"].values()) for s in reader["stats"].values())
-    chip_cpu_percent = 100 * readings * chip["fake_chip"] * 1e-6 / cells["seconds"]
-    at_c = round(max(0.0, reader["cpu_percent_of_one_core"] - chip_cpu_percent), 2)
-    on_pi = round(daemon["daemon"]["cpu_percent_of_one_core"]
-                  + cells["daemon_live_hardware_side"]["cpu_percent_of_one_core"], 2)
+    cells = measure_cell_reader(args.seconds, REALTIME_FAKE)
+    stub = measure_cell_reader(args.seconds, REALTIME_STUB)
+    reader, at_c = cells["cell_reader"], stub["cell_reader"]
+    live = stub["daemon_live_hardware_side"]
+    on_pi = round(daemon["daemon"]["cpu_percent_of_one_core"] + live["cpu_percent_of_one_core"], 2)
     print(json.dumps({
         "daemon": daemon["daemon"], "simulator": daemon["simulator"],
         "daemon_whole_process_cpu_percent": daemon["whole_process_cpu_percent"],
         "daemon_rss_mb": daemon["rss_mb"], "daemon_peak_rss_mb": daemon["peak_rss_mb"],
-        "cell_reader": reader, "daemon_live_hardware_side": cells["daemon_live_hardware_side"],
-        "fake_chip_us_per_reading": chip,
-        "cell_reader_at_c_chip_cost_cpu_percent": at_c,
-        "daemon_on_pi_hardware_cpu_percent": on_pi,
+        "cell_reader_fake_chips": reader, "cell_reader_stub_chips": at_c,
+        "daemon_live_hardware_side": live,
+        "daemon_on_pi_hardware": {"cpu_percent_of_one_core": on_pi, "wakeups_per_s": round(
+            daemon["daemon"]["wakeups_per_s"] + live["wakeups_per_s"], 1)},
         "peak_rss_mb_daemon_plus_reader": round(daemon["peak_rss_mb"] + reader["peak_rss_mb"], 1),
         "pi_estimate_cpu_percent": {"daemon": round(on_pi * PI_SLOWDOWN, 1),
-                                    "cell_reader": round(at_c * PI_SLOWDOWN, 1)},
+                                    "cell_reader": round(at_c["cpu_percent_of_one_core"] * PI_SLOWDOWN, 1)},
         "clients": args.clients, "messages_to_clients": daemon["messages_to_clients"],
         "seconds": args.seconds, "load_average": os.getloadavg()[0],
         "goals": {"daemon_cpu_percent": 2, "peak_rss_mb": 60}, "method": METHOD,
