@@ -38,6 +38,12 @@ which of these were read where) that shape this code:
 * 0x7FFFFF and 0x800000 are the ADC's clipping codes (overload or a broken
   bridge wire): ``Saturated``, never a number passed on.
 
+Waiting for a conversion costs a Pi wake-ups, not accuracy: after a good
+reading the next one is due a period later, so the wait sleeps until
+``early_s`` before then and polls DOUT every ``poll_s`` only from there
+(about 5 wake-ups a reading at 80 SPS instead of 12). A wake-up later than
+``early_s`` past its time loses that reading, as one poll late by as much did.
+
 ``Discarded`` (``PulseTooLong``, ``ReadoutTooSlow``) loses one reading and
 says nothing about the chip; the reader counts them and calls it a fault only
 when they persist. The other faults are faults at once.

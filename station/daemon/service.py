@@ -22,8 +22,8 @@ module of its own (the README's developer section maps them):
   writes it and the lock every use holds.
 
 One asyncio event loop does everything except reading the hardware and
-writing to disk: ``TICK_S`` drives samples, journal fsyncs, the state count-
-down and the technician screen's snapshots (a switch edge wakes the loop
+writing to disk: ``TICK_S`` drives samples, journal fsyncs, the state
+count-down and the technician screen's snapshots (a switch edge wakes the loop
 itself; between trials, with nobody watching or waiting on the sensors, the
 tick slows to ``IDLE_TICK_S`` so an idle station sleeps); the live trial's
 fsyncs run on a ``station.records.syncer.Syncer`` thread (on an SD card one
