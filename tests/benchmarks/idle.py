@@ -57,6 +57,7 @@ from hardware.sim.pins import VirtualPinFactory  # noqa: E402
 from hardware.station_io import StationIO  # noqa: E402
 from station.client import StationClient  # noqa: E402
 from station.config import load_config  # noqa: E402
+from station.events import CellFault  # noqa: E402
 from tests.daemon.daemon_proc import DaemonProcess  # noqa: E402
 
 SIMULATOR_THREAD = "station-simulat"  # "station-simulator", as the kernel keeps it (15 bytes)
@@ -167,11 +168,12 @@ def measure_cell_reader(seconds: float, opener: str) -> dict:
     """The reader child on ``opener``'s chips in real time, and LiveHardware's receiving side here."""
     cfg = load_config(None)
     cells = {n: (c.dout, c.pd_sck, float(c.sample_hz)) for n, c in cfg.cells.items()}
-    merged = 0
+    merged = faults = 0
 
     def count(rec) -> None:
-        nonlocal merged
+        nonlocal merged, faults
         merged += 1
+        faults += type(rec) is CellFault
 
     # LiveHardware's receiving side: StationIO without cells (switches on a mock pin factory
     # here, lgpio's on a Pi) merging what the child sends, released every LIVE_RELEASE_S.
@@ -192,7 +194,8 @@ def measure_cell_reader(seconds: float, opener: str) -> dict:
     span = t1 - t0
     reader = window(b, a, span)
     return {"cell_reader": {**reader, "rss_mb": mem["VmRSS"], "peak_rss_mb": mem["VmHWM"],
-                            "backend": cp.backend_used, "stats": cp.stats},
+                            "backend": cp.backend_used, "stats": cp.stats,
+                            "cell_faults": faults},
             "daemon_live_hardware_side": window(hb, ha, span, lambda name, tid: tid in ours),
             "records_merged": merged, "seconds": round(span, 1)}
 

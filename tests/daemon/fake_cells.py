@@ -82,8 +82,10 @@ class RealtimeStubChip:
     The RPi.GPIO calls the driver makes, on one chip: a conversion of a constant
     word every period; DOUT low while one waits, its bits on the falling
     clock edges, high after the 25th pulse. A clock held high over 60 us
-    (the reset at open) restarts it. tests/benchmarks/idle.py reads it in the
-    reader process to measure the reader without the simulator's fake chips.
+    (the reset at open, or a pulse stretched by the machine) restarts it, and
+    a word left half read for a period is dropped (a new conversion replaced
+    it). tests/benchmarks/idle.py reads it in the reader process to measure
+    the reader without the simulator's fake chips.
     """
 
     BCM, IN, OUT, LOW, HIGH, PUD_UP, PUD_OFF = 11, 1, 0, 0, 1, 22, 20
@@ -97,6 +99,7 @@ class RealtimeStubChip:
         self.n = 0  # falling edges into the word
         self.sck = 0
         self.high_at = 0.0
+        self.edge_t = 0.0  # the last falling edge
 
     def getmode(self):
         return self.BCM
@@ -117,7 +120,7 @@ class RealtimeStubChip:
         if value and not self.sck:
             self.high_at = self._now()
         elif not value and self.sck:
-            now = self._now()
+            now = self.edge_t = self._now()
             if now - self.high_at > 60e-6:  # powered down: back after a period
                 self.n, self.ready_t = 0, now + self.period
             else:
@@ -126,6 +129,9 @@ class RealtimeStubChip:
 
     def input(self, channel: int) -> int:
         n = self.n
+        if 0 < n < 25 and self._now() - self.edge_t > self.period:
+            n = self.n = 0  # abandoned mid-word: a new conversion has replaced it
+            self.ready_t = self.edge_t + self.period
         if n == 0:
             return 0 if self._now() >= self.ready_t else 1
         if n < 25:
