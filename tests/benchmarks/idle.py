@@ -182,12 +182,14 @@ def measure_cell_reader(seconds: float, opener: str) -> dict:
     cp.start()
     io.start(release_every_s=LIVE_RELEASE_S)
     ours = {cp._thread.native_id, io._releaser.native_id}  # type: ignore[union-attr]
+    pid = cp.pid
+    assert pid is not None  # started
     try:
         time.sleep(2.0)
-        b, hb, t0 = tasks(cp.pid), tasks(os.getpid()), time.monotonic()
+        b, hb, t0 = tasks(pid), tasks(os.getpid()), time.monotonic()
         time.sleep(seconds)
-        a, ha, t1 = tasks(cp.pid), tasks(os.getpid()), time.monotonic()
-        mem = memory_mb(cp.pid)
+        a, ha, t1 = tasks(pid), tasks(os.getpid()), time.monotonic()
+        mem = memory_mb(pid)
     finally:
         cp.close()
         io.close()
