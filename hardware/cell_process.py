@@ -40,6 +40,7 @@ from typing import Any
 from hardware.cell_reader import CellReader
 from hardware.hx711 import HX711
 from hardware.hx711_pins import choose_backend, close_backend, open_backend, pi_model
+from hardware.thread_name import name_os_thread
 from station.events import CellFault, RawRecord
 
 log = logging.getLogger("station.hardware")
@@ -72,6 +73,7 @@ def _resolve(opener: str) -> Callable[[Cells, str], Opened]:
 
 def _child(conn: Any, cells: Cells, opener: str, backend: str) -> None:
     """The child's whole life: open the cells, read them until the parent says stop or goes."""
+    name_os_thread("station-cells")  # the process's name in ps and top
     send_lock = threading.Lock()
     stop = threading.Event()
 
@@ -167,6 +169,7 @@ class CellProcess:
         return None if self._proc is None else self._proc.pid
 
     def _receive(self) -> None:
+        name_os_thread()
         conn = self._conn
         while True:
             try:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from hardware.hx711 import Discarded, SensorFault
+from hardware.thread_name import name_os_thread
 from station.events import CellFault, Sample
 
 
@@ -103,6 +104,7 @@ class CellReader:
         A sensor fault never ends it. Anything else is a bug: it is reported
         as a CellFault, kept in ``error``, and ends the loop.
         """
+        name_os_thread()  # "cell-dish" in top -H
         stop = self.stop_event
         step = self.step
         try:

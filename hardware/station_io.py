@@ -33,6 +33,7 @@ from typing import Any
 from hardware.cell_reader import CellReader
 from hardware.hx711 import HX711
 from hardware.switches import SwitchBank
+from hardware.thread_name import name_os_thread
 from station.config import Config
 from station.events import RawRecord
 
@@ -148,8 +149,14 @@ class StationIO:
         self._releaser.start()
 
     def _release_loop(self, every: float) -> None:
-        while not self._stop.wait(every):
-            self.merger.release(self.clock())
+        name_os_thread()
+        # time.sleep, not self._stop.wait(every): 200 times a second, a wait with a timeout
+        # makes and queues a lock each time; stopping waits one period at most either way.
+        stop, release, clock, sleep = self._stop, self.merger.release, self.clock, time.sleep
+        while not stop.is_set():
+            sleep(every)
+            if not stop.is_set():
+                release(clock())
 
     # --- both ------------------------------------------------------------
 

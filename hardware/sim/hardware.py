@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 from hardware.base import Hardware
 from hardware.sim.simulator import Simulation
+from hardware.thread_name import name_os_thread
 from station.config import Config
 from station.errors import HardwareError, UserError
 from station.events import RawRecord
@@ -96,6 +97,7 @@ class SimulatedHardware(Hardware):
         self._thread.start()
 
     def _run(self) -> None:
+        name_os_thread()  # "station-simulat" in top -H: the simulator's cost, apart from the daemon's
         try:
             while not self._stop.wait(self.step_s):
                 self.sync()

@@ -23,11 +23,13 @@ module of its own (the README's developer section maps them):
 
 One asyncio event loop does everything except reading the hardware and
 writing to disk: ``TICK_S`` drives samples, journal fsyncs, the state
-count-down and the technician screen's snapshots (a switch edge wakes the
-loop itself); the live trial's fsyncs run on a ``station.records.syncer.Syncer``
-thread (on an SD card one can take hundreds of ms: tests/benchmarks/loop_lag.py)
-and finished records on the records thread; the socket server queues
-messages per client without ever waiting for one.
+count-down and the technician screen's snapshots (a switch edge wakes the loop
+itself; between trials, with nobody watching or waiting on the sensors, the
+tick slows to ``IDLE_TICK_S`` so an idle station sleeps); the live trial's
+fsyncs run on a ``station.records.syncer.Syncer`` thread (on an SD card one
+can take hundreds of ms: tests/benchmarks/loop_lag.py) and finished records
+on the records thread; the socket server queues messages per client without
+ever waiting for one.
 
 The HX711s (live): a clock pulse must stay under 60 us, and Python threads
 share one interpreter lock, so the loop, the socket clients or the records
@@ -94,6 +96,9 @@ from station.trial import Trial
 log = logging.getLogger("station.daemon")
 
 TICK_S = 0.02  # samples, journal fsyncs, count-down; switch edges wake the loop themselves
+#: the tick between trials when nobody watches or waits on the sensors: only a cell's count
+#: change (200 ms to confirm) waits for it, and an idle station wakes 10 times a second, not 50
+IDLE_TICK_S = 0.1
 STATE_PUSH_S = 0.5  # state messages while a trial is armed (elapsed, count-down)
 SENSORS_PUSH_S = 0.2  # the technician screen's 5 Hz snapshot, when someone subscribes
 START_BUTTON = "start"
@@ -236,12 +241,29 @@ class Daemon:
             await asyncio.sleep(period)
 
     async def _loop_ticks(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._stop.wait(), TICK_S)
-            except TimeoutError:
-                pass
+        # A timer handle re-armed from its own callback: one heap entry a tick, where
+        # ``wait_for(stop.wait(), TICK_S)`` made a task, a future and a timeout and cancelled them.
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle | None = None
+
+        def tick() -> None:
+            nonlocal handle
+            handle = loop.call_later(self._tick_every(), tick)
             self._safe_tick()
+
+        handle = loop.call_later(TICK_S, tick)
+        try:
+            await self._stop.wait()
+        finally:
+            handle.cancel()
+        self._safe_tick()
+
+    def _tick_every(self) -> float:
+        """``TICK_S`` while a trial is armed or running or anyone watches or waits on the sensors,
+        else ``IDLE_TICK_S`` (switch edges and their settle timers wake the loop at once either way)."""
+        if self.trials.live is not None or self.waiters.samples or self.server.has_subscribers("sensors"):
+            return TICK_S
+        return IDLE_TICK_S
 
     def _safe_tick(self) -> None:
         now = self.clock()

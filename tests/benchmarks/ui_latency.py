@@ -69,8 +69,11 @@ def daemon_main(socket_path: str, data_dir: str) -> None:
     from hardware.sim.hardware import SimulatedHardware
     from station.config import load_config
     from station.daemon.service import Daemon
+    from station.staff_pins import pin_file_path
+    from tests.support import write_staff_pins
 
     config = load_config(None)
+    write_staff_pins(pin_file_path(None, data_dir))  # staff PINs set, as on a station (tests.support.STAFF_PINS)
     hw = SimulatedHardware(config, seed=1, respond=False)  # no virtual patient: only our edges
     daemon = Daemon(config, data_dir, socket_path, hw)
 
@@ -131,7 +134,12 @@ async def edge_latencies(socket_path: str, ctl, holes: list[int], closed_level: 
             t0 = time.perf_counter()
             ctl.write(f"{holes[hole - 1]} {level}\n")
             ctl.flush()
-            await asyncio.wait_for(drawn["event"].wait(), 5.0)  # type: ignore[union-attr]
+            try:
+                await asyncio.wait_for(drawn["event"].wait(), 5.0)  # type: ignore[union-attr]
+            except TimeoutError:
+                raise SystemExit(f"ui_latency: edge {i + 1} (hole {hole} {'seated' if seat else 'removed'}) "
+                                 f"not drawn within 5 s; the screen shows {sorted(app.board.occupied)} "
+                                 f"on {type(app.screen).__name__}") from None
             out.append((drawn["t"] - t0) * 1000)  # type: ignore[operator]
             in_ui.append((drawn["t"] - drawn.get("arrived", t0)) * 1000)  # type: ignore[operator]
             await asyncio.sleep(0.03)  # let the switch rest between edges (no chatter)

@@ -235,12 +235,18 @@ def test_a_conversion_of_unknown_age_is_skipped_for_the_next_one(hx711_rig):
     # The driver's sleep overslept: DOUT went low 10 ms before it looked, so a
     # readout could run into the next conversion. It clocks that one out
     # unused and returns the next, stamped when it arrived.
-    extra = []
+    overslept_to = []
     clock = VirtualClock()
-    rig = hx711_rig(lambda t: 4242, clock=clock, sleep=lambda s: clock.sleep(s + (extra.pop() if extra else 0)))
+
+    def sleep(s):
+        clock.sleep(s)
+        if overslept_to:
+            clock.set(overslept_to.pop())
+
+    rig = hx711_rig(lambda t: 4242, clock=clock, sleep=sleep)
     rig.driver.read()
     ready = rig.chip.next_ready_t()
-    extra.append(ready + 0.010 - rig.clock.now() - rig.driver.poll_s)
+    overslept_to.append(ready + 0.010)
     before = rig.chip.readouts
     t, counts = rig.driver.read_sample()
     assert counts == 4242 and rig.chip.readouts == before + 2
@@ -373,3 +379,23 @@ def test_under_random_thread_stalls_every_reading_is_right_or_a_fault(seed, valu
             pass
     assert set(got) == {value}
     assert len(got) > 75  # most readings still arrive (a stall in about one readout in four)
+
+
+def test_between_readings_the_wait_sleeps_through_the_period_then_polls(hx711_rig):
+    # On a Pi every poll is a wake-up of the reader process: ~5 a reading, not one a poll_s.
+    clock = VirtualClock()
+    sleeps = []
+
+    def sleep(s):
+        sleeps.append(s)
+        clock.sleep(s)
+
+    rig = hx711_rig(lambda t: 777, clock=clock, sleep=sleep)
+    rig.driver.read()
+    for _ in range(10):
+        sleeps.clear()
+        ready = rig.chip.next_ready_t()
+        t, counts = rig.driver.read_sample()
+        assert counts == 777 and ready <= t <= ready + rig.driver.poll_s + 1e-5
+        assert len(sleeps) <= rig.driver.early_s / rig.driver.poll_s + 2
+        assert (1 / 80) / rig.driver.poll_s > len(sleeps) + 4  # where polling every poll_s would take ~12
