@@ -115,9 +115,13 @@ def test_a_real_full_tmpfs(tmp_path):
                                 f.flush()
                         except OSError:
                             pass
-                    for _ in range(40):  # pegs in and out, each seen by the daemon, until a journal line finds no room
-                        await d.seat(1)
-                        await d.seat(1, seated=False)
+                    hole = d.config.holes[0]
+                    for _ in range(40):  # pegs in and out until a journal line finds no room
+                        for seated in (True, False):
+                            d.drive(hole, d.closed if seated else 1 - d.closed)
+                            # the daemon confirms the peg (and journals it), or the trial has just stopped
+                            await d.until(lambda seated=seated: d.daemon.trials.live is None
+                                          or d.switch_closed("hole 1") == seated, "the peg confirmed")
                         if (await c.request("state"))["state"]["trial"] is None:
                             break
                     msg = await _finished(c)
