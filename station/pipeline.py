@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Mapping
 from itertools import count
 
 from station.board_spec import BoardSpec
@@ -26,7 +27,9 @@ from station.loadcell import LoadCellCounter
 class Pipeline:
     """Debounce, count and order one station's raw records."""
 
-    def __init__(self, board: BoardSpec, chatter_s: float = 1.0) -> None:
+    def __init__(self, board: BoardSpec, chatter_s: float = 1.0, *, levels: Mapping[int, int] | None = None) -> None:
+        """``levels``: the level each switch (by gpio) starts at, open by default; a pipeline
+        taking over from another (the board's, after a trial) starts from the pins as they are."""
         self.board = board
         self.now = -math.inf
         settle = board.settle_ms / 1000.0
@@ -34,10 +37,12 @@ class Pipeline:
         self._closed = board.closed_level
         # gpio -> (debouncer, name, is_button, hole number or button name)
         self._switches: dict[int, tuple[Debouncer, str, bool, object]] = {}
+        start = levels or {}
         for i, gpio in enumerate(board.holes, 1):
-            self._switches[gpio] = (Debouncer(settle, open_level, chatter_s), f"hole {i}", False, i)
+            self._switches[gpio] = (Debouncer(settle, start.get(gpio, open_level), chatter_s), f"hole {i}", False, i)
         for name, gpio in board.buttons.items():
-            self._switches[gpio] = (Debouncer(settle, open_level, chatter_s), f"button {name}", True, name)
+            self._switches[gpio] = (Debouncer(settle, start.get(gpio, open_level), chatter_s),
+                                    f"button {name}", True, name)
         self.cells: dict[str, LoadCellCounter] = {
             name: LoadCellCounter(c.calibration, c.units_at_start) for name, c in board.cells.items()
         }

@@ -15,7 +15,7 @@ from station.trace import (
     not_json_reason,
     open_trace,
     record_from_obj,
-    trace_lines,
+    trace_line_batches,
 )
 
 
@@ -43,40 +43,41 @@ def replay(path: str | os.PathLike, protocol: str | None = None,
         # The hot loop handles well-formed float-timed records inline (a trace is
         # mostly load-cell samples at 80/s per cell); anything else takes the
         # general, message-producing path of record_from_obj.
-        for lineno, line in trace_lines(f):
-            try:
-                if line is None:
-                    raise ValueError(f"longer than {MAX_LINE_BYTES} bytes")
-                r = loads(line)
-            except (ValueError, RecursionError) as e:
-                if line is None or line.strip():
-                    why = ("nests objects too deeply" if isinstance(e, RecursionError)
-                           else str(e) if line is None else not_json_reason(line, e))
-                    pipe.record_fault(_last_t(pipe), f"line {lineno}", f"line {lineno}: {why}")
-                continue
-            if type(r) is dict:
-                t = r.get("t")
-                if type(t) is float and t - t == 0.0:
-                    c = r.get("counts")
-                    if type(c) is int and COUNTS_MIN <= c <= COUNTS_MAX and type(r.get("cell")) is str:
-                        sample(t, r["cell"], c)
-                        if ready:
-                            _feed(pipe, proto, events)
-                        continue
-                    g = r.get("gpio")
-                    lv = r.get("level")
-                    if type(g) is int and (lv == 0 or lv == 1) and type(lv) is int:
-                        edge(t, g, lv)
-                        if ready:
-                            _feed(pipe, proto, events)
-                        continue
-            rec = record_from_obj(r)
-            if not isinstance(rec, str):
-                pipe.feed(rec)
-            else:
-                pipe.record_fault(_last_t(pipe), f"line {lineno}", f"line {lineno}: {rec}")
-            if ready:
-                _feed(pipe, proto, events)
+        for first, lines in trace_line_batches(f):
+            for lineno, line in enumerate(lines, first):
+                try:
+                    if line is None:
+                        raise ValueError(f"longer than {MAX_LINE_BYTES} bytes")
+                    r = loads(line)
+                except (ValueError, RecursionError) as e:
+                    if line is None or line.strip():
+                        why = ("nests objects too deeply" if isinstance(e, RecursionError)
+                               else str(e) if line is None else not_json_reason(line, e))
+                        pipe.record_fault(_last_t(pipe), f"line {lineno}", f"line {lineno}: {why}")
+                    continue
+                if type(r) is dict:
+                    t = r.get("t")
+                    if type(t) is float and t - t == 0.0:
+                        c = r.get("counts")
+                        if type(c) is int and COUNTS_MIN <= c <= COUNTS_MAX and type(r.get("cell")) is str:
+                            sample(t, r["cell"], c)
+                            if ready:
+                                _feed(pipe, proto, events)
+                            continue
+                        g = r.get("gpio")
+                        lv = r.get("level")
+                        if type(g) is int and (lv == 0 or lv == 1) and type(lv) is int:
+                            edge(t, g, lv)
+                            if ready:
+                                _feed(pipe, proto, events)
+                            continue
+                rec = record_from_obj(r)
+                if not isinstance(rec, str):
+                    pipe.feed(rec)
+                else:
+                    pipe.record_fault(_last_t(pipe), f"line {lineno}", f"line {lineno}: {rec}")
+                if ready:
+                    _feed(pipe, proto, events)
         end = pipe.now
         pipe.finish()
         _feed(pipe, proto, events)

@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from station.board_spec import BoardSpec, SpecError
 from station.errors import UserError, open_user_file
@@ -149,24 +149,47 @@ def open_trace(path: str | os.PathLike) -> tuple[TraceHeader, IO[bytes]]:
     return header, f
 
 
-def trace_lines(f: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, line) for each record line; None for a line over MAX_LINE_BYTES, which is
-    read in bounded pieces and skipped, never held whole."""
-    lineno = 1
-    readline = f.readline
-    while True:
-        line = readline(MAX_LINE_BYTES + 1)
-        if not line:
-            return
-        lineno += 1
-        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-            while True:
-                rest = readline(MAX_LINE_BYTES)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            yield lineno, None
+#: Bytes read at a time by ``trace_line_batches`` (a 5-minute trace is ~3 MB).
+READ_BLOCK_BYTES = 1024 * 1024
+
+
+def trace_line_batches(f: IO[bytes]) -> Iterator[tuple[int, list[bytes | None]]]:
+    """The record lines in batches: (number of the batch's first line, its lines, newlines cut).
+
+    A line over MAX_LINE_BYTES is None: read in blocks and dropped, never held
+    whole. Batches let replay's hot loop iterate a list (a generator resumed
+    per line costs a trace of 50,000 records ~5% of its replay time).
+    """
+    lineno = 2  # the header is line 1
+    carry = b""  # the start of a line the last block cut
+    dropping = False  # inside a line over MAX_LINE_BYTES, up to its newline
+    while block := f.read(READ_BLOCK_BYTES):
+        if dropping:
+            nl = block.find(b"\n")
+            if nl < 0:
+                continue
+            block, dropping = block[nl + 1:], False
+        whole = (carry + block).split(b"\n")
+        carry = whole.pop()
+        lines: list[bytes | None]
+        if max(map(len, whole), default=0) > MAX_LINE_BYTES:
+            lines = [None if len(line) > MAX_LINE_BYTES else line for line in whole]
         else:
-            yield lineno, line
+            lines = cast("list[bytes | None]", whole)  # the same list: no copy per block
+        if len(carry) > MAX_LINE_BYTES:
+            lines.append(None)
+            carry, dropping = b"", True
+        if lines:
+            yield lineno, lines
+            lineno += len(lines)
+    if carry:  # the last line has no newline
+        yield lineno, [None if len(carry) > MAX_LINE_BYTES else carry]
+
+
+def trace_lines(f: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) for each record line (see ``trace_line_batches``)."""
+    for first, lines in trace_line_batches(f):
+        yield from enumerate(lines, first)
 
 
 def read_records(f: IO[bytes]) -> Iterator[tuple[int, RawRecord | str]]:

@@ -1,6 +1,7 @@
 """Bad trace input never raises a traceback: a clear error, or a record fault."""
 from __future__ import annotations
 
+import io
 import json
 import os
 
@@ -8,7 +9,7 @@ import pytest
 
 from station.protocols import ProtocolError
 from station.replay import replay
-from station.trace import TraceError
+from station.trace import MAX_LINE_BYTES, TraceError, trace_lines
 from tests.support import TRACES
 
 HEADER = {"format": "station-trace", "version": 1,
@@ -131,3 +132,14 @@ def test_a_deeply_nested_or_endless_record_line_is_a_fault_and_replay_goes_on(tm
     details = [f["detail"] for f in res["faults"]]
     assert any("nests objects too deeply" in d for d in details)
     assert any("longer than" in d for d in details)
+
+
+@pytest.mark.parametrize("block", [1, 7, MAX_LINE_BYTES - 1, MAX_LINE_BYTES + 1, 1 << 20])
+@pytest.mark.parametrize("last_newline", [True, False])
+def test_record_lines_are_the_same_whatever_the_read_block(monkeypatch, block, last_newline):
+    monkeypatch.setattr("station.trace.READ_BLOCK_BYTES", block)
+    lengths = [0, 5, MAX_LINE_BYTES, MAX_LINE_BYTES + 1, 3, 2 * MAX_LINE_BYTES + 7, MAX_LINE_BYTES - 1, 9]
+    lines = [(b"%d" % n * MAX_LINE_BYTES)[:n] for n in lengths]  # different content per line
+    data = b"\n".join(lines) + (b"\n" if last_newline else b"")
+    want = [(n, None if len(line) > MAX_LINE_BYTES else line) for n, line in enumerate(lines, 2)]
+    assert list(trace_lines(io.BytesIO(data))) == want

@@ -51,11 +51,11 @@ class BetweenTrials:
 
     def reset(self, counts: dict[str, int], board: BoardSpec | None = None) -> None:
         """A fresh between-trials pipeline with these counts (after a trial, or on a new
-        calibration's ``board``)."""
+        calibration's ``board``), its switches as the pins are now (a peg left in stays seen)."""
         if board is not None:
             self.board = board
         board = self.board.with_counts(counts)
-        self.pipeline = Pipeline(board)
+        self.pipeline = Pipeline(board, levels=self.levels)
         self._board_counts = {n: c.units_at_start for n, c in board.cells.items()}
         self._count_changes.clear()
         self.preroll.clear(self.levels)

@@ -140,6 +140,7 @@ class Server:
         self.max_clients = _client_cap(max_clients)
         self.refused = 0  # connections turned away at the cap
         self.clients: set[Connection] = set()
+        self._clients_moved = asyncio.Event()  # set, then replaced, at every join or leave (until_clients)
         self.path: str | None = None
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -168,6 +169,16 @@ class Server:
     def has_subscribers(self, topic: str) -> bool:
         """Whether any connection wants ``topic`` (to skip building unwanted messages)."""
         return any(topic in c.topics for c in self.clients)
+
+    async def until_clients(self, predicate: Callable[[set[Connection]], bool]) -> None:
+        """Return once ``predicate(self.clients)`` holds, looked at after each join or leave
+        (a test sees a slot come free without polling)."""
+        while not predicate(self.clients):
+            await self._clients_moved.wait()
+
+    def _clients_changed(self) -> None:
+        moved, self._clients_moved = self._clients_moved, asyncio.Event()
+        moved.set()
 
     async def close(self, reason: str = "shutdown") -> None:
         """Say bye to every client, stop listening and remove the socket file."""
@@ -203,6 +214,7 @@ class Server:
             return
         conn = Connection(writer, self.queue_bytes)
         self.clients.add(conn)
+        self._clients_changed()
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -214,6 +226,7 @@ class Server:
             log.debug("%s: %s", conn.name, e)
         finally:
             self.clients.discard(conn)
+            self._clients_changed()
             self._tasks.discard(task)
             conn.close_after_flush()
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):

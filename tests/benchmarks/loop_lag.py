@@ -9,7 +9,14 @@ and records how late it wakes: that lateness is how long the loop (the
 pipeline, the clients) was held up. ``--fsync-ms`` adds that many ms to every
 ``os.fsync`` to stand for a slow disk (an SD card's fsync takes from a few ms
 to hundreds under write load; this VM's takes ~0.1 ms). It also counts the
-fsyncs made on the loop's thread. Prints one JSON object.
+fsyncs made on the loop's thread: ``fsyncs_on_the_loop_thread`` while the
+daemon serves (from its socket listening with the board settled to the end
+of the last trial: the login, the patient's creation and the trials), which
+must stay 0, and ``fsyncs_on_the_loop_thread_at_start_up`` before that (the
+harness writing the staff PIN file, the store creating an empty patients' log
+and its copy when it opens), when the loop serves no one yet, and
+``..._at_shut_down`` after the last trial.
+Prints one JSON object.
 """
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ from tests.daemon.inprocess import InProcessDaemon  # noqa: E402
 from tests.support import log_in  # noqa: E402
 
 
-async def _run(work: Path, trials: int, speed: float) -> dict:
+async def _run(work: Path, trials: int, speed: float, phase: list[str]) -> dict:
     lags: list[float] = []
     stop = asyncio.Event()
 
@@ -44,6 +51,7 @@ async def _run(work: Path, trials: int, speed: float) -> dict:
 
     d = InProcessDaemon(work, respond=True, speed=speed)
     async with d:
+        phase[0] = "serving"  # listening, the board settled: from here the loop's fsyncs count
         async with StationClient(d.socket) as c:
             await log_in(c)
             await c.request("create_patient", patient_id="LAG-1", birth_year=1970, sex="female",
@@ -54,6 +62,7 @@ async def _run(work: Path, trials: int, speed: float) -> dict:
                 await c.next_message("trial_finished", timeout=120)
             stop.set()
             await task
+            phase[0] = "shut_down"  # the last trial is stored; the client leaves, the daemon stops
     lags.sort()
     return {"probes": len(lags), "lag_ms_median": round(lags[len(lags) // 2], 2),
             "lag_ms_p99": round(lags[int(len(lags) * 0.99)], 2), "lag_ms_max": round(lags[-1], 2)}
@@ -67,19 +76,23 @@ def main() -> None:
     args = ap.parse_args()
     real_fsync = os.fsync
     loop_thread = threading.get_ident()
-    on_loop = [0]
+    phase = ["start_up"]  # then "serving", then "shut_down" (set by _run)
+    on_loop = {"start_up": 0, "serving": 0, "shut_down": 0}
 
     def fsync(fd: int) -> None:
         if threading.get_ident() == loop_thread:
-            on_loop[0] += 1
+            on_loop[phase[0]] += 1
         if args.fsync_ms:
             time.sleep(args.fsync_ms / 1000)
         real_fsync(fd)
 
     os.fsync = fsync  # every module calls os.fsync through the os module
     with tempfile.TemporaryDirectory(prefix="station-lag-") as tmp:
-        r = asyncio.run(_run(Path(tmp), args.trials, args.speed))
-    print(json.dumps({**r, "fsyncs_on_the_loop_thread": on_loop[0], "fsync_extra_ms": args.fsync_ms}))
+        r = asyncio.run(_run(Path(tmp), args.trials, args.speed, phase))
+    print(json.dumps({**r, "fsyncs_on_the_loop_thread": on_loop["serving"],
+                      "fsyncs_on_the_loop_thread_at_start_up": on_loop["start_up"],
+                      "fsyncs_on_the_loop_thread_at_shut_down": on_loop["shut_down"],
+                      "fsync_extra_ms": args.fsync_ms}))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ history is built through the store itself in a temporary directory. Each
 figure is the median of ``--inserts`` timed inserts, fsyncs included, taken
 round-robin over the three stores so that disk load from elsewhere hits them
 alike. Also gives the time to open the store (index load and check against
-the documents) at each size.
+the documents) at each size, the median of 5 opens.
 Prints one JSON object. Goal: ratio_10000_to_10 <= 2.
 
     python tests/benchmarks/storage.py [--inserts 100] [--dir DIR]
@@ -32,6 +32,7 @@ from station.records.store import RecordStore  # noqa: E402
 
 SIZES = (10, 1_000, 10_000)
 TINYDB_SIZES = (10, 1_000)
+OPENS = 5  # timed opens per size: one alone swings by 2x on a loaded machine
 
 
 def trial_record(n: int) -> dict:
@@ -68,15 +69,13 @@ def median_ms(fn, k: int) -> float:
 
 
 def build_store(data: Path, size: int) -> float:
-    """A store holding ``size`` trials; returns the time to reopen it (ms)."""
+    """A store holding ``size`` trials; returns the median time to reopen it (ms)."""
     with RecordStore(data) as store:
         for p in range(50):
             store.add_patient(f"P-{p:03d}", 1940 + p, "female" if p % 2 else "male", "right")
         for n in range(size):
             store.finish_trial(trial_record(n))
-    t = time.perf_counter()
-    RecordStore(data).close()
-    return round((time.perf_counter() - t) * 1000, 1)
+    return median_ms(lambda: RecordStore(data).close(), OPENS)
 
 
 def bench_store(root: Path, k: int) -> dict:

@@ -39,11 +39,15 @@ class InProcessDaemon:
         self.closed = 0 if self.config.active_low else 1
         self._task: asyncio.Task | None = None
         self._ticked = asyncio.Event()
+        self.ticks = 0  # the daemon's ticks so far, failed ones too (``ticks_pass`` waits on it)
         daemon_tick = self.daemon.tick
 
         def tick(now: float) -> None:  # every tick of the daemon wakes whoever waits on it
-            daemon_tick(now)
-            self._ticked.set()
+            try:
+                daemon_tick(now)
+            finally:  # a tick that raised (a full disk) was still a tick
+                self.ticks += 1
+                self._ticked.set()
         self.daemon.tick = tick  # type: ignore[method-assign]
 
     async def __aenter__(self) -> InProcessDaemon:
@@ -85,6 +89,12 @@ class InProcessDaemon:
         switches = {s["name"]: s["closed"] for s in self.daemon.sensors_snapshot(now)["switches"]}
         return (f"clock {now:.3f}, hardware complete to {self.hw.complete_to():.3f}, "
                 f"trial {state['trial']}, board {state['board']}, switches {switches}")
+
+    async def ticks_pass(self, n: int) -> None:
+        """Until the daemon has ticked ``n`` more times (so "X did not happen again" has been
+        given ``n`` chances to happen, however slow the machine)."""
+        end = self.ticks + n
+        await self.until(lambda: self.ticks >= end, f"{n} more ticks")
 
     async def elapse(self, seconds: float) -> float:
         """Until ``seconds`` have passed on the daemon's clock (and it has ticked since); returns now."""

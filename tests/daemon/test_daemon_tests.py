@@ -115,6 +115,23 @@ def test_free_practice_finished_by_the_therapist_is_complete(tmp_path):
     assert state["test"]["summary"]["hands"]["dominant"]["values"] == [2]
 
 
+def test_a_peg_left_in_after_a_trial_is_still_seen_in_its_hole(tmp_path):
+    async def main():
+        async with InProcessDaemon(tmp_path) as d:
+            async with StationClient(d.socket) as c:
+                await log_in(c)
+                await c.request("create_patient", **PATIENT)
+                await c.request("start_trial", protocol="free-practice")
+                await d.seat(2, True)
+                await c.request("finish_trial")
+                await c.next_message("trial_finished", timeout=HANG_S)
+                seen = d.switch_closed("hole 2")  # the board's pipeline now, not the trial's
+                await d.seat(2, False)  # and lifting it is a peg out the board sees
+                return seen
+
+    assert _run(main()) is True
+
+
 def test_the_api_default_9hpt_has_a_practice_trial_per_hand_first(tmp_path):
     # Mathiowetz 1985 gave a practice trial with each hand; no virtual patient here (respond=False),
     # so nothing can start a trial before the plan is read

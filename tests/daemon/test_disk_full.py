@@ -64,9 +64,8 @@ def test_a_full_disk_stops_the_live_trial_clearly_and_keeps_what_is_stored(tmp_p
                 assert msg["trial"]["trial_id"] == trial["trial_id"] and msg["trial"]["status"] == "storage_full"
                 state = (await c.request("state"))["state"]
                 assert state["trial"] is None and state["station"]["storage"] == "full"
-                for _ in range(20):  # ticks go on; the failure is not logged again and again
-                    await c.request("ping")
-                    await asyncio.sleep(0.02)
+                await d.ticks_pass(20)  # ticks go on (counted, not slept): the failure is not logged again
+                await c.request("ping")
                 with pytest.raises(ApiError) as e:
                     await c.request("create_patient", **{**PATIENT, "patient_id": "P-2"})
                 assert e.value.code == api.DISK_FULL
@@ -116,11 +115,13 @@ def test_a_real_full_tmpfs(tmp_path):
                                 f.flush()
                         except OSError:
                             pass
+                    hole = d.config.holes[0]
                     for _ in range(40):  # pegs in and out until a journal line finds no room
-                        d.drive(d.config.holes[0], d.closed)
-                        await asyncio.sleep(0.05)
-                        d.drive(d.config.holes[0], 1 - d.closed)
-                        await asyncio.sleep(0.05)
+                        for seated in (True, False):
+                            d.drive(hole, d.closed if seated else 1 - d.closed)
+                            # the daemon confirms the peg (and journals it), or the trial has just stopped
+                            await d.until(lambda seated=seated: d.daemon.trials.live is None
+                                          or d.switch_closed("hole 1") == seated, "the peg confirmed")
                         if (await c.request("state"))["state"]["trial"] is None:
                             break
                     msg = await _finished(c)

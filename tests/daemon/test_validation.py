@@ -92,8 +92,7 @@ def test_a_tare_holds_off_trials_until_it_is_done(tmp_path):
                 await log_in(therapist, "therapist")
                 await therapist.request("create_patient", **PATIENT)
                 tare = asyncio.create_task(tech.request("tare", cell="dish"))
-                while not d.daemon.board.trials_held:  # the tare has begun collecting readings
-                    await asyncio.sleep(0.01)
+                await d.until(lambda: d.daemon.board.trials_held, "the tare collecting readings")
                 with pytest.raises(ApiError) as e:
                     await therapist.request("start_trial", protocol="free-practice")
                 assert e.value.code == api.BUSY and "tared" in e.value.message
