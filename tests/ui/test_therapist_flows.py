@@ -9,16 +9,13 @@ from textual.widgets import Button, DataTable, Input, Select, Static
 from textual.widgets._toast import Toast
 
 from station.client import StationClient
-from station.ui.app import create_app
 from station.ui.screens.confirm import ConfirmDialog
-from station.ui.screens.patient import PatientScreen
-from station.ui.screens.pin import PinDialog
 from station.ui.screens.therapist import TherapistScreen
 from station.ui.view.model import PICKUP_INSTRUCTION
 from tests.daemon.inprocess import InProcessDaemon
 from tests.support import log_in
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, THERAPIST_PIN, enter_pin, text_of, wait_until
+from tests.ui.pilot_support import PATIENT, attached_app, text_of, therapist_pane, wait_until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((100, 30), id="100x30")]
 
@@ -31,22 +28,6 @@ def fake(tmp_path):
 
 def run(coro, limit_s: float = 60):
     return asyncio.run(asyncio.wait_for(coro, limit_s))
-
-
-async def therapist(pilot, pane: str = "test") -> TherapistScreen:
-    """Attached, then the therapist screen through its PIN, on ``pane``."""
-    app = pilot.app
-    await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "the patient screen")
-    await pilot.press("f2")
-    await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
-    await enter_pin(pilot, THERAPIST_PIN)
-    await wait_until(pilot, lambda: isinstance(app.screen, TherapistScreen) and app.screen.query("#trials"),
-                     "the therapist screen")
-    screen = app.screen
-    assert isinstance(screen, TherapistScreen)
-    screen.show_pane(pane)
-    await pilot.pause()
-    return screen
 
 
 def option_names(screen) -> list[str]:
@@ -81,9 +62,8 @@ def test_coin_drop_after_the_9hpt_on_the_stand_in(fake, size):
     fake.setup(patient=PATIENT, test="nine-hole-peg")
 
     async def go():
-        app = create_app(fake.path, kiosk=True)
-        async with app.run_test(size=size) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path, size=size, kiosk=True) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             await switch_protocols(pilot, screen)
             screen.query_one("#start-test", Button).press()
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
@@ -103,9 +83,8 @@ def test_coin_drop_after_the_9hpt_on_the_real_daemon(tmp_path, size):
                 await log_in(c, "therapist")
                 await c.request("create_patient", **PATIENT)
                 await c.request("start_test", protocol="nine-hole-peg")
-            app = create_app(d.socket, kiosk=True)
-            async with app.run_test(size=size) as pilot:
-                screen = await therapist(pilot)
+            async with attached_app(d.socket, size=size, kiosk=True) as pilot:
+                app, screen = pilot.app, await therapist_pane(pilot)
                 await switch_protocols(pilot, screen)
                 field = next(i for i in screen.query(".option").results(Input) if i.name == "coins")
                 field.value = "4"
@@ -127,9 +106,8 @@ def test_an_error_in_a_handler_is_shown_and_logged_and_the_kiosk_goes_on(fake, c
     fake.run(lambda: fake.table.__setitem__("finish_trial", lambda a: {"trial": "not a trial record"}))
 
     async def go():
-        app = create_app(fake.path, kiosk=True)
-        async with app.run_test(size=(80, 24), notifications=True) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path, notifications=True, kiosk=True) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             with caplog.at_level(logging.ERROR, logger="station.ui"):
                 screen.query_one("#finish-trial", Button).press()
                 await wait_until(pilot, lambda: app.bugs, "the error caught")
@@ -153,9 +131,8 @@ def test_starting_a_test_over_a_running_one_asks_first(fake):
     fake.setup(patient=PATIENT, test="nine-hole-peg")
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(100, 30)) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path, size=(100, 30)) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             await choose_protocol(pilot, screen, "nine-hole-peg")
             screen.query_one("#per-hand", Select).value = 1
             screen.query_one("#start-test", Button).press()
@@ -182,9 +159,8 @@ def test_with_no_test_running_start_test_goes_at_once(fake):
     fake.setup(patient=PATIENT)
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             await choose_protocol(pilot, screen, "coin-drop")
             screen.query_one("#practice").value = True
             screen.query_one("#start-test", Button).press()
@@ -199,9 +175,8 @@ def test_free_practice_is_finished_not_only_aborted(fake):
     fake.setup(patient=PATIENT)
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             await choose_protocol(pilot, screen, "free-practice")
             screen.query_one("#run-trial", Button).press()
             await wait_until(pilot, lambda: (app.state or {}).get("trial"), "the practice armed")
@@ -219,9 +194,8 @@ def test_free_practice_is_finished_not_only_aborted(fake):
 
 def test_a_new_patient_takes_notes_and_a_typo_is_corrected_with_its_history(fake):
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(100, 30)) as pilot:
-            screen = await therapist(pilot, "patient")
+        async with attached_app(fake.path, size=(100, 30)) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot, "patient")
             screen.query_one("#new-id", Input).value = "P-0100"
             screen.query_one("#new-year", Input).value = "1958"
             screen.query_one("#new-sex", Select).value = "female"
@@ -254,9 +228,8 @@ def test_the_coin_drop_instruction_changes_when_every_coin_is_on_the_tray(fake):
     fake.setup(patient=PATIENT, test="coin-drop")
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "attached")
+        async with attached_app(fake.path) as pilot:
+            app = pilot.app
             prompt = app.screen.query_one("#prompt", Static)
             fake.press_start()
             fake.advance(3.0)
@@ -279,9 +252,8 @@ def test_notifications_do_not_pile_up(fake):
     fake.setup(patient=PATIENT)
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24), notifications=True) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path, notifications=True) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             for _ in range(3):
                 screen.query_one("#mark-invalid", Button).press()  # "No trial to mark." each time
                 await pilot.pause(0.05)
@@ -296,9 +268,8 @@ def test_a_coin_knocked_off_the_tray_is_told_to_the_therapist(fake):
     detail = "1 coin left the tray while placing (3 -> 2): knocked off?"
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(100, 30), notifications=True) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path, size=(100, 30), notifications=True) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             fake.press_start()
             fake.run(lambda: fake._finish({"status": "complete", "total_s": 21.0, "incidents": [
                 {"t": 1003.0, "kind": "coin_off_tray", "detail": detail}]}))
@@ -314,9 +285,8 @@ def test_the_patients_timer_never_runs_backwards_within_a_trial(fake):
     fake.setup(patient=PATIENT)
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "attached")
+        async with attached_app(fake.path) as pilot:
+            app = pilot.app
             timer = app.screen.query_one("#timer")
             fake.run(lambda: fake._cmd_start_trial({"protocol": "free-practice"}))
             fake.dish(8)  # the stand-in's clock starts at the first pick-up
