@@ -88,13 +88,12 @@ class _LiveBoard:
     """The switches (``StationIO`` on lgpio) and an HX711 driver per cell on the backend for this Pi."""
 
     def __init__(self, config) -> None:
-        from dataclasses import replace
 
         from hardware.hx711 import HX711
         from hardware.hx711_pins import choose_backend, close_backend, open_backend, pi_model
-        from hardware.live import open_station_io
+        from hardware.live import open_live_switches
 
-        self.switches = open_station_io(replace(config, cells={}))
+        self.switches = open_live_switches(config)
         self.drivers: dict = {}
         self.gpio = None
         self._close_backend = close_backend
