@@ -15,7 +15,7 @@ from station.client import StationClient
 from station.config import default_config_text, load_config
 from tests.daemon.daemon_proc import DaemonProcess
 from tests.daemon.inprocess import InProcessDaemon
-from tests.support import log_in
+from tests.support import staff_client
 
 pytestmark = pytest.mark.slow
 HANG_S = 300.0  # only stops a hang: a loaded machine runs the virtual patient slower
@@ -45,9 +45,7 @@ def _trace_records(path: str) -> tuple[dict, list[dict]]:
 def test_a_start_button_edge_arms_the_tests_next_trial_with_a_preroll(tmp_path):
     async def main():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, patient=PATIENT) as c:
                 # no test yet: a press (confirmed by the daemon, then released) is only an event
                 await d.press()
                 assert (await c.request("state"))["state"]["trial"] is None
@@ -92,9 +90,7 @@ def test_a_start_button_edge_arms_the_tests_next_trial_with_a_preroll(tmp_path):
 def test_free_practice_finished_by_the_therapist_is_complete(tmp_path):
     async def main():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, patient=PATIENT) as c:
                 await c.request("start_test", protocol="free-practice")
                 await d.press()
                 await _state_where(c, lambda s: s["trial"] is not None)
@@ -120,9 +116,7 @@ def test_the_api_default_9hpt_has_a_practice_trial_per_hand_first(tmp_path):
     # so nothing can start a trial before the plan is read
     async def main():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c, "therapist")
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, "therapist", patient=PATIENT) as c:
                 return (await c.request("start_test", protocol="nine-hole-peg"))["test"]
 
     test = _run(main())
@@ -135,9 +129,7 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
     d.start()
 
     async def main():
-        async with StationClient(d.socket) as c:
-            await log_in(c)
-            await c.request("create_patient", **PATIENT, birth_month=3, condition="ms")
+        async with staff_client(d.socket, patient={**PATIENT, "birth_month": 3, "condition": "ms"}) as c:
             # without practice, to keep it short (the default plan: test_the_api_default_9hpt_...)
             await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1, practice=False)
             finished = []
@@ -183,8 +175,7 @@ def test_tare_saves_the_calibration_into_station_toml(tmp_path, monkeypatch):
 
     async def main():
         async with InProcessDaemon(tmp_path, config_path=cfg) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
+            async with staff_client(d.socket) as c:
                 res = await c.request("tare", cell="tray")
                 # the file cannot be replaced: a clear error, nothing changed
                 import station.config_write as cw
@@ -212,8 +203,7 @@ def test_tare_saves_the_calibration_into_station_toml(tmp_path, monkeypatch):
 def test_tare_without_a_config_file_says_so(tmp_path):
     async def main():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
+            async with staff_client(d.socket) as c:
                 with pytest.raises(ApiError) as e:
                     await c.request("tare", cell="tray")
                 return e.value

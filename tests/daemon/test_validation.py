@@ -11,7 +11,7 @@ from station.api import ApiError, parse_request
 from station.client import StationClient
 from station.config import default_config_text
 from tests.daemon.inprocess import InProcessDaemon
-from tests.support import STAFF_PINS, log_in
+from tests.support import STAFF_PINS, log_in, staff_client
 
 PATIENT = {"patient_id": "P-1", "birth_year": 1960, "sex": "female", "dominant_hand": "right"}
 
@@ -71,8 +71,7 @@ def test_hostile_values_over_the_socket_leave_the_daemon_serving(tmp_path):
                 "ok", "ok", "bad_value", "ok", "bad_value", "bad_value", "bad_value", "bad_value", "bad_value"]
             writer.close()
             # the daemon carries on: a trial starts and is saved (a lone surrogate used to wedge saves)
-            async with StationClient(d.socket) as c:
-                await log_in(c)
+            async with staff_client(d.socket) as c:
                 await c.request("start_trial", protocol="free-practice", options={"goal": 3})
                 await c.request("finish_trial")
                 assert (await c.next_message("trial_finished", timeout=20))["saved"] is True

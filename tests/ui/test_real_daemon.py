@@ -12,13 +12,12 @@ import asyncio
 import pytest
 from textual.widgets import Static
 
-from station.client import StationClient
 from station.config import default_config_text
 from station.ui.app import create_app
 from station.ui.screens.patient import PatientScreen
 from station.ui.widgets.board import BoardView
 from tests.daemon.inprocess import InProcessDaemon
-from tests.support import STAFF_PINS, log_in
+from tests.support import STAFF_PINS, staff_client
 from tests.ui.pilot_support import PATIENT, text_of, wait_until
 
 pytestmark = pytest.mark.slow  # a few seconds of real time (the count-down and settling)
@@ -35,9 +34,7 @@ def move_dish(d: InProcessDaemon, delta: int) -> None:
 def test_the_start_button_on_the_real_daemon_counts_down_shows_pegs_and_the_result(tmp_path):
     async def go():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, patient=PATIENT) as c:
                 await c.request("start_test", protocol="nine-hole-peg", options={"pegs": 2}, trials_per_hand=1,
                                 practice=False)
             app = create_app(d.socket)

@@ -8,12 +8,11 @@ import pytest
 from textual.widgets import Button, DataTable, Input, Select, Static
 from textual.widgets._toast import Toast
 
-from station.client import StationClient
 from station.ui.screens.confirm import ConfirmDialog
 from station.ui.screens.therapist import TherapistScreen
 from station.ui.view.model import PICKUP_INSTRUCTION
 from tests.daemon.inprocess import InProcessDaemon
-from tests.support import log_in
+from tests.support import staff_client
 from tests.ui.fake_daemon import FakeDaemon
 from tests.ui.pilot_support import PATIENT, attached_app, text_of, therapist_pane, wait_until
 
@@ -79,9 +78,7 @@ def test_coin_drop_after_the_9hpt_on_the_stand_in(fake, size):
 def test_coin_drop_after_the_9hpt_on_the_real_daemon(tmp_path, size):
     async def go():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c, "therapist")
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, "therapist", patient=PATIENT) as c:
                 await c.request("start_test", protocol="nine-hole-peg")
             async with attached_app(d.socket, size=size, kiosk=True) as pilot:
                 app, screen = pilot.app, await therapist_pane(pilot)
