@@ -142,13 +142,13 @@ def test_starting_a_test_over_a_running_one_asks_first(fake):
             await pilot.press("enter")
             await wait_until(pilot, lambda: app.screen is screen, "back on the therapist screen")
             await pilot.pause(0.1)
-            assert not [r for r in fake.requests if r[0] == "start_test"]
+            assert not fake.sent("start_test")
             screen.query_one("#start-test", Button).press()
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation again")
             app.screen.query_one("#confirm-yes", Button).press()
-            await wait_until(pilot, lambda: [r for r in fake.requests if r[0] == "start_test"], "start_test")
-            sent = [a for cmd, a in fake.requests if cmd == "start_test"]
-            assert sent == [{"protocol": "nine-hole-peg", "options": {}, "practice": False, "trials_per_hand": 1}]
+            await wait_until(pilot, lambda: fake.sent("start_test"), "start_test")
+            assert fake.sent("start_test") == [{"protocol": "nine-hole-peg", "options": {}, "practice": False,
+                                                "trials_per_hand": 1}]
     run(go())
 
 
@@ -161,9 +161,9 @@ def test_with_no_test_running_start_test_goes_at_once(fake):
             await choose_protocol(pilot, screen, "coin-drop")
             screen.query_one("#practice").value = True
             screen.query_one("#start-test", Button).press()
-            await wait_until(pilot, lambda: [r for r in fake.requests if r[0] == "start_test"], "start_test")
+            await wait_until(pilot, lambda: fake.sent("start_test"), "start_test")
             assert not isinstance(app.screen, ConfirmDialog)
-            assert [a for c, a in fake.requests if c == "start_test"] == [
+            assert fake.sent("start_test") == [
                 {"protocol": "coin-drop", "options": {}, "practice": True}]
     run(go())
 
@@ -181,8 +181,7 @@ def test_free_practice_is_finished_not_only_aborted(fake):
             fake.peg_out(2)
             screen.query_one("#finish-trial", Button).press()
             await wait_until(pilot, lambda: app.last_result is not None, "the session ended")
-            assert ("finish_trial", {}) in fake.requests
-            assert not [r for r in fake.requests if r[0] == "abort_trial"]
+            assert fake.sent("finish_trial") == [{}] and not fake.sent("abort_trial")
             assert app.last_result.trial["status"] != "aborted"
     run(go())
 
@@ -209,8 +208,8 @@ def test_a_new_patient_takes_notes_and_a_typo_is_corrected_with_its_history(fake
             screen.query_one("#save-edit", Button).press()
             title = screen.query_one("#staff-title", Static)
             await wait_until(pilot, lambda: "patient P-0010 (born 1985" in text_of(title), "the corrected patient")
-            sent = [a for c, a in fake.requests if c == "update_patient"]
-            assert sent == [{"patient_id": "P-0100", "new_patient_id": "P-0010", "birth_year": 1985}]
+            assert fake.sent("update_patient") == [{"patient_id": "P-0100", "new_patient_id": "P-0010",
+                                                    "birth_year": 1985}]
             [entry] = app.state["patient"]["history"]
             assert entry["old"] == {"birth_year": 1958, "patient_id": "P-0100"} and entry["at"]
             table = screen.query_one("#patients", DataTable)
