@@ -27,6 +27,17 @@ def write_staff_pins(pin_file) -> None:
         write_pin_file(pin_file, role, hash_pin(pin, iterations=1000))
 
 
+def fill_up(path) -> None:
+    """Write zeros to ``path`` until its file system has no room left (unbuffered: nothing is
+    left to fail when the file closes)."""
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+
+
 async def log_in(client, *roles: str) -> None:
     """Log ``client`` (a StationClient) in as each role (both by default), as the staff screens do."""
     for role in roles or tuple(STAFF_PINS):

@@ -55,7 +55,7 @@ from station.client import StationClient  # noqa: E402
 from station.records.store import RecordStore  # noqa: E402
 from station.replay import replay  # noqa: E402
 from tests.daemon.daemon_proc import DaemonProcess  # noqa: E402
-from tests.support import STAFF_PINS, log_in, staff_client  # noqa: E402
+from tests.support import STAFF_PINS, fill_up, log_in, staff_client  # noqa: E402
 
 PATIENT = {"patient_id": "ABUSE-1", "birth_year": 1962, "sex": "female", "dominant_hand": "right"}
 
@@ -357,13 +357,7 @@ async def disk_full(args, work: Path) -> dict:
             async with staff_client(sock, patient=PATIENT) as c:
                 await short_trials(c, 1, saved)
                 st = (await c.request("start_trial", protocol="free-practice"))["trial"]
-                with open(mnt / "filler", "wb", buffering=0) as f:  # no buffer left to fail at close
-                    try:
-                        while True:
-                            f.write(b"\0" * 65536)
-                            f.flush()
-                    except OSError:
-                        pass
+                fill_up(mnt / "filler")
                 msg = await c.next_message("trial_finished", timeout=60)
                 res["live_trial_stopped"] = msg["trial"].get("status")
                 res["live_trial_named"] = msg["trial"]["trial_id"] == st["trial_id"]

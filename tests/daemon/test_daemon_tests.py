@@ -12,7 +12,7 @@ import pytest
 from station.administration import INCOMPLETE_REASON
 from station.api import ApiError
 from station.client import StationClient
-from station.config import default_config_text, load_config
+from station.config import load_config
 from tests.daemon.daemon_proc import DaemonProcess
 from tests.daemon.inprocess import InProcessDaemon
 from tests.support import staff_client
@@ -169,12 +169,10 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
     assert stored[finished[1]["trial_id"]]["invalid"]["reason"] == "peg dropped on the floor"
 
 
-def test_tare_saves_the_calibration_into_station_toml(tmp_path, monkeypatch):
-    cfg = tmp_path / "station.toml"
-    cfg.write_text(default_config_text())
+def test_tare_saves_the_calibration_into_station_toml(tmp_path, station_toml, monkeypatch):
 
     async def main():
-        async with InProcessDaemon(tmp_path, config_path=cfg) as d:
+        async with InProcessDaemon(tmp_path, config_path=station_toml) as d:
             async with staff_client(d.socket) as c:
                 res = await c.request("tare", cell="tray")
                 # the file cannot be replaced: a clear error, nothing changed
@@ -190,12 +188,12 @@ def test_tare_saves_the_calibration_into_station_toml(tmp_path, monkeypatch):
                 return res, e.value
 
     res, err = _run(main())
-    saved = load_config(cfg)
-    assert saved.cells["tray"].offset == pytest.approx(res["offset"]) and res["saved_to"] == str(cfg)
+    saved = load_config(station_toml)
+    assert saved.cells["tray"].offset == pytest.approx(res["offset"]) and res["saved_to"] == str(station_toml)
     assert abs(res["offset"] - (-13000)) < 200  # the simulated empty tray reads about its configured offset
-    text = cfg.read_text()
+    text = station_toml.read_text()
     assert "# HX711 under the coin tray" in text and "# raw counts with the dish empty (tare)" in text
-    assert err.code == "hardware" and "not saved" in err.message and str(cfg) in err.message
+    assert err.code == "hardware" and "not saved" in err.message and str(station_toml) in err.message
     assert saved.cells["dish"].offset == 52000  # the refused tare left the file as it was
     assert not list(tmp_path.glob(".station.toml.tmp"))
 

@@ -19,7 +19,7 @@ from station import api
 from station.api import ApiError
 from station.client import StationClient
 from tests.daemon.inprocess import InProcessDaemon
-from tests.support import staff_client
+from tests.support import fill_up, staff_client
 
 PATIENT = {"patient_id": "P-1", "birth_year": 1960, "sex": "female", "dominant_hand": "right"}
 
@@ -105,13 +105,7 @@ def test_a_real_full_tmpfs(tmp_path):
                 async with staff_client(d.socket, patient=PATIENT) as c:
                     trial = (await c.request("start_trial", protocol="free-practice"))["trial"]
                     stored = sorted(p.name for p in data.rglob("*.json"))
-                    with open(data / "filler", "wb", buffering=0) as f:  # fill the disk; nothing left to flush
-                        try:
-                            while True:
-                                f.write(b"\0" * 65536)
-                                f.flush()
-                        except OSError:
-                            pass
+                    fill_up(data / "filler")
                     for _ in range(40):  # pegs in and out until a journal line finds no room
                         d.drive(d.config.holes[0], d.closed)
                         await asyncio.sleep(0.05)

@@ -9,7 +9,6 @@ import pytest
 from station import api
 from station.api import ApiError, parse_request
 from station.client import StationClient
-from station.config import default_config_text
 from tests.daemon.inprocess import InProcessDaemon
 from tests.support import STAFF_PINS, log_in, staff_client
 
@@ -37,12 +36,10 @@ def test_the_depth_check_reads_brackets_in_strings_as_text():
     assert req.args["reason"].startswith("[[[")
 
 
-def test_hostile_values_over_the_socket_leave_the_daemon_serving(tmp_path):
-    config = tmp_path / "station.toml"
-    config.write_text(default_config_text(), encoding="utf-8")
+def test_hostile_values_over_the_socket_leave_the_daemon_serving(tmp_path, station_toml):
 
     async def main():
-        async with InProcessDaemon(tmp_path, config_path=config) as d:
+        async with InProcessDaemon(tmp_path, config_path=station_toml) as d:
             reader, writer = await asyncio.open_unix_connection(d.socket, limit=1 << 24)
             await reader.readline()  # hello
             pin = STAFF_PINS
@@ -78,12 +75,10 @@ def test_hostile_values_over_the_socket_leave_the_daemon_serving(tmp_path):
     asyncio.run(asyncio.wait_for(main(), 60))
 
 
-def test_a_tare_holds_off_trials_until_it_is_done(tmp_path):
-    config = tmp_path / "station.toml"
-    config.write_text(default_config_text(), encoding="utf-8")
+def test_a_tare_holds_off_trials_until_it_is_done(tmp_path, station_toml):
 
     async def main():
-        async with InProcessDaemon(tmp_path, config_path=config) as d:
+        async with InProcessDaemon(tmp_path, config_path=station_toml) as d:
             async with StationClient(d.socket) as tech, StationClient(d.socket) as therapist, \
                     StationClient(d.socket) as tech2:
                 await log_in(tech, "technician")

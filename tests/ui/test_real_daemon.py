@@ -75,18 +75,16 @@ def test_the_start_button_on_the_real_daemon_counts_down_shows_pegs_and_the_resu
     asyncio.run(asyncio.wait_for(go(), 60))
 
 
-def test_the_calibration_wizard_on_the_real_daemon_saves_into_its_config(tmp_path):
+def test_the_calibration_wizard_on_the_real_daemon_saves_into_its_config(tmp_path, station_toml):
     import tomllib
 
     from textual.widgets import Input, Select
 
     from station.ui.screens.technician import TechnicianScreen
 
-    config = tmp_path / "station.toml"
-    config.write_text(default_config_text(), encoding="utf-8")
 
     async def go():
-        async with InProcessDaemon(tmp_path, config_path=config) as d:
+        async with InProcessDaemon(tmp_path, config_path=station_toml) as d:
             app = create_app(d.socket)
             async with app.run_test(size=(100, 30)) as pilot:
                 await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "attached")
@@ -102,7 +100,7 @@ def test_the_calibration_wizard_on_the_real_daemon_saves_into_its_config(tmp_pat
                 screen.query_one("#cal-cell", Select).value = "tray"
                 await pilot.click("#tare")
                 await wait_until(pilot, lambda: "tared" in text_of(status), "the tare done")
-                assert str(config) in text_of(status)
+                assert str(station_toml) in text_of(status)
                 move_coin = d.hw.sim.patient.loads["tray"]
                 with d.hw._lock:
                     t = max(d.hw.sim.now, d.hw.clock())
@@ -112,12 +110,12 @@ def test_the_calibration_wizard_on_the_real_daemon_saves_into_its_config(tmp_pat
                 await pilot.click("#calibrate")
                 await wait_until(pilot, lambda: "calibrated" in text_of(status) or "failed" in text_of(status),
                                  "the calibration's answer")
-                assert "calibrated" in text_of(status) and str(config) in text_of(status)
-        saved = tomllib.loads(config.read_text(encoding="utf-8"))
+                assert "calibrated" in text_of(status) and str(station_toml) in text_of(status)
+        saved = tomllib.loads(station_toml.read_text(encoding="utf-8"))
         return saved, text_of(status)
 
     saved, said = asyncio.run(asyncio.wait_for(go(), 60))
     shown = float(said.split("calibrated: ")[1].split(" ")[0])
     assert saved["cells"]["tray"]["counts_per_gram"] == pytest.approx(shown, abs=0.01)
-    text = config.read_text(encoding="utf-8")
+    text = station_toml.read_text(encoding="utf-8")
     assert text != default_config_text() and "HX711 under the coin tray" in text  # written, comments kept
