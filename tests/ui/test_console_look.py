@@ -19,7 +19,7 @@ from station.ui.app import create_app
 from station.ui.screens.patient import PatientScreen
 from station.ui.screens.therapist import TherapistScreen
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, nhpt_trial, open_staff_screen, text_of, wait_until
+from tests.ui.pilot_support import PATIENT, nhpt_trial, text_of, therapist_pane, wait_until
 
 
 def history() -> list[dict]:
@@ -41,9 +41,7 @@ async def open_pane(pilot, pane: str) -> TherapistScreen:
     app = pilot.app
     await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen)
                      and len(app.history.trials) == 4, "the patient's history")
-    screen = await open_staff_screen(pilot, "therapist")  # through its PIN: the daemon's login
-    await wait_until(pilot, lambda: screen.query("#trials"), "the therapist screen")
-    screen.show_pane(pane)
+    screen = await therapist_pane(pilot, pane)
     await pilot.pause(0.2)
     return screen
 
