@@ -26,6 +26,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from hardware.rpi_gpio_constants import RPiGPIOConstants
 from station.config import HX711_BACKENDS
 
 MODEL_FILES = ("/proc/device-tree/model", "/sys/firmware/devicetree/base/model")
@@ -58,7 +59,7 @@ def choose_backend(setting: str, model: str) -> str:
     return "lgpio" if ("Raspberry Pi 5" in model or "Compute Module 5" in model) else "rpi-gpio"
 
 
-class LgpioGPIO:
+class LgpioGPIO(RPiGPIOConstants):
     """The RPi.GPIO subset the HX711 driver uses, on lgpio lines claimed at ``setup``.
 
     ``lgpio`` is the lgpio module (or ``hardware.sim.fake_lgpio.FakeLgpio``);
@@ -67,16 +68,6 @@ class LgpioGPIO:
     the handle bound (``functools.partial``), so a pulse adds no Python frame
     of ours to lgpio's.
     """
-
-    BCM = 11
-    BOARD = 10
-    OUT = 0
-    IN = 1
-    LOW = 0
-    HIGH = 1
-    PUD_OFF = 20
-    PUD_DOWN = 21
-    PUD_UP = 22
 
     def __init__(self, lgpio: Any, handle: int) -> None:
         self._lg = lgpio
@@ -97,7 +88,8 @@ class LgpioGPIO:
     def setwarnings(self, flag: bool) -> None:
         pass
 
-    def setup(self, channel: int, direction: int, pull_up_down: int = PUD_OFF, initial: int | None = None) -> None:
+    def setup(self, channel: int, direction: int,
+              pull_up_down: int = RPiGPIOConstants.PUD_OFF, initial: int | None = None) -> None:
         """Claim ``channel`` as an input (with its pull) or an output (at ``initial``, default low)."""
         lg = self._lg
         if channel in self._claimed:

@@ -1,10 +1,12 @@
-"""The station's real pins on a Raspberry Pi: ``LiveHardware`` for the daemon, ``open_station_io`` for both.
+"""The station's real pins on a Raspberry Pi: ``LiveHardware`` for the daemon,
+``open_live_switches`` for it and ``station selftest``.
 
 Both deliver raw records through ``hardware.station_io.StationIO`` (switch
 edges + HX711 readers + time-order merging). ``LiveHardware`` opens gpiozero's
-lgpio pin factory for the switches and reads the HX711s (RPi.GPIO, or the
-rpi-lgpio shim on a Pi 5) in a child process (``hardware.cell_process``),
-where nothing the daemon does can stretch their clock pulses.
+lgpio pin factory for the switches and reads the HX711s (on the backend
+``hardware.hx711_pins`` picks for the Pi: lgpio on a Pi 5, RPi.GPIO on others)
+in a child process (``hardware.cell_process``), where nothing the daemon does
+can stretch their clock pulses.
 
 Delivery latency (a switch edge until the daemon can confirm it): records
 are held ``hardware.station_io.HOLD_S`` (20 ms: the HX711 readers deliver from
@@ -17,7 +19,6 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
 
 from hardware.base import Hardware
 from hardware.cell_process import CellProcess, CellProcessError
@@ -50,11 +51,11 @@ def _discard(rec: RawRecord) -> None:
     """Where records go until the owner sets ``on_record``."""
 
 
-def open_station_io(config: Config) -> StationIO:
-    """The station's pins, live, as a ``hardware.station_io.StationIO``: the switches on
-    gpiozero's lgpio pin factory and, in this process, an HX711 driver per cell in
-    ``config`` on RPi.GPIO (the rpi-lgpio shim on a Pi 5). ``station selftest`` reads them so;
-    the daemon passes a config without cells and reads them in a child process.
+def open_live_switches(config: Config) -> StationIO:
+    """The station's switches, live on gpiozero's lgpio pin factory, as a
+    ``hardware.station_io.StationIO`` without load cells (``config``'s cells are
+    left out: the daemon reads them in ``hardware.cell_process``, ``station
+    selftest`` through ``hardware.hx711_pins.open_backend``).
     ``HardwareError`` if the pins cannot be opened."""
     try:
         with _working_directory_kept():
@@ -63,18 +64,7 @@ def open_station_io(config: Config) -> StationIO:
     except Exception as e:  # ImportError off a Pi, or lgpio failing to open the chip
         raise HardwareError(f"cannot open the GPIO pins ({e.__class__.__name__}: {e}); "
                             "on a machine without the station's hardware use --simulate") from None
-    gpio: Any = None
-    if config.cells:
-        try:
-            with _working_directory_kept():
-                import RPi.GPIO as rpi_gpio  # on a Pi 5 this is the rpi-lgpio shim
-        except Exception as e:
-            raise HardwareError(f"cannot load RPi.GPIO for the load cells ({e}); install rpi-lgpio "
-                                "(Pi 5) or RPi.GPIO") from None
-        gpio = rpi_gpio
-        gpio.setmode(gpio.BCM)
-        gpio.setwarnings(False)
-    return StationIO(config, factory, gpio, on_record=_discard)
+    return StationIO(replace(config, cells={}), factory, None, on_record=_discard)
 
 
 class LiveHardware(Hardware):
@@ -85,7 +75,7 @@ class LiveHardware(Hardware):
     def __init__(self, config: Config) -> None:
         # The switches here; the HX711s in a child process (hardware.cell_process: the daemon's
         # threads cannot stretch their clock pulses there), merged into the same time order.
-        self.io = open_station_io(replace(config, cells={}))
+        self.io = open_live_switches(config)
         cells = {n: (c.dout, c.pd_sck, float(c.sample_hz)) for n, c in config.cells.items()}
         self.cells = (CellProcess(cells, on_record=self.io.merger.put, backend=config.sections["hx711"]["backend"])
                       if cells else None)

@@ -20,3 +20,14 @@ def board() -> BoardSpec:
             "tray": CellSpec("tray", Calibration(-13000.0, 405.0, 5.67, 80.0), 0),
         },
     )
+
+
+@pytest.fixture
+def station_toml(tmp_path):
+    """The shipped station.toml copied to ``tmp_path``: for what writes into its config
+    (calibration, PINs) or reads one from a path."""
+    from station.config import default_config_text
+
+    path = tmp_path / "station.toml"
+    path.write_text(default_config_text(), encoding="utf-8")
+    return path

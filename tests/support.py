@@ -1,7 +1,13 @@
-"""Paths shared by the tests: the example traces and the replay checker."""
+"""Shared by the tests: the example traces and the replay checker, the staff PINs, a staff client."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from station.client import StationClient
 
 DATA = Path(__file__).parent / "data"
 TRACES = DATA / "traces"
@@ -21,7 +27,31 @@ def write_staff_pins(pin_file) -> None:
         write_pin_file(pin_file, role, hash_pin(pin, iterations=1000))
 
 
+def fill_up(path) -> None:
+    """Write zeros to ``path`` until its file system has no room left (unbuffered: nothing is
+    left to fail when the file closes)."""
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+
+
 async def log_in(client, *roles: str) -> None:
     """Log ``client`` (a StationClient) in as each role (both by default), as the staff screens do."""
     for role in roles or tuple(STAFF_PINS):
         await client.request("login", role=role, pin=STAFF_PINS[role])
+
+
+@asynccontextmanager
+async def staff_client(socket, *roles: str, patient: dict | None = None) -> AsyncIterator[StationClient]:
+    """A StationClient on the daemon at ``socket``, logged in as ``roles`` (both by default) and,
+    given a ``patient``, with that patient created (which selects it)."""
+    from station.client import StationClient
+
+    async with StationClient(socket) as c:
+        await log_in(c, *roles)
+        if patient is not None:
+            await c.request("create_patient", **patient)
+        yield c

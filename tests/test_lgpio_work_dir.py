@@ -109,7 +109,7 @@ def fresh_lgpio_import(monkeypatch):
 
 def test_opening_the_live_pins_keeps_the_working_directory(fresh_lgpio_import, monkeypatch, tmp_path):
     # lgpio changes directory to LG_WD as it loads; a relative --data or --config must keep its meaning.
-    from hardware.live import open_station_io
+    from hardware.live import open_live_switches
     from station.config import load_config
     from station.errors import HardwareError
 
@@ -119,6 +119,6 @@ def test_opening_the_live_pins_keeps_the_working_directory(fresh_lgpio_import, m
     monkeypatch.setenv("LG_WD", str(lg_wd))
     monkeypatch.chdir(cwd)
     with pytest.raises(HardwareError, match="cannot open the GPIO pins"):
-        open_station_io(load_config())  # no Pi here: fails after lgpio has loaded
+        open_live_switches(load_config())  # no Pi here: fails after lgpio has loaded
     assert (lg_wd / ".lgd-nfy0").exists()
     assert Path.cwd() == cwd

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,12 +30,46 @@ def feed(counter, signal, t0, t1, rng=None, noise=0.0):
     return out
 
 
-def test_step_up_is_timed_at_first_sample_outside_band():
-    c = LoadCellCounter(CAL, 0)
-    changes = feed(c, lambda t: 0.0 if t < 10.0 else 1.0, 9.0, 11.0)
-    assert len(changes) == 1
-    onset, count = changes[0]
-    assert count == 1 and 10.0 <= onset < 10.0 + PERIOD
+def a_step_up(t):
+    return 0.0 if t < 10.0 else 1.0
+
+
+def an_impact_spike_then_settling(t):
+    return 3.0 if t < 5.0 else (6.5 if t < 5.04 else 4.0)
+
+
+def a_finger_press_before_the_lift(t):
+    # a finger presses (+0.6) for 60 ms, passes back through the old band for
+    # 40 ms (less than the 100 ms rest), then the peg leaves: onset is the press.
+    if t < 2.0:
+        return 9.0
+    if t < 2.06:
+        return 9.6
+    if t < 2.10:
+        return 9.0
+    return 8.0
+
+
+def a_bump_then_a_full_rest(t):
+    # a bump, then a full rest of 300 ms (over the 100 ms rest): the excursion starts again at the lift
+    if 2.0 <= t < 2.06:
+        return 9.6
+    if t >= 2.36:
+        return 8.0
+    return 9.0
+
+
+@pytest.mark.parametrize("signal, before, after, onset", [
+    pytest.param(a_step_up, 0, 1, 10.0, id="step-up-timed-at-the-first-sample-outside-the-band"),
+    pytest.param(an_impact_spike_then_settling, 3, 4, 5.0, id="impact-spike-counts-once-from-the-spike"),
+    pytest.param(a_finger_press_before_the_lift, 9, 8, 2.0, id="finger-press-keeps-the-excursion-start"),
+    pytest.param(a_bump_then_a_full_rest, 9, 8, 2.36, id="a-100ms-rest-restarts-the-excursion"),
+])
+def test_one_change_is_timed_from_where_its_excursion_starts(signal, before, after, onset):
+    c = LoadCellCounter(CAL, before)
+    changes = feed(c, signal, onset - 1.0, onset + 1.0)
+    assert [k for _, k in changes] == [after]
+    assert onset <= changes[0][0] < onset + PERIOD
 
 
 def test_change_needs_200ms_hold():
@@ -42,44 +77,6 @@ def test_change_needs_200ms_hold():
     # one unit for 150 ms then back: an excursion that returns to rest is no change
     assert feed(c, lambda t: 1.0 if 10.0 <= t < 10.15 else 0.0, 9.0, 11.0) == []
     assert c.count == 0
-
-
-def test_impact_spike_then_settle_counts_once_from_spike_start():
-    c = LoadCellCounter(CAL, 3)
-    sig = lambda t: 3.0 if t < 5.0 else (6.5 if t < 5.04 else 4.0)  # noqa: E731
-    changes = feed(c, sig, 4.0, 6.0)
-    assert [k for _, k in changes] == [4]
-    assert 5.0 <= changes[0][0] < 5.0 + PERIOD
-
-
-def test_finger_press_before_lift_keeps_the_excursion_start():
-    # a finger presses (+0.6) for 60 ms, passes back through the old band for
-    # 40 ms (less than the 100 ms rest), then the peg leaves: onset is the press.
-    def sig(t):
-        if t < 2.0:
-            return 9.0
-        if t < 2.06:
-            return 9.6
-        if t < 2.10:
-            return 9.0
-        return 8.0
-    c = LoadCellCounter(CAL, 9)
-    changes = feed(c, sig, 1.0, 3.0)
-    assert [k for _, k in changes] == [8]
-    assert 2.0 <= changes[0][0] < 2.0 + PERIOD
-
-
-def test_rest_of_100ms_restarts_the_excursion():
-    def sig(t):
-        if 2.0 <= t < 2.06:
-            return 9.6  # a bump, then a full rest of 300 ms
-        if t >= 2.36:
-            return 8.0
-        return 9.0
-    c = LoadCellCounter(CAL, 9)
-    changes = feed(c, sig, 1.0, 3.0)
-    assert [k for _, k in changes] == [8]
-    assert 2.36 <= changes[0][0] < 2.36 + PERIOD
 
 
 def test_resting_hand_is_no_change():

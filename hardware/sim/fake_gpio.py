@@ -30,6 +30,7 @@ import math
 from collections.abc import Callable
 
 from hardware.hx711 import POWER_DOWN_S, SETTLE_PERIODS
+from hardware.rpi_gpio_constants import RPiGPIOConstants
 from hardware.sim.clock import VirtualClock
 
 # physical pin -> BCM GPIO on the 40-pin header, for BOARD numbering
@@ -51,22 +52,12 @@ class _Pin:
         self.level = level
 
 
-class FakeGPIO:
+class FakeGPIO(RPiGPIOConstants):
     """A stand-in for the ``RPi.GPIO`` module (BCM or BOARD numbering).
 
     Input pins read the device wired to them (``FakeHX711``) or else their
     pull (PUD_UP reads 1, PUD_DOWN and PUD_OFF read 0).
     """
-
-    BOARD = 10
-    BCM = 11
-    OUT = 0
-    IN = 1
-    LOW = 0
-    HIGH = 1
-    PUD_OFF = 20
-    PUD_DOWN = 21
-    PUD_UP = 22
 
     def __init__(self, clock: VirtualClock | None = None, call_cost_s: float = 1e-6) -> None:
         self.clock = clock if clock is not None else VirtualClock()
@@ -115,7 +106,8 @@ class FakeGPIO:
     def setwarnings(self, flag: bool) -> None:
         self.warnings = bool(flag)
 
-    def setup(self, channel, direction: int, pull_up_down: int = PUD_OFF, initial: int | None = None) -> None:
+    def setup(self, channel, direction: int,
+              pull_up_down: int = RPiGPIOConstants.PUD_OFF, initial: int | None = None) -> None:
         self._tick()
         if direction not in (self.IN, self.OUT):
             raise ValueError("An invalid direction was passed to setup()")

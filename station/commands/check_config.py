@@ -6,12 +6,14 @@ import os
 import stat
 import sys
 
+from station.commands import add_config_option
+
 
 def register(sub) -> None:
     p = sub.add_parser("check-config", help="validate a station.toml",
                        description="Validate a station.toml, its norm set and the staff PIN file next to it; "
                                    "exit 2 with one message naming the key if the daemon would refuse it.")
-    p.add_argument("--config", metavar="FILE", help="station.toml (default: the shipped default)")
+    add_config_option(p)
     p.set_defaults(run=run)
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from station.commands import add_config_option
 from station.errors import HardwareError, UserError
 
 if TYPE_CHECKING:  # imported when the command runs: `station --help` imports every command module
@@ -28,7 +29,7 @@ def register(sub) -> None:
                        description="Run the station daemon: reads the hardware (or a simulated board with "
                                    "--simulate), scores trials, stores results and serves the socket API "
                                    "(docs/api.md). Logs go to stderr (journald under systemd).")
-    p.add_argument("--config", metavar="FILE", help="station.toml (default: the shipped default)")
+    add_config_option(p)
     p.add_argument("--data", metavar="DIR", help="records directory (default: [daemon] data_dir)")
     p.add_argument("--socket", metavar="PATH", help="Unix socket path (default: [daemon] socket)")
     p.add_argument("--simulate", action="store_true",

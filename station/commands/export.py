@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 from datetime import date, datetime
 
+from station.commands import add_records_options, output_file, records_dir
+
 
 def register(sub) -> None:
     p = sub.add_parser("export", help="export trials as CSV (spreadsheet) or JSON (everything)",
@@ -15,22 +17,17 @@ def register(sub) -> None:
     p.add_argument("--since", metavar="DATE", help="only trials on or after this date (YYYY-MM-DD, local time)")
     p.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    p.add_argument("--data", metavar="DIR", help="the records directory (default: [daemon] data_dir of the config)")
-    p.add_argument("--config", metavar="FILE", help="station.toml (default: the shipped default)")
+    add_records_options(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from station.records.export import PrivateFile, export
+    from station.records.export import export
     from station.records.store import RecordError, RecordStore
 
     since = parse_since(args.since) if args.since is not None else None
-    data = args.data
-    if data is None:
-        from station.config import load_config
-        data = load_config(args.config).section("daemon")["data_dir"]
     try:
-        store = RecordStore(data, readonly=True)  # no lock: the daemon may be writing
+        store = RecordStore(records_dir(args), readonly=True)  # no lock: the daemon may be writing
     except RecordError as e:
         raise RecordError(f"{e}{demo_hint(args.data)}") from None
     with store:
@@ -39,16 +36,8 @@ def run(args) -> int:
         if args.out in (None, "-"):
             n = export(store, args.format, sys.stdout, args.patient, since)
         else:
-            out = PrivateFile(args.out, replace=args.force)
-            try:
-                n = export(store, args.format, out.file, args.patient, since)
-            except BaseException:
-                out.abort()
-                raise
-            out.commit()
-            if not out.private:
-                print(f"note: {args.out} is on a file system without file permissions (a USB stick?): "
-                      "it could not be made private (0600)", file=sys.stderr)
+            with output_file(args.out, force=args.force) as out:
+                n = export(store, args.format, out, args.patient, since)
     if args.out not in (None, "-"):
         print(f"exported {n} trial{'s' if n != 1 else ''} to {args.out}", file=sys.stderr)
     return 0

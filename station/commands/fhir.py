@@ -10,6 +10,8 @@ import json
 import sys
 from datetime import datetime
 
+from station.commands import add_records_options, output_file
+
 
 def register(sub) -> None:
     p = sub.add_parser("fhir", help="a test as a FHIR R4 Bundle (JSON)",
@@ -20,15 +22,13 @@ def register(sub) -> None:
     p.add_argument("--test", metavar="ID", required=True, help="the test")
     p.add_argument("--out", metavar="FILE", required=True, help="the JSON file to write ('-': standard output)")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    p.add_argument("--data", metavar="DIR", help="the records directory (default: [daemon] data_dir of the config)")
-    p.add_argument("--config", metavar="FILE", help="station.toml (default: the shipped default)")
+    add_records_options(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from station.config import load_config
     from station.fhir.bundle import StationInfo, test_bundle
-    from station.records.export import PrivateFile
     from station.records.store import RecordStore
 
     config = load_config(args.config)
@@ -41,12 +41,7 @@ def run(args) -> int:
     if args.out == "-":
         sys.stdout.write(text)
         return 0
-    out = PrivateFile(args.out, replace=args.force)
-    try:
-        out.file.write(text)
-    except BaseException:
-        out.abort()
-        raise
-    out.commit()
+    with output_file(args.out, force=args.force) as out:
+        out.write(text)
     print(f"test {args.test}: a Bundle of {len(bundle['entry'])} resources written to {args.out}", file=sys.stderr)
     return 0

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import sys
 
+from station.commands import add_config_option
+
 
 def register(sub) -> None:
     p = sub.add_parser("fhir-sandbox", help="print the daemon's systemd network drop-in for [fhir]",
                        description="Print the systemd drop-in that lets the daemon reach the configured FHIR "
                                    "server and no other address; nothing if [fhir] base_url is not set.")
-    p.add_argument("--config", metavar="FILE", help="station.toml (default: the shipped default)")
+    add_config_option(p)
     p.set_defaults(run=run)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 
+from station.commands import add_records_options, output_file, records_dir
+
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="a PDF report of a test, or of a patient's progress",
@@ -24,14 +26,12 @@ def register(sub) -> None:
     p.add_argument("--until", metavar="DATE", help="with --patient: tests on or before this date (YYYY-MM-DD)")
     p.add_argument("--out", metavar="FILE", required=True, help="the PDF to write")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    p.add_argument("--data", metavar="DIR", help="the records directory (default: [daemon] data_dir of the config)")
-    p.add_argument("--config", metavar="FILE", help="station.toml (default: the shipped default)")
+    add_records_options(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from station.errors import UserError
-    from station.records.export import PrivateFile
     from station.records.store import RecordStore
     from station.report.progress_report import progress_report_pdf
     from station.report.test_report import test_report_pdf
@@ -39,12 +39,8 @@ def run(args) -> int:
     if args.test is not None and (args.since or args.until):
         raise UserError("--since and --until go with --patient (a test report is of one test)")
     since, until = _day(args.since, "--since"), _day(args.until, "--until")
-    data = args.data
-    if data is None:
-        from station.config import load_config
-        data = load_config(args.config).section("daemon")["data_dir"]
     made_at = datetime.now().astimezone()
-    with RecordStore(data, readonly=True) as store:  # no lock: the daemon may be writing
+    with RecordStore(records_dir(args), readonly=True) as store:  # no lock: the daemon may be writing
         if args.test is not None:
             test = store.get_test(args.test)
             patient = store.get_patient(test["patient_id"]) if test.get("patient_id") else None
@@ -58,16 +54,8 @@ def run(args) -> int:
                      and (until is None or str(t.get("date") or "") <= until)]
             pdf = progress_report_pdf(patient, tests, since=since, until=until, made_at=made_at)
             what = f"{len(tests)} test{'s' if len(tests) != 1 else ''} of patient {args.patient}"
-    out = PrivateFile(args.out, replace=args.force, binary=True)
-    try:
-        out.file.write(pdf)
-    except BaseException:
-        out.abort()
-        raise
-    out.commit()
-    if not out.private:
-        print(f"note: {args.out} is on a file system without file permissions (a USB stick?): "
-              "it could not be made private (0600)", file=sys.stderr)
+    with output_file(args.out, force=args.force, binary=True) as out:
+        out.write(pdf)
     print(f"report of {what} written to {args.out}", file=sys.stderr)
     return 0
 

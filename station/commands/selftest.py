@@ -1,6 +1,7 @@
 """``station selftest [--config FILE] [--simulate [--stuck-hole N] [--unplug-cell NAME] [--stall-cell NAME]]``."""
 from __future__ import annotations
 
+from station.commands import add_config_option
 from station.errors import UserError
 
 #: readouts --stall-cell stalls (each costs the driver a discarded reading, or a flushed one after it)
@@ -15,7 +16,7 @@ def register(sub) -> None:
                                    "(RPi.GPIO, lgpio or simulated), the samples/s measured and the readings "
                                    "discarded, and why. Run it with no peg in any hole and the station daemon "
                                    "stopped. One PASS/FAIL line per item; exit 1 if anything failed.")
-    p.add_argument("--config", metavar="FILE", help="station.toml (default: the shipped default)")
+    add_config_option(p)
     p.add_argument("--simulate", action="store_true", help="check a simulated board instead of the pins")
     p.add_argument("--stuck-hole", type=int, metavar="N", help="with --simulate: hole N's switch is stuck closed")
     p.add_argument("--unplug-cell", metavar="NAME", help="with --simulate: load cell NAME's HX711 is unplugged")
@@ -88,13 +89,12 @@ class _LiveBoard:
     """The switches (``StationIO`` on lgpio) and an HX711 driver per cell on the backend for this Pi."""
 
     def __init__(self, config) -> None:
-        from dataclasses import replace
 
         from hardware.hx711 import HX711
         from hardware.hx711_pins import choose_backend, close_backend, open_backend, pi_model
-        from hardware.live import open_station_io
+        from hardware.live import open_live_switches
 
-        self.switches = open_station_io(replace(config, cells={}))
+        self.switches = open_live_switches(config)
         self.drivers: dict = {}
         self.gpio = None
         self._close_backend = close_backend

@@ -127,7 +127,8 @@ def export(store: RecordStore, fmt: str, out: IO[str], patient_id: str | None = 
 
 class PrivateFile:
     """A text file (or with ``binary``, a binary one) created mode 0600 for writing; ``commit()``
-    makes it the final file.
+    makes it the final file (``abort()`` removes it). As a context manager: committed when
+    the block ends, aborted when it raises.
 
     Without ``replace`` an existing file is an ExportError (nothing is touched).
     With it, the export goes to a temporary file renamed over the old one on
@@ -161,6 +162,16 @@ class PrivateFile:
             raise ExportError(f"cannot create {self.path}: {e.strerror}") from None
         self.tmp = target
         self.file: IO[Any] = open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="")
+
+    def __enter__(self) -> PrivateFile:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        """Commit what the block wrote; if the block failed, abort (nothing half-written is left)."""
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
 
     def commit(self) -> None:
         """Make the written file the final one; on failure nothing with patient data is left behind."""

@@ -55,7 +55,7 @@ from station.client import StationClient  # noqa: E402
 from station.records.store import RecordStore  # noqa: E402
 from station.replay import replay  # noqa: E402
 from tests.daemon.daemon_proc import DaemonProcess  # noqa: E402
-from tests.support import STAFF_PINS, log_in  # noqa: E402
+from tests.support import STAFF_PINS, fill_up, log_in, staff_client  # noqa: E402
 
 PATIENT = {"patient_id": "ABUSE-1", "birth_year": 1962, "sex": "female", "dominant_hand": "right"}
 
@@ -305,8 +305,7 @@ async def main_run(args, work: Path) -> dict:
                          "replay_equal": live_saved and replay_matches(msg["trial"])}
 
     # damaged files: a kill -9 mid-trial leaves a journal; then damage on disk; restart
-    async with StationClient(sock) as c:
-        await log_in(c)
+    async with staff_client(sock) as c:
         await c.request("select_patient", patient_id=PATIENT["patient_id"])
         await c.request("start_trial", protocol="free-practice")
         await asyncio.sleep(0.5)
@@ -355,18 +354,10 @@ async def disk_full(args, work: Path) -> dict:
         saved: set[int] = set()
         res: dict = {}
         try:
-            async with StationClient(sock) as c:
-                await log_in(c)
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(sock, patient=PATIENT) as c:
                 await short_trials(c, 1, saved)
                 st = (await c.request("start_trial", protocol="free-practice"))["trial"]
-                with open(mnt / "filler", "wb", buffering=0) as f:  # no buffer left to fail at close
-                    try:
-                        while True:
-                            f.write(b"\0" * 65536)
-                            f.flush()
-                    except OSError:
-                        pass
+                fill_up(mnt / "filler")
                 msg = await c.next_message("trial_finished", timeout=60)
                 res["live_trial_stopped"] = msg["trial"].get("status")
                 res["live_trial_named"] = msg["trial"]["trial_id"] == st["trial_id"]

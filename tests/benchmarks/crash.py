@@ -30,10 +30,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from station.api import ApiError  # noqa: E402
-from station.client import StationClient  # noqa: E402
 from station.records.store import RecordError, RecordStore  # noqa: E402
 from tests.daemon.daemon_proc import DaemonProcess  # noqa: E402
-from tests.support import log_in  # noqa: E402
+from tests.support import staff_client  # noqa: E402
 
 PROTOCOLS = ("nine-hole-peg", "coin-drop")
 
@@ -49,8 +48,7 @@ class Driver:
 
     async def session(self, socket: str, until: float) -> None:
         """Keep trials going until ``until`` (monotonic); the daemon is killed then."""
-        async with StationClient(socket) as c:
-            await log_in(c)
+        async with staff_client(socket) as c:
             try:
                 await c.request("select_patient", patient_id="CRASH-1")
             except ApiError:

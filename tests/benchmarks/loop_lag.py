@@ -33,9 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from station.client import StationClient  # noqa: E402
 from tests.daemon.inprocess import InProcessDaemon  # noqa: E402
-from tests.support import log_in  # noqa: E402
+from tests.support import staff_client  # noqa: E402
 
 
 async def _run(work: Path, trials: int, speed: float, phase: list[str]) -> dict:
@@ -52,8 +51,7 @@ async def _run(work: Path, trials: int, speed: float, phase: list[str]) -> dict:
     d = InProcessDaemon(work, respond=True, speed=speed)
     async with d:
         phase[0] = "serving"  # listening, the board settled: from here the loop's fsyncs count
-        async with StationClient(d.socket) as c:
-            await log_in(c)
+        async with staff_client(d.socket) as c:
             await c.request("create_patient", patient_id="LAG-1", birth_year=1970, sex="female",
                             dominant_hand="right")
             task = asyncio.create_task(probe())

@@ -15,7 +15,7 @@ from station.api import ApiError
 from station.client import StationClient
 from station.records.store import RecordStore
 from tests.daemon.daemon_proc import REPO, DaemonProcess
-from tests.support import STAFF_PINS, log_in
+from tests.support import STAFF_PINS, log_in, staff_client
 
 pytestmark = pytest.mark.slow
 
@@ -143,8 +143,7 @@ def test_kill_mid_trial_then_restart_recovers_it_as_interrupted(tmp_path):
     d.start()
 
     async def arm():
-        async with StationClient(d.socket) as c:
-            await log_in(c)
+        async with staff_client(d.socket) as c:
             await _patient(c)
             st = (await c.request("start_trial", protocol="nine-hole-peg"))["trial"]
             n = 0
@@ -158,8 +157,7 @@ def test_kill_mid_trial_then_restart_recovers_it_as_interrupted(tmp_path):
     d.start()
 
     async def check():
-        async with StationClient(d.socket) as c:
-            await log_in(c)
+        async with staff_client(d.socket) as c:
             await c.request("select_patient", patient_id="P-1")
             res = await c.request("results")
             return res["trials"]

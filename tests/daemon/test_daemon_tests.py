@@ -12,10 +12,10 @@ import pytest
 from station.administration import INCOMPLETE_REASON
 from station.api import ApiError
 from station.client import StationClient
-from station.config import default_config_text, load_config
+from station.config import load_config
 from tests.daemon.daemon_proc import DaemonProcess
 from tests.daemon.inprocess import InProcessDaemon
-from tests.support import log_in
+from tests.support import staff_client
 
 pytestmark = pytest.mark.slow
 HANG_S = 300.0  # only stops a hang: a loaded machine runs the virtual patient slower
@@ -45,9 +45,7 @@ def _trace_records(path: str) -> tuple[dict, list[dict]]:
 def test_a_start_button_edge_arms_the_tests_next_trial_with_a_preroll(tmp_path):
     async def main():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, patient=PATIENT) as c:
                 # no test yet: a press (confirmed by the daemon, then released) is only an event
                 await d.press()
                 assert (await c.request("state"))["state"]["trial"] is None
@@ -92,9 +90,7 @@ def test_a_start_button_edge_arms_the_tests_next_trial_with_a_preroll(tmp_path):
 def test_free_practice_finished_by_the_therapist_is_complete(tmp_path):
     async def main():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, patient=PATIENT) as c:
                 await c.request("start_test", protocol="free-practice")
                 await d.press()
                 await _state_where(c, lambda s: s["trial"] is not None)
@@ -118,9 +114,7 @@ def test_free_practice_finished_by_the_therapist_is_complete(tmp_path):
 def test_a_peg_left_in_after_a_trial_is_still_seen_in_its_hole(tmp_path):
     async def main():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, patient=PATIENT) as c:
                 await c.request("start_trial", protocol="free-practice")
                 await d.seat(2, True)
                 await c.request("finish_trial")
@@ -137,9 +131,7 @@ def test_the_api_default_9hpt_has_a_practice_trial_per_hand_first(tmp_path):
     # so nothing can start a trial before the plan is read
     async def main():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c, "therapist")
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, "therapist", patient=PATIENT) as c:
                 return (await c.request("start_test", protocol="nine-hole-peg"))["test"]
 
     test = _run(main())
@@ -152,9 +144,7 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
     d.start()
 
     async def main():
-        async with StationClient(d.socket) as c:
-            await log_in(c)
-            await c.request("create_patient", **PATIENT, birth_month=3, condition="ms")
+        async with staff_client(d.socket, patient={**PATIENT, "birth_month": 3, "condition": "ms"}) as c:
             # without practice, to keep it short (the default plan: test_the_api_default_9hpt_...)
             await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1, practice=False)
             finished = []
@@ -194,14 +184,11 @@ def test_a_9hpt_test_runs_hands_free_and_results_carry_summary_norms_and_note(tm
     assert stored[finished[1]["trial_id"]]["invalid"]["reason"] == "peg dropped on the floor"
 
 
-def test_tare_saves_the_calibration_into_station_toml(tmp_path, monkeypatch):
-    cfg = tmp_path / "station.toml"
-    cfg.write_text(default_config_text())
+def test_tare_saves_the_calibration_into_station_toml(tmp_path, station_toml, monkeypatch):
 
     async def main():
-        async with InProcessDaemon(tmp_path, config_path=cfg) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
+        async with InProcessDaemon(tmp_path, config_path=station_toml) as d:
+            async with staff_client(d.socket) as c:
                 res = await c.request("tare", cell="tray")
                 # the file cannot be replaced: a clear error, nothing changed
                 import station.config_write as cw
@@ -216,12 +203,12 @@ def test_tare_saves_the_calibration_into_station_toml(tmp_path, monkeypatch):
                 return res, e.value
 
     res, err = _run(main())
-    saved = load_config(cfg)
-    assert saved.cells["tray"].offset == pytest.approx(res["offset"]) and res["saved_to"] == str(cfg)
+    saved = load_config(station_toml)
+    assert saved.cells["tray"].offset == pytest.approx(res["offset"]) and res["saved_to"] == str(station_toml)
     assert abs(res["offset"] - (-13000)) < 200  # the simulated empty tray reads about its configured offset
-    text = cfg.read_text()
+    text = station_toml.read_text()
     assert "# HX711 under the coin tray" in text and "# raw counts with the dish empty (tare)" in text
-    assert err.code == "hardware" and "not saved" in err.message and str(cfg) in err.message
+    assert err.code == "hardware" and "not saved" in err.message and str(station_toml) in err.message
     assert saved.cells["dish"].offset == 52000  # the refused tare left the file as it was
     assert not list(tmp_path.glob(".station.toml.tmp"))
 
@@ -229,8 +216,7 @@ def test_tare_saves_the_calibration_into_station_toml(tmp_path, monkeypatch):
 def test_tare_without_a_config_file_says_so(tmp_path):
     async def main():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
+            async with staff_client(d.socket) as c:
                 with pytest.raises(ApiError) as e:
                     await c.request("tare", cell="tray")
                 return e.value

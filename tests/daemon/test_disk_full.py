@@ -19,7 +19,7 @@ from station import api
 from station.api import ApiError
 from station.client import StationClient
 from tests.daemon.inprocess import InProcessDaemon
-from tests.support import log_in
+from tests.support import fill_up, staff_client
 
 PATIENT = {"patient_id": "P-1", "birth_year": 1960, "sex": "female", "dominant_hand": "right"}
 
@@ -52,9 +52,7 @@ def test_a_full_disk_stops_the_live_trial_clearly_and_keeps_what_is_stored(tmp_p
 
     async def main():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, patient=PATIENT) as c:
                 patients = (tmp_path / "data" / "patients.jsonl").read_bytes()
                 trial = (await c.request("start_trial", protocol="free-practice"))["trial"]
                 disk.full = True
@@ -103,18 +101,10 @@ def test_a_real_full_tmpfs(tmp_path):
     try:
         async def main():
             async with InProcessDaemon(tmp_path / "daemon", data_dir=data) as d:
-                async with StationClient(d.socket) as c:
-                    await log_in(c)
-                    await c.request("create_patient", **PATIENT)
+                async with staff_client(d.socket, patient=PATIENT) as c:
                     trial = (await c.request("start_trial", protocol="free-practice"))["trial"]
                     stored = sorted(p.name for p in data.rglob("*.json"))
-                    with open(data / "filler", "wb", buffering=0) as f:  # fill the disk; nothing left to flush
-                        try:
-                            while True:
-                                f.write(b"\0" * 65536)
-                                f.flush()
-                        except OSError:
-                            pass
+                    fill_up(data / "filler")
                     hole = d.config.holes[0]
                     for _ in range(40):  # pegs in and out until a journal line finds no room
                         for seated in (True, False):

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import asyncio
 
-from station.client import StationClient
 from station.records.store import RecordStore
 from tests.daemon.inprocess import InProcessDaemon
 from tests.records.test_patient_log import legacy
-from tests.support import log_in
+from tests.support import staff_client
 
 
 def test_the_daemon_serves_the_same_patients_after_migrating_them(tmp_path):
@@ -18,15 +17,13 @@ def test_the_daemon_serves_the_same_patients_after_migrating_them(tmp_path):
 
     async def main():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c, "therapist")
+            async with staff_client(d.socket, "therapist") as c:
                 served = (await c.request("find_patients"))["patients"]
                 assert served == before
                 await c.request("create_patient", patient_id="P-004", birth_year=1990, sex="male",
                                 dominant_hand="left")
         async with InProcessDaemon(tmp_path) as d:  # restarted: the log, not patients.json again
-            async with StationClient(d.socket) as c:
-                await log_in(c, "therapist")
+            async with staff_client(d.socket, "therapist") as c:
                 again = (await c.request("find_patients"))["patients"]
                 assert [p["patient_id"] for p in again] == ["P-001", "P-002", "p-003", "P-004"]
                 assert again[:3] == before

@@ -10,12 +10,11 @@ from datetime import date, timedelta
 import pytest
 
 from station.administration import TestPlan, TestSession
-from station.client import StationClient
 from station.records.store import RecordStore
 from station.results import test_record
 from tests.daemon.daemon_proc import DaemonProcess
 from tests.daemon.inprocess import InProcessDaemon
-from tests.support import log_in
+from tests.support import staff_client
 
 pytestmark = pytest.mark.slow
 PATIENT = {"patient_id": "R-1", "birth_year": 1955, "sex": "male", "dominant_hand": "left"}
@@ -29,9 +28,7 @@ def test_kill_9_mid_test_then_the_test_carries_on(tmp_path):
     d = DaemonProcess(tmp_path / "data", tmp_path / "s.sock", speed=10, seed=11).start()
     try:
         async def until_mid_trial():
-            async with StationClient(d.socket) as c:
-                await log_in(c)
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, patient=PATIENT) as c:
                 test = (await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1,
                                          practice=False))["test"]
                 while True:  # the virtual patient presses start; kill once the trial has begun
@@ -44,8 +41,7 @@ def test_kill_9_mid_test_then_the_test_carries_on(tmp_path):
         d.start()
 
         async def carry_on():
-            async with StationClient(d.socket) as c:
-                await log_in(c)
+            async with staff_client(d.socket) as c:
                 st = c.hello["state"]
                 assert st["patient"]["patient_id"] == PATIENT["patient_id"]
                 test = st["test"]
@@ -85,8 +81,7 @@ def test_a_test_left_from_an_earlier_day_is_ended_not_resumed(tmp_path, caplog):
 
     async def main():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
+            async with staff_client(d.socket) as c:
                 st = c.hello["state"]
                 return st["patient"], st["test"]
 

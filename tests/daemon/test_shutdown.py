@@ -7,10 +7,9 @@ import signal
 
 import pytest
 
-from station.client import StationClient
 from station.records.store import RecordStore
 from tests.daemon.daemon_proc import DaemonProcess
-from tests.support import log_in
+from tests.support import staff_client
 
 pytestmark = pytest.mark.slow
 PATIENT = {"patient_id": "S-1", "birth_year": 1960, "sex": "female", "dominant_hand": "right"}
@@ -20,9 +19,7 @@ def test_sigterm_mid_trial_saves_it_aborted_then_says_bye(tmp_path):
     d = DaemonProcess(tmp_path / "data", tmp_path / "s.sock", speed=1.0, seed=5).start()
     try:
         async def trial_then_sigterm():
-            async with StationClient(d.socket) as c:
-                await log_in(c)
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, patient=PATIENT) as c:
                 trial = (await c.request("start_trial", protocol="free-practice"))["trial"]
                 d.proc.send_signal(signal.SIGTERM)
                 said = []

@@ -9,9 +9,8 @@ import pytest
 from station import api
 from station.api import ApiError, parse_request
 from station.client import StationClient
-from station.config import default_config_text
 from tests.daemon.inprocess import InProcessDaemon
-from tests.support import STAFF_PINS, log_in
+from tests.support import STAFF_PINS, log_in, staff_client
 
 PATIENT = {"patient_id": "P-1", "birth_year": 1960, "sex": "female", "dominant_hand": "right"}
 
@@ -37,12 +36,10 @@ def test_the_depth_check_reads_brackets_in_strings_as_text():
     assert req.args["reason"].startswith("[[[")
 
 
-def test_hostile_values_over_the_socket_leave_the_daemon_serving(tmp_path):
-    config = tmp_path / "station.toml"
-    config.write_text(default_config_text(), encoding="utf-8")
+def test_hostile_values_over_the_socket_leave_the_daemon_serving(tmp_path, station_toml):
 
     async def main():
-        async with InProcessDaemon(tmp_path, config_path=config) as d:
+        async with InProcessDaemon(tmp_path, config_path=station_toml) as d:
             reader, writer = await asyncio.open_unix_connection(d.socket, limit=1 << 24)
             await reader.readline()  # hello
             pin = STAFF_PINS
@@ -71,20 +68,17 @@ def test_hostile_values_over_the_socket_leave_the_daemon_serving(tmp_path):
                 "ok", "ok", "bad_value", "ok", "bad_value", "bad_value", "bad_value", "bad_value", "bad_value"]
             writer.close()
             # the daemon carries on: a trial starts and is saved (a lone surrogate used to wedge saves)
-            async with StationClient(d.socket) as c:
-                await log_in(c)
+            async with staff_client(d.socket) as c:
                 await c.request("start_trial", protocol="free-practice", options={"goal": 3})
                 await c.request("finish_trial")
                 assert (await c.next_message("trial_finished", timeout=20))["saved"] is True
     asyncio.run(asyncio.wait_for(main(), 60))
 
 
-def test_a_tare_holds_off_trials_until_it_is_done(tmp_path):
-    config = tmp_path / "station.toml"
-    config.write_text(default_config_text(), encoding="utf-8")
+def test_a_tare_holds_off_trials_until_it_is_done(tmp_path, station_toml):
 
     async def main():
-        async with InProcessDaemon(tmp_path, config_path=config) as d:
+        async with InProcessDaemon(tmp_path, config_path=station_toml) as d:
             async with StationClient(d.socket) as tech, StationClient(d.socket) as therapist, \
                     StationClient(d.socket) as tech2:
                 await log_in(tech, "technician")

@@ -12,7 +12,7 @@ from station.config import default_config_text
 from station.fhir.codes import IDENTIFIER_SYSTEM
 from tests.daemon.daemon_proc import DaemonProcess
 from tests.fhir.fhir_server import FhirServer, unavailable
-from tests.support import log_in
+from tests.support import staff_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))]
 PATIENT = {"patient_id": "FHIR-1", "birth_year": 1961, "sex": "male", "dominant_hand": "left"}
@@ -43,8 +43,7 @@ def test_a_finished_test_is_delivered_once_and_shown(tmp_path):
     daemon = DaemonProcess(tmp_path / "data", tmp_path / "s.sock", speed=25, extra=["--config", str(conf)]).start()
 
     async def main():
-        async with StationClient(daemon.socket) as c:
-            await log_in(c, "therapist")
+        async with staff_client(daemon.socket, "therapist") as c:
             await c.request("subscribe", topics=["state"])
             await c.request("create_patient", **PATIENT)
             test = (await c.request("start_test", protocol="nine-hole-peg", trials_per_hand=1,
@@ -70,8 +69,7 @@ def test_without_fhir_configured_the_outbox_is_neither_made_nor_reported(tmp_pat
     daemon = DaemonProcess(tmp_path / "data", tmp_path / "s.sock", speed=25).start()
 
     async def main():
-        async with StationClient(daemon.socket) as c:
-            await log_in(c, "therapist")
+        async with staff_client(daemon.socket, "therapist") as c:
             assert (await c.request("state"))["state"]["fhir"] is None
             assert await c.request("fhir_outbox") == {"configured": False}
 

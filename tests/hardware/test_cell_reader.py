@@ -10,14 +10,15 @@ from hardware.cell_reader import CellReader
 from station.events import CellFault, Sample
 
 
-def reader_for(rig, records, **kw):
-    return CellReader("tray", rig.driver, records.append, clock=rig.clock.now, **kw)
+def reader_for(rig, **kw) -> tuple[CellReader, list]:
+    """A reader of ``rig``'s chip as cell "tray", on its clock; and the list its records go to."""
+    records: list = []
+    return CellReader("tray", rig.driver, records.append, clock=rig.clock.now, **kw), records
 
 
 def test_step_reports_a_sample_stamped_with_the_driver_time(hx711_rig):
     rig = hx711_rig(lambda t: -4242)
-    records = []
-    reader = reader_for(rig, records)
+    reader, records = reader_for(rig)
     rec = reader.step()
     assert records == [rec]
     assert isinstance(rec, Sample) and rec.cell == "tray" and rec.counts == -4242
@@ -27,8 +28,7 @@ def test_step_reports_a_sample_stamped_with_the_driver_time(hx711_rig):
 
 def test_a_fault_is_reported_once_and_the_cell_recovers_when_plugged_back(hx711_rig):
     rig = hx711_rig(lambda t: 100)
-    records = []
-    reader = reader_for(rig, records)
+    reader, records = reader_for(rig)
     reader.step()
     rig.chip.unplugged = True
     unplugged = rig.clock.now()
@@ -53,8 +53,7 @@ def test_a_fault_is_reported_once_and_the_cell_recovers_when_plugged_back(hx711_
 
 def test_saturation_is_a_fault_not_a_number(hx711_rig):
     rig = hx711_rig(lambda t: 1)
-    records = []
-    reader = reader_for(rig, records)
+    reader, records = reader_for(rig)
     rig.chip.saturate = True
     for _ in range(5):
         reader.step()
@@ -67,8 +66,7 @@ def test_saturation_is_a_fault_not_a_number(hx711_rig):
 
 def test_long_pulses_are_retried_silently_then_fault(hx711_rig):
     rig = hx711_rig(lambda t: 7)
-    records = []
-    reader = reader_for(rig, records, discard_retries=3)
+    reader, records = reader_for(rig, discard_retries=3)
     for _ in range(3):
         rig.chip.stretch_next_high(100e-6)
         assert reader.step() is None
@@ -84,8 +82,7 @@ def test_long_pulses_are_retried_silently_then_fault(hx711_rig):
 
 def test_readouts_past_the_next_conversion_are_counted_and_only_a_run_of_them_is_a_fault(hx711_rig):
     rig = hx711_rig(lambda t: -54321)
-    records = []
-    reader = reader_for(rig, records, discard_retries=2)
+    reader, records = reader_for(rig, discard_retries=2)
     rig.chip.pause_readouts(0.013, after_pulse=12)
     assert reader.step() is None
     assert reader.step().counts == -54321  # one stall, one reading lost
@@ -102,8 +99,7 @@ def test_readouts_past_the_next_conversion_are_counted_and_only_a_run_of_them_is
 
 def test_a_stuck_low_dout_is_one_fault_not_a_flood_of_zero_samples(hx711_rig):
     rig = hx711_rig(lambda t: 0)
-    records = []
-    reader = reader_for(rig, records)
+    reader, records = reader_for(rig)
     reader.step()
     rig.chip.dout_stuck_low = True
     start = rig.clock.now()
@@ -158,8 +154,7 @@ def test_a_shared_stop_event_stops_several_readers(hx711_rig):
 def test_a_bug_is_reported_and_ends_the_thread(hx711_rig):
     rig = hx711_rig()
     rig.driver.close()  # reading a closed driver is a programming error
-    records = []
-    reader = reader_for(rig, records)
+    reader, records = reader_for(rig)
     thread = reader.start()
     thread.join(10)  # not stopped: the error ends it
     assert not thread.is_alive()

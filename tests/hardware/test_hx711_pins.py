@@ -1,6 +1,8 @@
 """hardware.hx711_pins: the backend chosen by Pi model, and the HX711 driver on lgpio (faked) in virtual time."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from hardware.hx711 import HX711, PulseTooLong, ReadoutTooSlow, StuckLow
@@ -147,3 +149,18 @@ def test_a_missing_library_is_a_backend_error_naming_it(monkeypatch):
         open_backend("rpi-gpio")
     with pytest.raises(BackendError, match="lgpio"):
         open_backend("lgpio")
+
+
+def test_the_rpi_gpio_backend_is_the_module_in_bcm_numbering_with_warnings_off(monkeypatch):
+    import types
+
+    gpio = FakeGPIO()
+    gpio.setwarnings(True)
+    rpi = types.ModuleType("RPi")
+    rpi.GPIO = gpio  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "RPi", rpi)
+    monkeypatch.setitem(sys.modules, "RPi.GPIO", gpio)
+    opened = open_backend("rpi-gpio")
+    assert opened is gpio and gpio.getmode() == gpio.BCM and gpio.warnings is False
+    close_backend(opened)  # RPi.GPIO keeps its module state: nothing to close, nothing fails
+    assert gpio.getmode() == gpio.BCM

@@ -158,3 +158,17 @@ def test_export_to_a_directory_is_refused_and_leaves_no_patient_data_behind(data
     assert "is a directory" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "outdir"]  # no temporary file left
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_a_private_file_is_the_final_file_only_when_its_block_completes(tmp_path, replace):
+    from station.records.export import PrivateFile
+
+    with PrivateFile(tmp_path / "done.csv", replace=replace) as out:
+        out.file.write("a,b\n")
+    assert (tmp_path / "done.csv").read_text() == "a,b\n"
+    with pytest.raises(RuntimeError, match="disk gone"):
+        with PrivateFile(tmp_path / "failed.csv", replace=replace) as out:
+            out.file.write("half a row")
+            raise RuntimeError("disk gone")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done.csv"]  # nothing half-written, no temporary file

@@ -26,14 +26,6 @@ def trial_record(patient="P-001", n_events=40, **extra) -> dict:
             "trace": "/var/lib/station/traces/x.trace.jsonl", **extra}
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = RecordStore(tmp_path / "data")
-    s.add_patient("P-001", 1958, "female", "right")
-    yield s
-    s.close()
-
-
 # --- patients ---------------------------------------------------------------
 
 def test_patients_are_stored_validated_and_found(store, tmp_path):

@@ -262,6 +262,10 @@ class FakeDaemon:
         f = {"t": self.now, "kind": kind, "source": source, "detail": detail}
         self.run(lambda: self._broadcast(api.fault_message(f, self._run_id())))
 
+    def sent(self, cmd: str) -> list[dict]:
+        """The arguments of every ``cmd`` request the stand-in received, in order."""
+        return [a for c, a in list(self.requests) if c == cmd]
+
     def subscribers(self, topic: str) -> int:
         return self.run(lambda: sum(topic in t for t in self._conns.values()))
 

@@ -2,8 +2,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
+from textual.pilot import Pilot
+
+from station.ui.app import create_app
+from station.ui.screens.patient import PatientScreen
+from station.ui.screens.staff import StaffScreen
+from station.ui.screens.therapist import TherapistScreen
 from tests.ui.fake_daemon import STAFF_PINS
 
 PATIENT = {"patient_id": "P-0042", "birth_year": 1958, "sex": "female", "dominant_hand": "right"}
@@ -76,8 +83,6 @@ def text_of(widget) -> str:
 
 async def open_staff_screen(pilot, role: str):
     """Open the ``role`` screen as staff do: F2/F3, then its PIN (the fake daemon checks it). Returns the screen."""
-    from station.ui.screens.staff import StaffScreen
-
     app = pilot.app
     await pilot.press("f2" if role == "therapist" else "f3")
     await wait_until(pilot, lambda: app.screen.query("#pin-input"), "the PIN dialog")
@@ -85,3 +90,29 @@ async def open_staff_screen(pilot, role: str):
     await wait_until(pilot, lambda: isinstance(app.screen, StaffScreen) and app.screen.ROLE == role
                      and app.screen.query("#back"), f"the {role} screen")
     return app.screen
+
+
+async def attached(pilot) -> None:
+    """Until the app is connected to its daemon and shows the patient screen."""
+    app = pilot.app
+    await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "the patient screen")
+
+
+@asynccontextmanager
+async def attached_app(path, *, size: tuple[int, int] = (80, 24), notifications: bool = False,
+                       **options) -> AsyncIterator[Pilot]:
+    """The UI on the daemon at ``path`` (``options`` for create_app) under a pilot, once attached."""
+    app = create_app(path, **options)
+    async with app.run_test(size=size, notifications=notifications) as pilot:
+        await attached(pilot)
+        yield pilot
+
+
+async def therapist_pane(pilot, pane: str = "test") -> TherapistScreen:
+    """The therapist screen through its PIN (the daemon's login), composed and on ``pane``."""
+    screen = await open_staff_screen(pilot, "therapist")
+    assert isinstance(screen, TherapistScreen)
+    await wait_until(pilot, lambda: screen.query("#trials"), "the therapist screen")
+    screen.show_pane(pane)
+    await pilot.pause()
+    return screen

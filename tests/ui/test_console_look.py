@@ -19,7 +19,7 @@ from station.ui.app import create_app
 from station.ui.screens.patient import PatientScreen
 from station.ui.screens.therapist import TherapistScreen
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, nhpt_trial, open_staff_screen, text_of, wait_until
+from tests.ui.pilot_support import PATIENT, nhpt_trial, text_of, therapist_pane, wait_until
 
 
 def history() -> list[dict]:
@@ -41,9 +41,7 @@ async def open_pane(pilot, pane: str) -> TherapistScreen:
     app = pilot.app
     await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen)
                      and len(app.history.trials) == 4, "the patient's history")
-    screen = await open_staff_screen(pilot, "therapist")  # through its PIN: the daemon's login
-    await wait_until(pilot, lambda: screen.query("#trials"), "the therapist screen")
-    screen.show_pane(pane)
+    screen = await therapist_pane(pilot, pane)
     await pilot.pause(0.2)
     return screen
 
@@ -88,6 +86,23 @@ def test_an_unticked_box_is_empty_and_the_chosen_trial_stays_marked_without_the_
     asyncio.run(go())
 
 
+async def one_trial_with_the_focus_off_the_table(pilot, fake: FakeDaemon) -> None:
+    """The test pane after one trial, the focus in the reason field: the table's cursor must still show."""
+    screen = await open_pane(pilot, "test")
+    fake.press_start()
+    fake.dish(8)
+    fake.finish(18.4)
+    table = screen.query_one("#trials", DataTable)
+    await wait_until(pilot, lambda: table.row_count == 1, "the trial")
+    status = screen.query_one("#test-status")
+    await wait_until(pilot, lambda: "next trial 2 of 4" in text_of(status), "the test's next trial")
+    reason = screen.query_one("#invalid-reason", Input)
+    reason.cursor_blink = False  # a blinking cursor would make the picture differ run to run
+    reason.focus()
+    await wait_until(pilot, lambda: reason.has_focus, "the focus in the reason field")
+    await pilot.pause()
+
+
 def test_console_progress_pane(snap_compare, fake):
     async def before(pilot):
         await open_pane(pilot, "progress")
@@ -97,35 +112,11 @@ def test_console_progress_pane(snap_compare, fake):
 
 def test_console_test_pane_with_the_focus_off_the_table(snap_compare, fake):
     async def before(pilot):
-        screen = await open_pane(pilot, "test")
-        fake.press_start()
-        fake.dish(8)
-        fake.finish(18.4)
-        table = screen.query_one("#trials", DataTable)
-        await wait_until(pilot, lambda: table.row_count == 1, "the trial")
-        status = screen.query_one("#test-status")
-        await wait_until(pilot, lambda: "next trial 2 of 4" in text_of(status), "the test's next trial")
-        reason = screen.query_one("#invalid-reason", Input)
-        reason.cursor_blink = False  # a blinking cursor would make the picture differ run to run
-        reason.focus()
-        await wait_until(pilot, lambda: reason.has_focus, "the focus in the reason field")
-        await pilot.pause()
+        await one_trial_with_the_focus_off_the_table(pilot, fake)
     assert snap_compare(create_app(fake.path, ascii=True), terminal_size=(80, 24), run_before=before)
 
 
 def test_256_colour_test_pane_with_the_focus_off_the_table(snap_compare, fake):
     async def before(pilot):
-        screen = await open_pane(pilot, "test")
-        fake.press_start()
-        fake.dish(8)
-        fake.finish(18.4)
-        table = screen.query_one("#trials", DataTable)
-        await wait_until(pilot, lambda: table.row_count == 1, "the trial")
-        status = screen.query_one("#test-status")
-        await wait_until(pilot, lambda: "next trial 2 of 4" in text_of(status), "the test's next trial")
-        reason = screen.query_one("#invalid-reason", Input)
-        reason.cursor_blink = False  # a blinking cursor would make the picture differ run to run
-        reason.focus()
-        await wait_until(pilot, lambda: reason.has_focus, "the focus in the reason field")
-        await pilot.pause()
+        await one_trial_with_the_focus_off_the_table(pilot, fake)
     assert snap_compare(create_app(fake.path), terminal_size=(80, 24), run_before=before)

@@ -10,14 +10,13 @@ import asyncio
 import pytest
 from textual.widgets import Button, Input, Select, Static
 
-from station.client import StationClient
 from station.ui.app import DEMO_HANDED_OVER, DEMO_HANDS_FREE, create_app
 from station.ui.demo_autopilot import DemoAutopilot
 from station.ui.screens.patient import PatientScreen
 from station.ui.screens.pin import PinDialog
 from station.ui.screens.therapist import TherapistScreen
 from tests.daemon.inprocess import InProcessDaemon
-from tests.support import log_in
+from tests.support import staff_client
 from tests.ui.pilot_support import THERAPIST_PIN, enter_pin, text_of, wait_until
 
 pytestmark = pytest.mark.slow
@@ -70,8 +69,7 @@ def test_opening_a_staff_screen_stops_the_autopilot_and_the_patient_performs_the
                     assert text_of(app.screen.query_one("#demo-hint", Static)) == DEMO_HANDED_OVER
             finally:
                 driver.stop()
-            async with StationClient(d.socket) as c:
-                await log_in(c, "therapist")
+            async with staff_client(d.socket, "therapist") as c:
                 res = await c.request("results", patient_id="DEMO-1", limit=100)
         ended = [t for t in res["tests"] if t["test_id"] in theirs]
         assert ended and all(t["status"] != "in_progress" for t in ended)

@@ -2,7 +2,11 @@
 (tests/ui/stations.py), the rest on the fake."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 from station.ui.app import create_app
@@ -18,6 +22,7 @@ from tests.ui.pilot_support import (
     PATIENT,
     TECHNICIAN_PIN,
     THERAPIST_PIN,
+    attached_app,
     enter_pin,
     nhpt_trial,
     open_staff_screen,
@@ -25,7 +30,7 @@ from tests.ui.pilot_support import (
     text_of,
     wait_until,
 )
-from tests.ui.stations import run, stations
+from tests.ui.stations import FakeStation, RealStation, run, stations
 
 
 @pytest.fixture
@@ -38,17 +43,22 @@ def prompt(app) -> str:
     return text_of(app.screen.query_one("#prompt", Static))
 
 
-async def attach(app, pilot):
-    await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "the patient screen")
+@asynccontextmanager
+async def ui_on_a_station(make_station, tmp_path, *, test: str | None = None,
+                          size: tuple[int, int] = (80, 24)) -> AsyncIterator[tuple[FakeStation | RealStation, Pilot]]:
+    """A station (``make_station``: the fake or the real daemon) with PATIENT and ``test``, the UI attached."""
+    async with make_station(tmp_path) as station:
+        await station.setup(PATIENT, test=test)
+        async with attached_app(station.path, size=size) as pilot:
+            yield station, pilot
 
 
 def test_a_trial_started_by_the_start_button_counts_down_shows_pegs_and_the_result(fake):
     fake.setup(patient=PATIENT, test="nine-hole-peg", history=[nhpt_trial(19.5, started_at="2024-05-01T10:00:00Z")])
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await attach(app, pilot)
+        async with attached_app(fake.path) as pilot:
+            app = pilot.app
             assert "trial 1 of 4" in text_of(app.screen.query_one("#headline"))
             assert "start button" in prompt(app)
             fake.press_start()  # the daemon arms the test's next trial on the button
@@ -77,9 +87,8 @@ def test_a_slower_result_is_worded_calmly_next_to_the_best(fake):
     fake.setup(patient=PATIENT, test="nine-hole-peg", history=[nhpt_trial(17.0)])
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await attach(app, pilot)
+        async with attached_app(fake.path) as pilot:
+            app = pilot.app
             fake.press_start()
             fake.dish(8)
             fake.finish(21.3)
@@ -95,31 +104,27 @@ def test_a_slower_result_is_worded_calmly_next_to_the_best(fake):
 def test_the_pin_gates_the_staff_screens(tmp_path, make_station, role, pin, screen):
 
     async def go():
-        async with make_station(tmp_path) as station:
-            await station.setup(PATIENT)
-            app = create_app(station.path)
-            async with app.run_test(size=(80, 24)) as pilot:
-                await attach(app, pilot)
-                if role == "therapist":
-                    await pilot.click("#open-therapist")  # the link on the patient screen (a touch)
-                else:
-                    await pilot.press("f3")
-                await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
-                await enter_pin(pilot, "0000")
-                await wait_until(pilot, lambda: "Wrong PIN" in shown(app.screen, "#pin-error"), "Wrong PIN")
-                assert not any(isinstance(s, screen) for s in app.screen_stack)
-                await enter_pin(pilot, pin)
-                await wait_until(pilot, lambda: isinstance(app.screen, screen), f"the {role} screen")
-                await pilot.press("escape")
-                await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
+        async with ui_on_a_station(make_station, tmp_path) as (station, pilot):
+            app = pilot.app
+            if role == "therapist":
+                await pilot.click("#open-therapist")  # the link on the patient screen (a touch)
+            else:
+                await pilot.press("f3")
+            await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
+            await enter_pin(pilot, "0000")
+            await wait_until(pilot, lambda: "Wrong PIN" in shown(app.screen, "#pin-error"), "Wrong PIN")
+            assert not any(isinstance(s, screen) for s in app.screen_stack)
+            await enter_pin(pilot, pin)
+            await wait_until(pilot, lambda: isinstance(app.screen, screen), f"the {role} screen")
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
     run(go())
 
 
 def test_a_locked_out_role_says_how_long_to_wait_and_opens_nothing(fake):
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await attach(app, pilot)
+        async with attached_app(fake.path) as pilot:
+            app = pilot.app
             fake.locked_for_s = 300
             await pilot.press("f2")
             await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
@@ -137,9 +142,8 @@ def test_a_locked_out_role_says_how_long_to_wait_and_opens_nothing(fake):
 def test_a_staff_screen_without_a_pin_is_locked_and_says_how_to_set_one(fake):
     async def go():
         fake.pins = {}  # no PIN set on the station
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await attach(app, pilot)
+        async with attached_app(fake.path) as pilot:
+            app = pilot.app
             await pilot.press("f3")
             await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
             assert not app.screen.query(Input)
@@ -183,83 +187,70 @@ async def _trial_with_result(app, pilot, station) -> dict:
 @stations
 def test_a_start_button_trial_counts_down_and_ends_with_its_result(tmp_path, make_station):
     async def go():
-        async with make_station(tmp_path) as station:
-            await station.setup(PATIENT, test="nine-hole-peg")
-            app = create_app(station.path)
-            async with app.run_test(size=(80, 24)) as pilot:
-                await attach(app, pilot)
-                await _trial_with_result(app, pilot, station)
+        async with ui_on_a_station(make_station, tmp_path, test="nine-hole-peg") as (station, pilot):
+            app = pilot.app
+            await _trial_with_result(app, pilot, station)
     run(go())
 
 
 @stations
 def test_marking_a_trial_invalid_updates_the_summary(tmp_path, make_station):
     async def go():
-        async with make_station(tmp_path) as station:
-            await station.setup(PATIENT, test="nine-hole-peg")
-            app = create_app(station.path)
-            async with app.run_test(size=(100, 30)) as pilot:
-                await attach(app, pilot)
-                trial = await _trial_with_result(app, pilot, station)
-                await pilot.press("f2")
-                await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
-                await enter_pin(pilot, THERAPIST_PIN)
-                await wait_until(pilot, lambda: isinstance(app.screen, TherapistScreen), "the therapist screen")
-                screen = app.screen
-                await wait_until(pilot, lambda: screen.query_one("#back").region.width, "the screen laid out")
-                await pilot.click("#tab-test")
-                table = screen.query_one("#trials", DataTable)
-                await wait_until(pilot, lambda: table.row_count == 1, "the trial in the table")
-                assert table.get_row_at(0)[3:5] == ["complete", f"{trial['total_s']:.1f}"]
-                screen.query_one("#invalid-reason", Input).value = "dropped a peg on the floor"
-                await pilot.click("#mark-invalid")
-                await wait_until(pilot, lambda: "invalid" in str(table.get_row_at(0)[5]), "the trial marked invalid")
-                assert table.get_row_at(0)[5] == "invalid: dropped a peg on the floor"
-                # repeat: the test runs that trial again next
-                await wait_until(pilot, lambda: "next trial 2 of 5, dominant hand" in shown(screen, "#test-status"),
-                                 "the repeat next")
-                await pilot.click("#tab-results")
-                said = f"invalid: trial {trial['trial_id']} (dominant): dropped a peg on the floor"
-                await wait_until(pilot, lambda: said in shown(screen, "#results-text"),
-                                 "the summary with the trial invalid")
+        async with ui_on_a_station(make_station, tmp_path, test="nine-hole-peg",
+                                   size=(100, 30)) as (station, pilot):
+            app = pilot.app
+            trial = await _trial_with_result(app, pilot, station)
+            screen = await open_staff_screen(pilot, "therapist")
+            await wait_until(pilot, lambda: screen.query_one("#back").region.width, "the screen laid out")
+            await pilot.click("#tab-test")
+            table = screen.query_one("#trials", DataTable)
+            await wait_until(pilot, lambda: table.row_count == 1, "the trial in the table")
+            assert table.get_row_at(0)[3:5] == ["complete", f"{trial['total_s']:.1f}"]
+            screen.query_one("#invalid-reason", Input).value = "dropped a peg on the floor"
+            await pilot.click("#mark-invalid")
+            await wait_until(pilot, lambda: "invalid" in str(table.get_row_at(0)[5]), "the trial marked invalid")
+            assert table.get_row_at(0)[5] == "invalid: dropped a peg on the floor"
+            # repeat: the test runs that trial again next
+            await wait_until(pilot, lambda: "next trial 2 of 5, dominant hand" in shown(screen, "#test-status"),
+                             "the repeat next")
+            await pilot.click("#tab-results")
+            said = f"invalid: trial {trial['trial_id']} (dominant): dropped a peg on the floor"
+            await wait_until(pilot, lambda: said in shown(screen, "#results-text"),
+                             "the summary with the trial invalid")
     run(go())
 
 
 @stations
 def test_the_daemon_going_away_and_coming_back(tmp_path, make_station):
     async def go():
-        async with make_station(tmp_path) as station:
-            await station.setup(PATIENT, test="nine-hole-peg")
-            app = create_app(station.path)
-            async with app.run_test(size=(80, 24)) as pilot:
-                await attach(app, pilot)
-                reasons: list[str] = []
+        async with ui_on_a_station(make_station, tmp_path, test="nine-hole-peg") as (station, pilot):
+            app = pilot.app
+            reasons: list[str] = []
 
-                def said(reason: str) -> None:
-                    reasons.append(reason)
-                app.watch(app, "disconnect_reason", said, init=False)
-                await station.go_away()
-                await wait_until(pilot, lambda: isinstance(app.screen, ReconnectingScreen),
-                                 "the reconnecting overlay")
-                # the daemon said bye first: the overlay says it is restarting, not that it was lost
-                await wait_until(pilot, lambda: "restarting" in shown(app.screen, "#reconnecting-reason"),
-                                 "the bye reason on the overlay")
-                await station.come_back()
-                await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
-                # the connection's end came after the bye and before the new hello: it never said "lost"
-                assert reasons and all("restarting" in r or "no answer" in r for r in reasons), reasons
-                await wait_until(pilot, lambda: "start button" in prompt(app), "the test carrying on")
-                await station.press_start()
-                await wait_until(pilot, lambda: prompt(app) == "Ready", "a trial armed after reconnecting")
-            assert app.return_code in (0, None)
+            def said(reason: str) -> None:
+                reasons.append(reason)
+            app.watch(app, "disconnect_reason", said, init=False)
+            await station.go_away()
+            await wait_until(pilot, lambda: isinstance(app.screen, ReconnectingScreen),
+                             "the reconnecting overlay")
+            # the daemon said bye first: the overlay says it is restarting, not that it was lost
+            await wait_until(pilot, lambda: "restarting" in shown(app.screen, "#reconnecting-reason"),
+                             "the bye reason on the overlay")
+            await station.come_back()
+            await wait_until(pilot, lambda: isinstance(app.screen, PatientScreen), "the patient screen again")
+            # the connection's end came after the bye and before the new hello: it never said "lost"
+            assert reasons and all("restarting" in r or "no answer" in r for r in reasons), reasons
+            await wait_until(pilot, lambda: "start button" in prompt(app), "the test carrying on")
+            await station.press_start()
+            await wait_until(pilot, lambda: prompt(app) == "Ready", "a trial armed after reconnecting")
+        assert app.return_code in (0, None)
     run(go())
 
 
 def test_a_lost_connection_closes_the_staff_screen_its_session_ended_with(fake):
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await attach(app, pilot)
+        async with attached_app(fake.path) as pilot:
+            app = pilot.app
             await open_staff_screen(pilot, "therapist")
             fake.stop()
             await wait_until(pilot, lambda: isinstance(app.screen, ReconnectingScreen), "the reconnecting overlay")
@@ -287,9 +278,8 @@ def test_no_daemon_at_start_shows_connecting_then_attaches(tmp_path):
 @pytest.mark.parametrize("key", ["ctrl+c", "ctrl+q", "ctrl+z", "ctrl+backslash"])
 def test_the_kiosk_does_not_quit_on_control_keys(fake, key):
     async def go():
-        app = create_app(fake.path, kiosk=True)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await attach(app, pilot)
+        async with attached_app(fake.path, kiosk=True) as pilot:
+            app = pilot.app
             await pilot.press(key)
             # a key pressed after it is handled after it: the app is still there to open the PIN dialog
             await pilot.press("f2")
@@ -300,9 +290,8 @@ def test_the_kiosk_does_not_quit_on_control_keys(fake, key):
 
 def test_outside_the_kiosk_ctrl_q_quits(fake):
     async def go():
-        app = create_app(fake.path, kiosk=False)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await attach(app, pilot)
+        async with attached_app(fake.path, kiosk=False) as pilot:
+            app = pilot.app
             await pilot.press("ctrl+q")
             await wait_until(pilot, lambda: not app.is_running, "the app quitting")
     run(go())
@@ -318,13 +307,9 @@ def test_the_technician_sees_switches_flash_and_cells_live(fake):
                                    "fault": "saturated or disconnected"}}}
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await attach(app, pilot)
-            await pilot.press("f3")
-            await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
-            await enter_pin(pilot, TECHNICIAN_PIN)
-            await wait_until(pilot, lambda: isinstance(app.screen, TechnicianScreen), "the technician screen")
+        async with attached_app(fake.path, size=(100, 30)) as pilot:
+            app = pilot.app
+            await open_staff_screen(pilot, "technician")
             await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "a sensors subscription")
             fake.push_sensors(sensors(set()))
             screen = app.screen
@@ -365,9 +350,8 @@ def test_the_self_test_walk_ticks_steps_off_and_says_what_is_wrong(fake):
                                    "fault": None}}}
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await attach(app, pilot)
+        async with attached_app(fake.path, size=(100, 30)) as pilot:
+            app = pilot.app
             await open_staff_screen(pilot, "technician")
             await wait_until(pilot, lambda: fake.subscribers("sensors") == 1, "a sensors subscription")
             screen = app.screen

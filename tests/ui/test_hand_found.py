@@ -45,7 +45,7 @@ def test_create_patient_without_a_hand_asks_for_it_and_sends_nothing(fake):
             await pilot.click("#create")
             await wait_until(pilot, lambda: any("dominant hand" in n.message for n in app._notifications),
                              "the request to choose the hand")
-            assert app.is_running and not [r for r in fake.requests if r[0] == "create_patient"]
+            assert app.is_running and not fake.sent("create_patient")
             screen.query_one("#new-hand", Select).value = "left"
             await click_again(pilot, screen.query_one("#create", Button))
             await wait_until(pilot, lambda: ((app.state or {}).get("patient") or {}).get("patient_id") == "P-0100",
@@ -84,8 +84,8 @@ def test_the_trial_chosen_to_mark_invalid_stays_chosen_when_another_finishes(fak
             # press(), not a click: the status line above re-wraps as the state comes in,
             # so a click's position could land a row off.
             screen.query_one("#mark-invalid", Button).press()
-            await wait_until(pilot, lambda: any(r[0] == "mark_invalid" for r in fake.requests), "the request")
-            assert [a["trial_id"] for c, a in fake.requests if c == "mark_invalid"] == [1]
+            await wait_until(pilot, lambda: fake.sent("mark_invalid"), "the request")
+            assert [a["trial_id"] for a in fake.sent("mark_invalid")] == [1]
     asyncio.run(go())
 
 

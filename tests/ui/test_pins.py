@@ -55,17 +55,15 @@ def test_a_damaged_stored_pin_is_a_clear_error(stored):
         verify_pin("1234", stored)
 
 
-def test_set_pin_writes_the_hash_to_a_file_only_its_owner_reads(tmp_path, monkeypatch):
-    cfg = tmp_path / "station.toml"
-    cfg.write_text(default_config_text(), encoding="utf-8")
-    before = cfg.read_text(encoding="utf-8")
+def test_set_pin_writes_the_hash_to_a_file_only_its_owner_reads(tmp_path, station_toml, monkeypatch):
+    before = station_toml.read_text(encoding="utf-8")
     monkeypatch.setattr(sys, "stdin", io.StringIO("97531\n"))
-    assert main(["set-pin", "therapist", "--config", str(cfg), "--stdin"]) == 0
+    assert main(["set-pin", "therapist", "--config", str(station_toml), "--stdin"]) == 0
     pins_path = tmp_path / PIN_FILE
     assert stat.S_IMODE(pins_path.stat().st_mode) == 0o600  # not the kiosk group's to read
     pins = read_pin_file(pins_path)
     assert verify_pin("97531", pins["therapist"]) and pins["technician"] == ""
-    assert cfg.read_text(encoding="utf-8") == before  # station.toml (group-readable) holds no hash
+    assert station_toml.read_text(encoding="utf-8") == before  # station.toml (group-readable) holds no hash
 
 
 def test_set_pin_moves_an_old_hash_out_of_station_toml(tmp_path, monkeypatch):
@@ -109,11 +107,9 @@ def test_a_damaged_pin_file_is_one_clear_error(tmp_path):
         read_pin_file(bad)
 
 
-def test_set_pin_refuses_a_short_pin_and_a_missing_file(tmp_path, monkeypatch, capsys):
-    cfg = tmp_path / "station.toml"
-    cfg.write_text(default_config_text(), encoding="utf-8")
+def test_set_pin_refuses_a_short_pin_and_a_missing_file(tmp_path, station_toml, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO("12\n"))
-    assert main(["set-pin", "therapist", "--config", str(cfg), "--stdin"]) == 2
+    assert main(["set-pin", "therapist", "--config", str(station_toml), "--stdin"]) == 2
     assert "at least 4 digits" in capsys.readouterr().err
     assert main(["set-pin", "therapist", "--config", str(tmp_path / "nope.toml"), "--stdin"]) == 2
     assert "no such file" in capsys.readouterr().err

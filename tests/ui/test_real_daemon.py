@@ -12,13 +12,12 @@ import asyncio
 import pytest
 from textual.widgets import Static
 
-from station.client import StationClient
 from station.config import default_config_text
 from station.ui.app import create_app
 from station.ui.screens.patient import PatientScreen
 from station.ui.widgets.board import BoardView
 from tests.daemon.inprocess import InProcessDaemon
-from tests.support import STAFF_PINS, log_in
+from tests.support import STAFF_PINS, staff_client
 from tests.ui.pilot_support import PATIENT, text_of, wait_until
 
 pytestmark = pytest.mark.slow  # a few seconds of real time (the count-down and settling)
@@ -35,9 +34,7 @@ def move_dish(d: InProcessDaemon, delta: int) -> None:
 def test_the_start_button_on_the_real_daemon_counts_down_shows_pegs_and_the_result(tmp_path):
     async def go():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c)
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, patient=PATIENT) as c:
                 await c.request("start_test", protocol="nine-hole-peg", options={"pegs": 2}, trials_per_hand=1,
                                 practice=False)
             app = create_app(d.socket)
@@ -78,18 +75,16 @@ def test_the_start_button_on_the_real_daemon_counts_down_shows_pegs_and_the_resu
     asyncio.run(asyncio.wait_for(go(), 60))
 
 
-def test_the_calibration_wizard_on_the_real_daemon_saves_into_its_config(tmp_path):
+def test_the_calibration_wizard_on_the_real_daemon_saves_into_its_config(tmp_path, station_toml):
     import tomllib
 
     from textual.widgets import Input, Select
 
     from station.ui.screens.technician import TechnicianScreen
 
-    config = tmp_path / "station.toml"
-    config.write_text(default_config_text(), encoding="utf-8")
 
     async def go():
-        async with InProcessDaemon(tmp_path, config_path=config) as d:
+        async with InProcessDaemon(tmp_path, config_path=station_toml) as d:
             app = create_app(d.socket)
             async with app.run_test(size=(100, 30)) as pilot:
                 await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "attached")
@@ -105,18 +100,18 @@ def test_the_calibration_wizard_on_the_real_daemon_saves_into_its_config(tmp_pat
                 screen.query_one("#cal-cell", Select).value = "tray"
                 await pilot.click("#tare")
                 await wait_until(pilot, lambda: "tared" in text_of(status), "the tare done")
-                assert str(config) in text_of(status)
+                assert str(station_toml) in text_of(status)
                 d.hw.step_load("tray", 2.0)  # two coins' worth of the configured unit
                 screen.query_one("#cal-mass", Input).value = str(2.0 * d.config.cells["tray"].unit_g)
                 await pilot.click("#calibrate")
                 await wait_until(pilot, lambda: "calibrated" in text_of(status) or "failed" in text_of(status),
                                  "the calibration's answer")
-                assert "calibrated" in text_of(status) and str(config) in text_of(status)
-        saved = tomllib.loads(config.read_text(encoding="utf-8"))
+                assert "calibrated" in text_of(status) and str(station_toml) in text_of(status)
+        saved = tomllib.loads(station_toml.read_text(encoding="utf-8"))
         return saved, text_of(status)
 
     saved, said = asyncio.run(asyncio.wait_for(go(), 60))
     shown = float(said.split("calibrated: ")[1].split(" ")[0])
     assert saved["cells"]["tray"]["counts_per_gram"] == pytest.approx(shown, abs=0.01)
-    text = config.read_text(encoding="utf-8")
+    text = station_toml.read_text(encoding="utf-8")
     assert text != default_config_text() and "HX711 under the coin tray" in text  # written, comments kept

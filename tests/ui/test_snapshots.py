@@ -12,13 +12,21 @@ import os
 import pytest
 
 from station.ui.app import create_app
-from station.ui.screens.patient import PatientScreen
 from station.ui.screens.pin import PinDialog
 from station.ui.screens.reconnecting import ReconnectingScreen
 from station.ui.screens.technician import TechnicianScreen
 from station.ui.screens.therapist import TherapistScreen
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, enter_pin, nhpt_trial, open_staff_screen, settled, shown, wait_until
+from tests.ui.pilot_support import (
+    PATIENT,
+    attached,
+    enter_pin,
+    nhpt_trial,
+    open_staff_screen,
+    settled,
+    shown,
+    wait_until,
+)
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((100, 30), id="100x30")]
 # A path where no daemon ever listens, the same in every run (it shows on the overlay).
@@ -69,9 +77,9 @@ async def _open(pilot, screen) -> None:
 
 
 async def _attached(pilot) -> None:
-    app = pilot.app
-    await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "the patient screen")
-    await wait_until(pilot, lambda: app.history.trials, "the patient's history")
+    """Attached, and the patient's history shown."""
+    await attached(pilot)
+    await wait_until(pilot, lambda: pilot.app.history.trials, "the patient's history")
 
 
 @pytest.mark.parametrize("size", SIZES)

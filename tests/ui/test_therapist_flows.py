@@ -8,17 +8,13 @@ import pytest
 from textual.widgets import Button, DataTable, Input, Select, Static
 from textual.widgets._toast import Toast
 
-from station.client import StationClient
-from station.ui.app import create_app
 from station.ui.screens.confirm import ConfirmDialog
-from station.ui.screens.patient import PatientScreen
-from station.ui.screens.pin import PinDialog
 from station.ui.screens.therapist import TherapistScreen
 from station.ui.view.model import PICKUP_INSTRUCTION
 from tests.daemon.inprocess import InProcessDaemon
-from tests.support import log_in
+from tests.support import staff_client
 from tests.ui.fake_daemon import FakeDaemon
-from tests.ui.pilot_support import PATIENT, THERAPIST_PIN, enter_pin, text_of, wait_until
+from tests.ui.pilot_support import PATIENT, attached_app, text_of, therapist_pane, wait_until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((100, 30), id="100x30")]
 
@@ -31,22 +27,6 @@ def fake(tmp_path):
 
 def run(coro, limit_s: float = 60):
     return asyncio.run(asyncio.wait_for(coro, limit_s))
-
-
-async def therapist(pilot, pane: str = "test") -> TherapistScreen:
-    """Attached, then the therapist screen through its PIN, on ``pane``."""
-    app = pilot.app
-    await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "the patient screen")
-    await pilot.press("f2")
-    await wait_until(pilot, lambda: isinstance(app.screen, PinDialog), "the PIN dialog")
-    await enter_pin(pilot, THERAPIST_PIN)
-    await wait_until(pilot, lambda: isinstance(app.screen, TherapistScreen) and app.screen.query("#trials"),
-                     "the therapist screen")
-    screen = app.screen
-    assert isinstance(screen, TherapistScreen)
-    screen.show_pane(pane)
-    await pilot.pause()
-    return screen
 
 
 def option_names(screen) -> list[str]:
@@ -81,9 +61,8 @@ def test_coin_drop_after_the_9hpt_on_the_stand_in(fake, size):
     fake.setup(patient=PATIENT, test="nine-hole-peg")
 
     async def go():
-        app = create_app(fake.path, kiosk=True)
-        async with app.run_test(size=size) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path, size=size, kiosk=True) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             await switch_protocols(pilot, screen)
             screen.query_one("#start-test", Button).press()
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
@@ -99,13 +78,10 @@ def test_coin_drop_after_the_9hpt_on_the_stand_in(fake, size):
 def test_coin_drop_after_the_9hpt_on_the_real_daemon(tmp_path, size):
     async def go():
         async with InProcessDaemon(tmp_path) as d:
-            async with StationClient(d.socket) as c:
-                await log_in(c, "therapist")
-                await c.request("create_patient", **PATIENT)
+            async with staff_client(d.socket, "therapist", patient=PATIENT) as c:
                 await c.request("start_test", protocol="nine-hole-peg")
-            app = create_app(d.socket, kiosk=True)
-            async with app.run_test(size=size) as pilot:
-                screen = await therapist(pilot)
+            async with attached_app(d.socket, size=size, kiosk=True) as pilot:
+                app, screen = pilot.app, await therapist_pane(pilot)
                 await switch_protocols(pilot, screen)
                 field = next(i for i in screen.query(".option").results(Input) if i.name == "coins")
                 field.value = "4"
@@ -127,9 +103,8 @@ def test_an_error_in_a_handler_is_shown_and_logged_and_the_kiosk_goes_on(fake, c
     fake.run(lambda: fake.table.__setitem__("finish_trial", lambda a: {"trial": "not a trial record"}))
 
     async def go():
-        app = create_app(fake.path, kiosk=True)
-        async with app.run_test(size=(80, 24), notifications=True) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path, notifications=True, kiosk=True) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             with caplog.at_level(logging.ERROR, logger="station.ui"):
                 screen.query_one("#finish-trial", Button).press()
                 await wait_until(pilot, lambda: app.bugs, "the error caught")
@@ -153,9 +128,8 @@ def test_starting_a_test_over_a_running_one_asks_first(fake):
     fake.setup(patient=PATIENT, test="nine-hole-peg")
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(100, 30)) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path, size=(100, 30)) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             await choose_protocol(pilot, screen, "nine-hole-peg")
             screen.query_one("#per-hand", Select).value = 1
             screen.query_one("#start-test", Button).press()
@@ -168,13 +142,13 @@ def test_starting_a_test_over_a_running_one_asks_first(fake):
             await pilot.press("enter")
             await wait_until(pilot, lambda: app.screen is screen, "back on the therapist screen")
             await pilot.pause(0.1)
-            assert not [r for r in fake.requests if r[0] == "start_test"]
+            assert not fake.sent("start_test")
             screen.query_one("#start-test", Button).press()
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation again")
             app.screen.query_one("#confirm-yes", Button).press()
-            await wait_until(pilot, lambda: [r for r in fake.requests if r[0] == "start_test"], "start_test")
-            sent = [a for cmd, a in fake.requests if cmd == "start_test"]
-            assert sent == [{"protocol": "nine-hole-peg", "options": {}, "practice": False, "trials_per_hand": 1}]
+            await wait_until(pilot, lambda: fake.sent("start_test"), "start_test")
+            assert fake.sent("start_test") == [{"protocol": "nine-hole-peg", "options": {}, "practice": False,
+                                                "trials_per_hand": 1}]
     run(go())
 
 
@@ -182,15 +156,14 @@ def test_with_no_test_running_start_test_goes_at_once(fake):
     fake.setup(patient=PATIENT)
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             await choose_protocol(pilot, screen, "coin-drop")
             screen.query_one("#practice").value = True
             screen.query_one("#start-test", Button).press()
-            await wait_until(pilot, lambda: [r for r in fake.requests if r[0] == "start_test"], "start_test")
+            await wait_until(pilot, lambda: fake.sent("start_test"), "start_test")
             assert not isinstance(app.screen, ConfirmDialog)
-            assert [a for c, a in fake.requests if c == "start_test"] == [
+            assert fake.sent("start_test") == [
                 {"protocol": "coin-drop", "options": {}, "practice": True}]
     run(go())
 
@@ -199,9 +172,8 @@ def test_free_practice_is_finished_not_only_aborted(fake):
     fake.setup(patient=PATIENT)
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             await choose_protocol(pilot, screen, "free-practice")
             screen.query_one("#run-trial", Button).press()
             await wait_until(pilot, lambda: (app.state or {}).get("trial"), "the practice armed")
@@ -209,8 +181,7 @@ def test_free_practice_is_finished_not_only_aborted(fake):
             fake.peg_out(2)
             screen.query_one("#finish-trial", Button).press()
             await wait_until(pilot, lambda: app.last_result is not None, "the session ended")
-            assert ("finish_trial", {}) in fake.requests
-            assert not [r for r in fake.requests if r[0] == "abort_trial"]
+            assert fake.sent("finish_trial") == [{}] and not fake.sent("abort_trial")
             assert app.last_result.trial["status"] != "aborted"
     run(go())
 
@@ -219,9 +190,8 @@ def test_free_practice_is_finished_not_only_aborted(fake):
 
 def test_a_new_patient_takes_notes_and_a_typo_is_corrected_with_its_history(fake):
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(100, 30)) as pilot:
-            screen = await therapist(pilot, "patient")
+        async with attached_app(fake.path, size=(100, 30)) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot, "patient")
             screen.query_one("#new-id", Input).value = "P-0100"
             screen.query_one("#new-year", Input).value = "1958"
             screen.query_one("#new-sex", Select).value = "female"
@@ -238,8 +208,8 @@ def test_a_new_patient_takes_notes_and_a_typo_is_corrected_with_its_history(fake
             screen.query_one("#save-edit", Button).press()
             title = screen.query_one("#staff-title", Static)
             await wait_until(pilot, lambda: "patient P-0010 (born 1985" in text_of(title), "the corrected patient")
-            sent = [a for c, a in fake.requests if c == "update_patient"]
-            assert sent == [{"patient_id": "P-0100", "new_patient_id": "P-0010", "birth_year": 1985}]
+            assert fake.sent("update_patient") == [{"patient_id": "P-0100", "new_patient_id": "P-0010",
+                                                    "birth_year": 1985}]
             [entry] = app.state["patient"]["history"]
             assert entry["old"] == {"birth_year": 1958, "patient_id": "P-0100"} and entry["at"]
             table = screen.query_one("#patients", DataTable)
@@ -254,9 +224,8 @@ def test_the_coin_drop_instruction_changes_when_every_coin_is_on_the_tray(fake):
     fake.setup(patient=PATIENT, test="coin-drop")
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "attached")
+        async with attached_app(fake.path) as pilot:
+            app = pilot.app
             prompt = app.screen.query_one("#prompt", Static)
             fake.press_start()
             fake.advance(3.0)
@@ -279,9 +248,8 @@ def test_notifications_do_not_pile_up(fake):
     fake.setup(patient=PATIENT)
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24), notifications=True) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path, notifications=True) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             for _ in range(3):
                 screen.query_one("#mark-invalid", Button).press()  # "No trial to mark." each time
                 await pilot.pause(0.05)
@@ -296,9 +264,8 @@ def test_a_coin_knocked_off_the_tray_is_told_to_the_therapist(fake):
     detail = "1 coin left the tray while placing (3 -> 2): knocked off?"
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(100, 30), notifications=True) as pilot:
-            screen = await therapist(pilot)
+        async with attached_app(fake.path, size=(100, 30), notifications=True) as pilot:
+            app, screen = pilot.app, await therapist_pane(pilot)
             fake.press_start()
             fake.run(lambda: fake._finish({"status": "complete", "total_s": 21.0, "incidents": [
                 {"t": 1003.0, "kind": "coin_off_tray", "detail": detail}]}))
@@ -314,9 +281,8 @@ def test_the_patients_timer_never_runs_backwards_within_a_trial(fake):
     fake.setup(patient=PATIENT)
 
     async def go():
-        app = create_app(fake.path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: app.connected and isinstance(app.screen, PatientScreen), "attached")
+        async with attached_app(fake.path) as pilot:
+            app = pilot.app
             timer = app.screen.query_one("#timer")
             fake.run(lambda: fake._cmd_start_trial({"protocol": "free-practice"}))
             fake.dish(8)  # the stand-in's clock starts at the first pick-up

@@ -24,6 +24,20 @@ def year_problem(year: str) -> str | None:
     return None
 
 
+def patient_field_rows(prefix: str, *, notes: str, button: Button) -> list[Horizontal]:
+    """A patient's fields in rows, ids ``{prefix}-id``, ``-year``, ``-sex``, ``-hand``, ``-notes``;
+    ``button`` (what to do with them) after the notes, whose placeholder is ``notes``."""
+    return [
+        Horizontal(Input(placeholder="patient ID", id=f"{prefix}-id", compact=True),
+                   Input(placeholder="birth year", id=f"{prefix}-year", type="integer", max_length=4, compact=True),
+                   classes="row"),
+        Horizontal(Select([(s, s) for s in SEXES], prompt="sex", id=f"{prefix}-sex", compact=True),
+                   Select(HANDS, prompt="dominant hand", id=f"{prefix}-hand", compact=True),
+                   classes="row"),
+        Horizontal(Input(placeholder=notes, id=f"{prefix}-notes", compact=True), button, classes="row"),
+    ]
+
+
 class PatientPane(StationNode, VerticalScroll):
     """Find (ID contains...), a table to select from, a new patient's fields, corrections of the selected one."""
 
@@ -33,26 +47,12 @@ class PatientPane(StationNode, VerticalScroll):
             yield Button("Find", id="find", compact=True)
         yield DataTable(id="patients", cursor_type="row")
         yield Static("New patient (pseudonymous: no names)", classes="section")
-        with Horizontal(classes="row"):
-            yield Input(placeholder="patient ID", id="new-id", compact=True)
-            yield Input(placeholder="birth year", id="new-year", type="integer", max_length=4, compact=True)
-        with Horizontal(classes="row"):
-            yield Select([(s, s) for s in SEXES], prompt="sex", id="new-sex", compact=True)
-            yield Select(HANDS, prompt="dominant hand", id="new-hand", compact=True)
-        with Horizontal(classes="row"):
-            yield Input(placeholder="notes (optional)", id="new-notes", compact=True)
-            yield Button("Create", id="create", compact=True)
+        yield from patient_field_rows("new", notes="notes (optional)",
+                                      button=Button("Create", id="create", compact=True))
         yield Static("Correct the selected patient (the old values stay in its history)", classes="section",
                      id="edit-title")
-        with Horizontal(classes="row"):
-            yield Input(placeholder="patient ID", id="edit-id", compact=True)
-            yield Input(placeholder="birth year", id="edit-year", type="integer", max_length=4, compact=True)
-        with Horizontal(classes="row"):
-            yield Select([(s, s) for s in SEXES], prompt="sex", id="edit-sex", compact=True)
-            yield Select(HANDS, prompt="dominant hand", id="edit-hand", compact=True)
-        with Horizontal(classes="row"):
-            yield Input(placeholder="notes", id="edit-notes", compact=True)
-            yield Button("Save correction", id="save-edit", compact=True)
+        yield from patient_field_rows("edit", notes="notes",
+                                      button=Button("Save correction", id="save-edit", compact=True))
 
     def on_mount(self) -> None:
         self.query_one("#patients", DataTable).add_columns("ID", "born", "sex", "hand")

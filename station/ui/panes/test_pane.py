@@ -11,6 +11,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, S
 from station.ui.node import StationNode
 from station.ui.screens.confirm import ConfirmDialog
 from station.ui.view.model import History
+from station.ui.view.status_line import status_line, status_words, what_a_new_test_ends
 from station.ui.view.summary import trial_row
 from station.ui.widgets.choice import chosen
 from station.ui.widgets.console import TickBox
@@ -20,33 +21,6 @@ from station.ui.widgets.console import TickBox
 TRIAL_COLUMNS = (("id", 4), ("#", 2), ("hand", 5), ("status", 10), ("time s", 6), ("note", None))
 #: the trials-per-hand choice: the protocol's usual plan, or 1-3 (docs/api.md, start_test)
 PER_HAND = [("usual plan", 0), ("1 per hand", 1), ("2 per hand", 2), ("3 per hand", 3)]
-
-
-def test_status(state: dict) -> str:
-    """One line: the armed trial and the running test with its next trial."""
-    test, trial = state.get("test"), state.get("trial")
-    parts = []
-    if trial:
-        parts.append(f"trial armed: {trial.get('protocol')} {trial.get('side') or trial.get('hand')} "
-                     f"({trial.get('status')})")
-    if test:
-        nxt = test.get("next")
-        parts.append(f"test {test.get('test_id')} {test.get('protocol')}: {test.get('status')}"
-                     + (f"; next trial {nxt.get('k')} of {nxt.get('n')}, {nxt.get('hand')} hand"
-                        + (" (practice)" if nxt.get("practice") else "") if nxt else "; all trials done"))
-    return " | ".join(parts) or "No test running."
-
-
-def test_in_progress(state: dict) -> str | None:
-    """What a new test would end (None: nothing): a running test with trials left, or an armed trial."""
-    test, trial = state.get("test"), state.get("trial")
-    if trial:
-        return f"the armed {trial.get('protocol')} trial"
-    # "next" only while trials are left (the daemon's status is "in_progress"; older stand-ins say "running")
-    if test and test.get("next") and test.get("status") not in ("complete", "ended", "aborted"):
-        nxt = test["next"]
-        return f"test {test.get('test_id')} ({test.get('protocol')}, next trial {nxt.get('k')} of {nxt.get('n')})"
-    return None
 
 
 class TestPane(StationNode, VerticalScroll):
@@ -91,7 +65,7 @@ class TestPane(StationNode, VerticalScroll):
             select = self.query_one("#protocol", Select)
             select.set_options([(protocols[n].get("description") or n, n) for n in names])
             select.value = "nine-hole-peg" if "nine-hole-peg" in names else names[0]
-        self.query_one("#test-status", Static).update(test_status(state))
+        self.query_one("#test-status", Static).update(status_line(state))
         self._fill_trials()
 
     def _on_history(self, history: History) -> None:
@@ -169,7 +143,7 @@ class TestPane(StationNode, VerticalScroll):
         per_hand = self.query_one("#per-hand", Select).value
         if isinstance(per_hand, int) and per_hand:
             args["trials_per_hand"] = per_hand
-        busy = test_in_progress(self.app.state or {})
+        busy = what_a_new_test_ends(self.app.state or {})
         if busy is None:
             self.run_worker(self._send_start_test(args), group="start-test", exclusive=True)
             return
@@ -203,7 +177,7 @@ class TestPane(StationNode, VerticalScroll):
         res = await self.app.request("finish_trial")
         if res is not None:
             status = (res.get("trial") or {}).get("status")
-            self.app.notify(f"Trial finished ({status}).")
+            self.app.notify(f"Trial finished ({status_words(status)}).")
 
     @on(Button.Pressed, "#abort-trial")
     async def _abort_trial(self) -> None:

@@ -91,18 +91,12 @@ def export_history(history: History, directory: Path) -> Exported:
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in pid)
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        csv_file = PrivateFile(directory / f"{safe}-{stamp}.csv")
-        try:
+        with PrivateFile(directory / f"{safe}-{stamp}.csv") as csv_file:
             write_csv(reversed(history.trials), csv_file.file)  # oldest first, as `station export` writes
-            csv_file.commit()
-        except BaseException:
-            csv_file.abort()
-            raise
         notes = [n for n in (note_for(t, history.patient) for t in history.tests) if n]
         if notes:
-            note_file = PrivateFile(directory / f"{safe}-{stamp}-notes.txt")
-            note_file.file.write("\n".join(notes))
-            note_file.commit()
+            with PrivateFile(directory / f"{safe}-{stamp}-notes.txt") as note_file:
+                note_file.file.write("\n".join(notes))
     except UserError as e:
         raise ValueError(str(e)) from None
     return Exported(csv_file.path, csv_file.private)

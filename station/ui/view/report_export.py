@@ -41,14 +41,9 @@ def save_report(history: History, directory: Path, *, now: datetime) -> Exported
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in pid)
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        out = PrivateFile(directory / f"{safe}-test{test.get('test_id')}-{now.strftime('%Y%m%d-%H%M%S')}.pdf",
-                          binary=True)
-        try:
+        with PrivateFile(directory / f"{safe}-test{test.get('test_id')}-{now.strftime('%Y%m%d-%H%M%S')}.pdf",
+                         binary=True) as out:
             out.file.write(pdf)
-            out.commit()
-        except BaseException:
-            out.abort()
-            raise
     except UserError as e:
         raise ValueError(str(e)) from None
     return Exported(out.path, out.private)

@@ -14,6 +14,7 @@ from typing import Any
 from station.progress import NO_THRESHOLD
 from station.protocols.nine_hole_peg import TIMINGS
 from station.ui.view.model import SEP, score_of, trial_seconds
+from station.ui.view.status_line import status_words
 
 BAND_WORDS = {"normal": "within normal limits", "below": "below normal", "well_below": "well below normal",
               "markedly_below": "markedly below normal", "above": "above normal", "well_above": "well above normal",
@@ -31,7 +32,7 @@ def test_lines(test: Mapping[str, Any], trials: list[dict]) -> list[str]:
     norm population, change with its threshold; then the norm source."""
     date = str(test.get('date') or test.get('created_at') or '')[:10]
     title = SEP.join(p for p in (f"Test {test.get('test_id')}", str(test.get('protocol')), date) if p)
-    lines = [title, f"  status: {test.get('status', '?')}"]
+    lines = [title, f"  status: {status_words(test.get('status')) or '?'}"]
     summary = test.get("summary")
     if isinstance(summary, Mapping) and isinstance(summary.get("hands"), Mapping):
         unit = summary.get("unit") or "s"
@@ -64,7 +65,7 @@ def test_lines(test: Mapping[str, Any], trials: list[dict]) -> list[str]:
         hand = t.get("side") or t.get("hand") or "?"
         s = score_of(t)
         mark = " (invalid)" if t.get("invalid") else " (practice)" if t.get("practice") else ""
-        val = _v(s[0], "s" if s[1] == "seconds" else s[1]) if s else t.get("status", "?")
+        val = _v(s[0], "s" if s[1] == "seconds" else s[1]) if s else status_words(t.get("status")) or "?"
         by_hand.setdefault(hand, []).append(f"{val}{mark}")
     for hand, vals in by_hand.items():
         lines.append(f"  {hand}: {', '.join(vals)}")
@@ -125,4 +126,4 @@ def trial_row(t: Mapping[str, Any]) -> tuple[str, ...]:
         note = f"{note}; {said}" if note else said
     k = t.get("k") or t.get("index") or ""
     return (str(t.get("trial_id")), str(k), str(t.get("side") or t.get("hand") or ""),
-            str(t.get("status") or ""), "-" if s is None else f"{s:.1f}", note)
+            status_words(t.get("status")), "-" if s is None else f"{s:.1f}", note)
