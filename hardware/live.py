@@ -92,6 +92,8 @@ class LiveHardware(Hardware):
         cells = {n: (c.dout, c.pd_sck, float(c.sample_hz)) for n, c in config.cells.items()}
         self.cells = (CellProcess(cells, on_record=self.io.put, backend=config.sections["hx711"]["backend"])
                       if cells else None)
+        if self.cells is not None:
+            self.io.collect = self.cells.pull  # samples wait in the pipe until the daemon drains
         #: a record is delivered at most this long after its time (merge hold + release period)
         self.latency_s = HOLD_S + LIVE_RELEASE_S
 

@@ -18,7 +18,8 @@ sorted by time.
 Live (``start``): the readers run in threads (or a child process, whose
 receiver thread calls ``put``). Nothing polls: load-cell samples are
 delivered when the owner asks how far the records are complete
-(``deliver_now``, the daemon's drain on its tick), and a releaser thread
+(``deliver_now``, the daemon's drain on its tick; ``collect`` first fetches
+what waits in the cell process's pipe), and a releaser thread
 sleeps until the earliest held switch edge or cell fault is ``hold_s`` old
 and delivers then, so those still reach the owner promptly. An idle station
 costs no wake-ups here (the releaser used to poll every 5 ms: 200 a second).
@@ -126,6 +127,9 @@ class StationIO:
         # Live: when each held edge or fault is due (its time + hold), guarded by _wake
         self._urgent: list[float] = []
         self._wake = threading.Condition()
+        #: live: called before every release to fetch records that wait to be fetched
+        #: (``CellProcess.pull``: the cell process's samples wait in their pipe)
+        self.collect: Callable[[], object] | None = None
         self.drivers: dict[str, HX711] = {}
         self.readers: dict[str, CellReader] = {}
         self.switches = SwitchBank(pin_factory, [*config.holes, *config.buttons.values()],
@@ -190,15 +194,21 @@ class StationIO:
                 while urgent and urgent[0] <= now:
                     heapq.heappop(urgent)
             if not stop.is_set():
-                self.merger.release(now)
+                self._collect_and_release(now)
 
     def deliver_now(self) -> float:
         """Live: deliver every record old enough to be in order, then return ``complete_to``.
 
         The owner calls this when it drains (on its own thread): samples are delivered
         here, not by a thread polling for them."""
-        self.merger.release(self.clock())
+        self._collect_and_release(self.clock())
         return self.merger.complete_to
+
+    def _collect_and_release(self, now: float) -> None:
+        # ``now`` read first: a record collected after it is stamped before it, so it is in time
+        if self.collect is not None:
+            self.collect()
+        self.merger.release(now)
 
     # --- both ------------------------------------------------------------
 

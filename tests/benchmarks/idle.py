@@ -183,6 +183,7 @@ def measure_cell_reader(seconds: float, opener: str) -> dict:
     # samples (deliver_now on its tick: every TICK_S, as while a client watches the sensors).
     io = StationIO(replace(cfg, cells={}), VirtualPinFactory(time.monotonic), None, on_record=count)
     cp = CellProcess(cells, on_record=io.put, opener=opener)
+    io.collect = cp.pull  # as LiveHardware does
     cp.start()
     io.start()
     ours = {cp._thread.native_id, io._releaser.native_id}  # type: ignore[union-attr]

@@ -114,3 +114,24 @@ def test_releaser_and_deliver_now_together_deliver_everything_once_in_time_order
     assert len(got) == puts
     assert times == sorted(times)
     assert io.merger.late == 0
+
+
+def test_deliver_now_collects_what_waits_to_be_fetched_before_releasing(switches_only, factory):
+    """The cell process's samples wait in their pipe: ``collect`` fetches them first, in the same drain."""
+    clock = VirtualClock(100.0)
+    got: list[RawRecord] = []
+    io = StationIO(switches_only, factory, None, on_record=got.append, clock=clock.now)
+    pipe = [Sample(99.95, "dish", 1), Sample(99.99, "dish", 2)]
+
+    def collect() -> None:
+        while pipe:
+            io.put(pipe.pop(0))
+
+    io.collect = collect
+    try:
+        io.put(Edge(99.96, 5, 0))
+        assert io.deliver_now() == pytest.approx(100.0 - HOLD_S)
+        assert got == [Sample(99.95, "dish", 1), Edge(99.96, 5, 0)]
+        assert pipe == [] and io.merger.late == 0
+    finally:
+        io.close()
