@@ -13,8 +13,9 @@ second); ``CellFault``s and the child's own messages down the control pipe,
 whose receiver thread hands them on at once and notices the child dying.
 Either way they go to ``on_record`` (the daemon puts them into
 ``StationIO``'s merger with the switch edges). Timestamps are
-``time.monotonic``, one clock for both processes. The data pipe holds
-seconds of samples; a daemon that stops pulling for longer only makes the
+``time.monotonic``, one clock for both processes. The data pipe is grown
+to ``DATA_PIPE_BYTES`` (about a minute and a half of two cells' samples,
+~70 bytes each); a daemon that stops pulling for longer only makes the
 child's readers wait (readings lost, never pulses stretched).
 
 ``CellProcess(cells, on_record).start()`` returns once every cell's driver is
@@ -34,6 +35,7 @@ threads sleeping on one virtual clock would move each other's time.
 """
 from __future__ import annotations
 
+import fcntl
 import importlib
 import logging
 import multiprocessing
@@ -58,6 +60,8 @@ Port = tuple[Any, Callable[[], float], Callable[[float], None]]
 Opened = tuple[str, dict[str, Port]]
 DEFAULT_OPENER = "hardware.cell_process:open_pins"
 STOPPED = "the load-cell reader process stopped"
+#: the samples' pipe size asked for (Linux's limit for an unprivileged process; 64 KiB otherwise)
+DATA_PIPE_BYTES = 1 << 20
 
 
 class CellProcessError(RuntimeError):
@@ -158,6 +162,10 @@ class CellProcess:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
         self._data, child_data = ctx.Pipe(duplex=False)
+        try:
+            fcntl.fcntl(self._data.fileno(), fcntl.F_SETPIPE_SZ, DATA_PIPE_BYTES)
+        except (AttributeError, OSError):  # not Linux, or over /proc/sys/fs/pipe-max-size
+            pass
         self._proc = ctx.Process(target=_child, args=(child_conn, child_data, self.cells, self.opener,
                                                       self.backend),
                                  name="station-cells", daemon=True)

@@ -1,6 +1,7 @@
 """hardware.cell_process: the HX711 readers in a child process (its own interpreter lock)."""
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import threading
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from hardware.cell_process import STOPPED, CellProcess, CellProcessError
+from hardware.cell_process import DATA_PIPE_BYTES, STOPPED, CellProcess, CellProcessError
 from station.events import CellFault, Sample
 from tests.daemon.fake_cells import SIGNAL
 
@@ -43,6 +44,8 @@ def test_samples_wait_in_their_pipe_until_pulled():
     cp = CellProcess(CELLS, got, opener=FAKE)
     cp.start()
     try:
+        # room for a minute and more of samples should the daemon's loop stall
+        assert fcntl.fcntl(cp._data.fileno(), fcntl.F_GETPIPE_SZ) >= DATA_PIPE_BYTES
         assert cp._data.poll(20)  # the child has sent a sample
         assert not [r for r in got.records if type(r) is Sample]  # no thread woke to take it
         assert cp.pull() > 0
