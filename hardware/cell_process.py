@@ -6,11 +6,17 @@ clients and the records thread: any of them can hold the lock while a pulse
 is high (Python switches threads every 5 ms), so a reading is lost and, under
 load, many are. In a child process the readers have an interpreter to
 themselves: nothing the daemon does (sockets, JSON, scoring, fsyncs) can
-stretch a pulse. The child only reads and sends ``Sample``/``CellFault``
-records down a pipe; a thread in the daemon receives them and hands them on
-(``on_record``: the daemon puts them into ``StationIO``'s merger with the
-switch edges). Timestamps are ``time.monotonic``, one clock for both
-processes.
+stretch a pulse. The child only reads and sends records down two pipes:
+``Sample``s down the data pipe, where they wait until the daemon ``pull``s
+them as it drains (160 a second would otherwise wake a thread 160 times a
+second); ``CellFault``s and the child's own messages down the control pipe,
+whose receiver thread hands them on at once and notices the child dying.
+Either way they go to ``on_record`` (the daemon puts them into
+``StationIO``'s merger with the switch edges). Timestamps are
+``time.monotonic``, one clock for both processes. The data pipe is grown
+to ``DATA_PIPE_BYTES`` (about a minute and a half of two cells' samples,
+~70 bytes each); a daemon that stops pulling for longer only makes the
+child's readers wait (readings lost, never pulses stretched).
 
 ``CellProcess(cells, on_record).start()`` returns once every cell's driver is
 open in the child (so the daemon says READY only with the hardware open) or
@@ -29,6 +35,7 @@ threads sleeping on one virtual clock would move each other's time.
 """
 from __future__ import annotations
 
+import fcntl
 import importlib
 import logging
 import multiprocessing
@@ -41,7 +48,7 @@ from hardware.cell_reader import CellReader
 from hardware.hx711 import HX711
 from hardware.hx711_pins import choose_backend, close_backend, open_backend, pi_model
 from hardware.thread_name import name_os_thread
-from station.events import CellFault, RawRecord
+from station.events import CellFault, RawRecord, Sample
 
 log = logging.getLogger("station.hardware")
 
@@ -53,6 +60,8 @@ Port = tuple[Any, Callable[[], float], Callable[[float], None]]
 Opened = tuple[str, dict[str, Port]]
 DEFAULT_OPENER = "hardware.cell_process:open_pins"
 STOPPED = "the load-cell reader process stopped"
+#: the samples' pipe size asked for (Linux's limit for an unprivileged process; 64 KiB otherwise)
+DATA_PIPE_BYTES = 1 << 20
 
 
 class CellProcessError(RuntimeError):
@@ -71,16 +80,20 @@ def _resolve(opener: str) -> Callable[[Cells, str], Opened]:
     return getattr(importlib.import_module(module), name)
 
 
-def _child(conn: Any, cells: Cells, opener: str, backend: str) -> None:
-    """The child's whole life: open the cells, read them until the parent says stop or goes."""
+def _child(conn: Any, data: Any, cells: Cells, opener: str, backend: str) -> None:
+    """The child's whole life: open the cells, read them until the parent says stop or goes.
+
+    ``conn`` is the control pipe (faults, ready/error, stats; the parent's "stop"),
+    ``data`` the samples' pipe."""
     name_os_thread("station-cells")  # the process's name in ps and top
-    send_lock = threading.Lock()
+    send_lock, data_lock = threading.Lock(), threading.Lock()
     stop = threading.Event()
 
     def send(rec: RawRecord) -> None:
-        with send_lock:
+        pipe, lock = (data, data_lock) if type(rec) is Sample else (conn, send_lock)
+        with lock:
             try:
-                conn.send(rec)
+                pipe.send(rec)
             except OSError:  # the parent is gone
                 stop.set()
 
@@ -117,7 +130,10 @@ def _child(conn: Any, cells: Cells, opener: str, backend: str) -> None:
 
 
 class CellProcess:
-    """The load cells read in a child process; records arrive on ``on_record`` (a receiver thread)."""
+    """The load cells read in a child process.
+
+    Faults arrive on ``on_record`` from a receiver thread, samples from whichever
+    thread calls ``pull``."""
 
     def __init__(self, cells: Cells, on_record: Callable[[RawRecord], None], *,
                  opener: str = DEFAULT_OPENER, backend: str = "auto",
@@ -135,6 +151,8 @@ class CellProcess:
         self.start_timeout_s = start_timeout_s
         self._proc: Any = None
         self._conn: Any = None
+        self._data: Any = None
+        self._pull_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closing = False
 
@@ -143,10 +161,17 @@ class CellProcess:
         # spawn: a fresh interpreter, not a fork of the daemon's threads, sockets and locks
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
-        self._proc = ctx.Process(target=_child, args=(child_conn, self.cells, self.opener, self.backend),
+        self._data, child_data = ctx.Pipe(duplex=False)
+        try:
+            fcntl.fcntl(self._data.fileno(), fcntl.F_SETPIPE_SZ, DATA_PIPE_BYTES)
+        except (AttributeError, OSError):  # not Linux, or over /proc/sys/fs/pipe-max-size
+            pass
+        self._proc = ctx.Process(target=_child, args=(child_conn, child_data, self.cells, self.opener,
+                                                      self.backend),
                                  name="station-cells", daemon=True)
         self._proc.start()
         child_conn.close()
+        child_data.close()
         try:
             if not self._conn.poll(self.start_timeout_s):
                 raise CellProcessError(f"the load-cell process did not start within {self.start_timeout_s:.0f} s")
@@ -167,6 +192,24 @@ class CellProcess:
     @property
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
+
+    def pull(self) -> int:
+        """Hand every sample the child has sent so far to ``on_record``; returns how many.
+
+        Any thread may call it (the daemon's drain, the merger's releaser); one at a time."""
+        n = 0
+        with self._pull_lock:
+            data = self._data
+            if data is None:
+                return 0
+            on_record = self.on_record
+            try:
+                while data.poll():
+                    on_record(data.recv())
+                    n += 1
+            except (EOFError, OSError):
+                pass  # the child is gone: the receiver thread reports it
+        return n
 
     def _receive(self) -> None:
         name_os_thread()
@@ -204,7 +247,12 @@ class CellProcess:
             except OSError:
                 pass
         if self._proc is not None:
-            self._proc.join(3.0)
+            # keep pulling: a reader blocked on a full data pipe must finish its send to stop
+            deadline = time.monotonic() + 3.0
+            while self._proc.is_alive() and time.monotonic() < deadline:
+                self.pull()
+                self._proc.join(0.05)
+            self.pull()  # the last samples it sent
             if self._proc.is_alive():
                 self._proc.terminate()
                 self._proc.join(2.0)
@@ -213,3 +261,7 @@ class CellProcess:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        with self._pull_lock:
+            if self._data is not None:
+                self._data.close()
+                self._data = None

@@ -10,8 +10,10 @@ can stretch their clock pulses.
 
 Delivery latency (a switch edge until the daemon can confirm it): records
 are held ``hardware.station_io.HOLD_S`` (20 ms: the HX711 readers deliver from
-their own threads, late by up to a scheduling slice) to merge them into time
-order, plus the releaser's ``LIVE_RELEASE_S`` period.
+their own process, late by up to a scheduling slice) to merge them into time
+order, plus ``LIVE_RELEASE_S`` for the releaser thread waking late. Samples
+are delivered when the daemon drains (``complete_to``/``sync``), edges and
+faults by the releaser once held: no thread polls.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from station.config import Config
 from station.errors import HardwareError
 from station.events import RawRecord
 
-LIVE_RELEASE_S = 0.005  # StationIO.start's release period
+#: margin for the releaser waking after an edge's hold (it used to poll every 5 ms)
+LIVE_RELEASE_S = 0.005
 
 
 @contextlib.contextmanager
@@ -77,8 +80,10 @@ class LiveHardware(Hardware):
         # threads cannot stretch their clock pulses there), merged into the same time order.
         self.io = open_live_switches(config)
         cells = {n: (c.dout, c.pd_sck, float(c.sample_hz)) for n, c in config.cells.items()}
-        self.cells = (CellProcess(cells, on_record=self.io.merger.put, backend=config.sections["hx711"]["backend"])
+        self.cells = (CellProcess(cells, on_record=self.io.put, backend=config.sections["hx711"]["backend"])
                       if cells else None)
+        if self.cells is not None:
+            self.io.collect = self.cells.pull  # samples wait in the pipe until the daemon drains
         #: a record is delivered at most this long after its time (merge hold + release period)
         self.latency_s = HOLD_S + LIVE_RELEASE_S
 
@@ -90,10 +95,14 @@ class LiveHardware(Hardware):
             except CellProcessError as e:
                 self.io.close()
                 raise HardwareError(str(e)) from None  # it names the library to install
-        self.io.start(release_every_s=LIVE_RELEASE_S)
+        self.io.start()
 
     def complete_to(self) -> float:
-        return self.io.complete_to
+        # delivers the samples held long enough: on the daemon's loop, as it drains
+        return self.io.deliver_now()
+
+    def sync(self) -> None:
+        self.io.deliver_now()
 
     def stop(self) -> None:
         if self.cells is not None:

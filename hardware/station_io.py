@@ -15,8 +15,16 @@ need one time order. So ``RecordMerger`` holds each record ``hold_s``
 load-cell change takes to confirm) and releases everything older than that,
 sorted by time.
 
-Live (``start``): the readers run in threads and a releaser thread delivers
-records, so ``on_record`` is only ever called on that one thread.
+Live (``start``): the readers run in threads (or a child process, whose
+receiver thread calls ``put``). Nothing polls: load-cell samples are
+delivered when the owner asks how far the records are complete
+(``deliver_now``, the daemon's drain on its tick; ``collect`` first fetches
+what waits in the cell process's pipe), and a releaser thread
+sleeps until the earliest held switch edge or cell fault is ``hold_s`` old
+and delivers then, so those still reach the owner promptly. An idle station
+costs no wake-ups here (the releaser used to poll every 5 ms: 200 a second).
+``on_record`` may be called on the releaser thread or the thread calling
+``deliver_now``, never on two at once.
 Simulated (``hardware.sim.simulator``): no threads; the simulator steps the
 readers in virtual time and calls ``release``.
 """
@@ -35,7 +43,7 @@ from hardware.hx711 import HX711
 from hardware.switches import SwitchBank
 from hardware.thread_name import name_os_thread
 from station.config import Config
-from station.events import RawRecord
+from station.events import RawRecord, Sample
 
 HOLD_S = 0.02
 
@@ -116,10 +124,16 @@ class StationIO:
         self.merger = RecordMerger(on_record=self._deliver, hold_s=hold_s)
         self._stop = threading.Event()
         self._releaser: threading.Thread | None = None
+        # Live: when each held edge or fault is due (its time + hold), guarded by _wake
+        self._urgent: list[float] = []
+        self._wake = threading.Condition()
+        #: live: called before every release to fetch records that wait to be fetched
+        #: (``CellProcess.pull``: the cell process's samples wait in their pipe)
+        self.collect: Callable[[], object] | None = None
         self.drivers: dict[str, HX711] = {}
         self.readers: dict[str, CellReader] = {}
         self.switches = SwitchBank(pin_factory, [*config.holes, *config.buttons.values()],
-                                   active_low=config.active_low, on_edge=self.merger.put)
+                                   active_low=config.active_low, on_edge=self.put)
         try:
             if config.cells and gpio_module is None:
                 raise ValueError("the config has load cells but no GPIO module was given for the HX711s")
@@ -127,7 +141,7 @@ class StationIO:
                 drv = HX711(gpio_module, cell.dout, cell.pd_sck, sample_hz=cell.sample_hz,
                             clock=clock, sleep=sleep)
                 self.drivers[name] = drv
-                self.readers[name] = CellReader(name, drv, on_record=self.merger.put, clock=clock,
+                self.readers[name] = CellReader(name, drv, on_record=self.put, clock=clock,
                                                 stop_event=self._stop)
         except BaseException:
             self.close()
@@ -136,27 +150,65 @@ class StationIO:
     def _deliver(self, rec: RawRecord) -> None:
         self.on_record(rec)
 
+    def put(self, rec: RawRecord) -> None:
+        """Hold a record from any thread (switch callbacks, cell readers, the cell process's receiver).
+
+        Live, an edge or a fault also tells the releaser when it is due; a sample waits
+        for ``deliver_now``: nothing needs it before the owner's next drain."""
+        self.merger.put(rec)
+        if type(rec) is not Sample and self._releaser is not None:
+            due = rec.t + self.merger.hold_s
+            with self._wake:
+                heapq.heappush(self._urgent, due)
+                if self._urgent[0] == due:  # sooner than the releaser sleeps for
+                    self._wake.notify()
+
     # --- live ------------------------------------------------------------
 
-    def start(self, release_every_s: float = 0.005) -> None:
-        """Live: start a reader thread per cell and the thread that releases records."""
+    def start(self) -> None:
+        """Live: start a reader thread per cell and the thread that releases edges and faults."""
         if self._releaser is not None:
             raise RuntimeError("StationIO is already started")
+        self._releaser = threading.Thread(target=self._release_loop, name="station-io-release", daemon=True)
+        self._releaser.start()
         for reader in self.readers.values():
             reader.start()
-        self._releaser = threading.Thread(target=self._release_loop, args=(release_every_s,),
-                                          name="station-io-release", daemon=True)
-        self._releaser.start()
 
-    def _release_loop(self, every: float) -> None:
+    def next_due(self) -> float:
+        """Live: when the releaser next delivers (the earliest held edge or fault + hold), inf if none."""
+        with self._wake:
+            return self._urgent[0] if self._urgent else math.inf
+
+    def _release_loop(self) -> None:
         name_os_thread()
-        # time.sleep, not self._stop.wait(every): 200 times a second, a wait with a timeout
-        # makes and queues a lock each time; stopping waits one period at most either way.
-        stop, release, clock, sleep = self._stop, self.merger.release, self.clock, time.sleep
+        stop, wake, urgent, clock = self._stop, self._wake, self._urgent, self.clock
         while not stop.is_set():
-            sleep(every)
+            with wake:
+                if not urgent:
+                    wake.wait()  # put or close notifies
+                    continue
+                now = clock()
+                if urgent[0] > now:
+                    wake.wait(urgent[0] - now)
+                    continue
+                while urgent and urgent[0] <= now:
+                    heapq.heappop(urgent)
             if not stop.is_set():
-                release(clock())
+                self._collect_and_release(now)
+
+    def deliver_now(self) -> float:
+        """Live: deliver every record old enough to be in order, then return ``complete_to``.
+
+        The owner calls this when it drains (on its own thread): samples are delivered
+        here, not by a thread polling for them."""
+        self._collect_and_release(self.clock())
+        return self.merger.complete_to
+
+    def _collect_and_release(self, now: float) -> None:
+        # ``now`` read first: a record collected after it is stamped before it, so it is in time
+        if self.collect is not None:
+            self.collect()
+        self.merger.release(now)
 
     # --- both ------------------------------------------------------------
 
@@ -174,6 +226,7 @@ class StationIO:
 
         Advance a trial (``Trial.advance``) to this time, not to the clock:
         records up to ``hold_s`` older than the clock may still be on their way.
+        Live, read it through ``deliver_now``, which first delivers what is due.
         """
         return self.merger.complete_to
 
@@ -184,6 +237,8 @@ class StationIO:
     def close(self) -> None:
         """Stop the threads, deliver what is held, release pins and drivers. Safe to call twice."""
         self._stop.set()
+        with self._wake:
+            self._wake.notify()
         for reader in self.readers.values():
             reader.stop()
         if self._releaser is not None:

@@ -2,7 +2,8 @@
 
 Hardware threads (the record releaser, fed by the switch callbacks and the
 load-cell process, or the simulator's thread) hand raw records to
-``on_record``, which puts them on the inbox (a ``collections.deque``:
+``on_record`` (live, samples come on the loop itself: ``complete_to()``
+fetches and delivers them as the drain begins), which puts them on the inbox (a ``collections.deque``:
 ``append`` is atomic under the GIL) and, for a pin edge, wakes the loop
 (``call_soon_threadsafe``, at most one wake-up queued at a time). Load-cell
 samples wake nobody: a count change takes 200 ms to confirm, so the daemon's

@@ -25,10 +25,11 @@ woken); nonvoluntary ones (preemption) are reported apart.
    (``open_stub_realtime``, ``cell_reader_stub_chips``): the reader at near-C
    chip cost (RPi.GPIO's calls are C; the stub's few lines of Python still
    cost more, so the figure is high). The readers' receiving side is the
-   daemon's on a Pi (``LiveHardware``: the pipe's receiver thread and the
-   merger's releaser thread): those two threads are measured here, in this
-   process, as ``daemon_live_hardware_side``, and added to the daemon's own
-   work as ``daemon_on_pi_hardware``.
+   daemon's on a Pi (``LiveHardware``: the pipe's receiver thread, the
+   merger's releaser thread and the samples' delivery in the daemon's drain,
+   played here every ``TICK_S``): measured here, in this process, as
+   ``daemon_live_hardware_side``, and added to the daemon's own work as
+   ``daemon_on_pi_hardware``.
 
 ``pi_estimate``: this machine's figures times ``PI_SLOWDOWN`` (assumed: one
 Cortex-A53 core of a Pi Zero 2 W at 1 GHz runs this Python about 8 times
@@ -52,11 +53,11 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from hardware.cell_process import CellProcess  # noqa: E402
-from hardware.live import LIVE_RELEASE_S  # noqa: E402
 from hardware.sim.pins import VirtualPinFactory  # noqa: E402
 from hardware.station_io import StationIO  # noqa: E402
 from station.client import StationClient  # noqa: E402
 from station.config import load_config  # noqa: E402
+from station.daemon.service import TICK_S  # noqa: E402
 from station.events import CellFault  # noqa: E402
 from tests.daemon.daemon_proc import DaemonProcess  # noqa: E402
 
@@ -74,7 +75,9 @@ METHOD = {
     "cell_reader_fake_chips": "hardware.cell_process child on the simulator's fake chips in real time",
     "cell_reader_stub_chips": ("the same child on fake_cells.RealtimeStubChip (a chip as cheap as Python "
                                "allows): the reader at near-C chip cost"),
-    "daemon_live_hardware_side": "LiveHardware's pipe receiver + merger releaser threads (stub-chip run)",
+    "daemon_live_hardware_side": ("LiveHardware's pipe receiver + merger releaser threads, plus the CPU of "
+                                  "StationIO.deliver_now called every TICK_S as the daemon's drain does "
+                                  "(its wake-ups are the daemon's tick's: not counted) (stub-chip run)"),
     "daemon_on_pi_hardware": "daemon + daemon_live_hardware_side: the daemon process as a Pi runs it",
     "pi_estimate": f"CPU here x {PI_SLOWDOWN} (assumed: a Pi Zero 2 W A53 core runs this Python 8x slower)",
 }
@@ -176,18 +179,31 @@ def measure_cell_reader(seconds: float, opener: str) -> dict:
         faults += type(rec) is CellFault
 
     # LiveHardware's receiving side: StationIO without cells (switches on a mock pin factory
-    # here, lgpio's on a Pi) merging what the child sends, released every LIVE_RELEASE_S.
+    # here, lgpio's on a Pi) merging what the child sends; the daemon's drain delivers the
+    # samples (deliver_now on its tick: every TICK_S, as while a client watches the sensors).
     io = StationIO(replace(cfg, cells={}), VirtualPinFactory(time.monotonic), None, on_record=count)
-    cp = CellProcess(cells, on_record=io.merger.put, opener=opener)
+    cp = CellProcess(cells, on_record=io.put, opener=opener)
+    io.collect = cp.pull  # as LiveHardware does
     cp.start()
-    io.start(release_every_s=LIVE_RELEASE_S)
+    io.start()
     ours = {cp._thread.native_id, io._releaser.native_id}  # type: ignore[union-attr]
     pid = cp.pid
     assert pid is not None  # started
+
+    def drain_ticks(until: float) -> float:
+        """Play the daemon's ticks: deliver_now every TICK_S; returns the CPU seconds it took."""
+        cpu = 0.0
+        while time.monotonic() < until:
+            time.sleep(TICK_S)
+            c0 = time.thread_time()
+            io.deliver_now()
+            cpu += time.thread_time() - c0
+        return cpu
+
     try:
-        time.sleep(2.0)
+        drain_ticks(time.monotonic() + 2.0)
         b, hb, t0 = tasks(pid), tasks(os.getpid()), time.monotonic()
-        time.sleep(seconds)
+        drain_cpu = drain_ticks(t0 + seconds)
         a, ha, t1 = tasks(pid), tasks(os.getpid()), time.monotonic()
         mem = memory_mb(pid)
     finally:
@@ -195,11 +211,15 @@ def measure_cell_reader(seconds: float, opener: str) -> dict:
         io.close()
     span = t1 - t0
     reader = window(b, a, span)
+    side = window(hb, ha, span, lambda name, tid: tid in ours)
+    # the daemon's tick wakes anyway: count the drain's CPU, not its wake-ups
+    side["cpu_percent_by_thread"]["deliver_now (on the loop)"] = round(100 * drain_cpu / span, 2)
+    side["cpu_percent_of_one_core"] = round(side["cpu_percent_of_one_core"] + 100 * drain_cpu / span, 2)
     return {"cell_reader": {**reader, "rss_mb": mem["VmRSS"], "peak_rss_mb": mem["VmHWM"],
                             "backend": cp.backend_used, "stats": cp.stats,
                             "cell_faults": faults},
-            "daemon_live_hardware_side": window(hb, ha, span, lambda name, tid: tid in ours),
-            "records_merged": merged, "seconds": round(span, 1)}
+            "daemon_live_hardware_side": side,
+            "records_merged": merged, "merged_late": io.merger.late, "seconds": round(span, 1)}
 
 
 def main() -> None:
@@ -220,6 +240,7 @@ def main() -> None:
         "daemon_rss_mb": daemon["rss_mb"], "daemon_peak_rss_mb": daemon["peak_rss_mb"],
         "cell_reader_fake_chips": reader, "cell_reader_stub_chips": at_c,
         "daemon_live_hardware_side": live,
+        "records_merged_stub_run": stub["records_merged"], "merged_late_stub_run": stub["merged_late"],
         "daemon_on_pi_hardware": {"cpu_percent_of_one_core": on_pi, "wakeups_per_s": round(
             daemon["daemon"]["wakeups_per_s"] + live["wakeups_per_s"], 1)},
         "peak_rss_mb_daemon_plus_reader": round(daemon["peak_rss_mb"] + reader["peak_rss_mb"], 1),

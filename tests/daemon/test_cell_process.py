@@ -1,13 +1,15 @@
 """hardware.cell_process: the HX711 readers in a child process (its own interpreter lock)."""
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import threading
+import time
 
 import pytest
 
-from hardware.cell_process import STOPPED, CellProcess, CellProcessError
+from hardware.cell_process import DATA_PIPE_BYTES, STOPPED, CellProcess, CellProcessError
 from station.events import CellFault, Sample
 from tests.daemon.fake_cells import SIGNAL
 
@@ -27,12 +29,37 @@ class Collect:
             self.done.set()
 
 
+def pull_until_done(cp: CellProcess, got: Collect, timeout: float) -> bool:
+    """Pull the samples as the daemon's drain does, until ``got`` has what it waits for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cp.pull()
+        if got.done.wait(0.01):
+            return True
+    return False
+
+
+def test_samples_wait_in_their_pipe_until_pulled():
+    got = Collect(lambda rs: False)
+    cp = CellProcess(CELLS, got, opener=FAKE)
+    cp.start()
+    try:
+        # room for a minute and more of samples should the daemon's loop stall
+        assert fcntl.fcntl(cp._data.fileno(), fcntl.F_GETPIPE_SZ) >= DATA_PIPE_BYTES
+        assert cp._data.poll(20)  # the child has sent a sample
+        assert not [r for r in got.records if type(r) is Sample]  # no thread woke to take it
+        assert cp.pull() > 0
+        assert [r for r in got.records if type(r) is Sample]
+    finally:
+        cp.close()
+
+
 def test_samples_of_every_cell_come_from_the_child_and_close_stops_it():
     got = Collect(lambda rs: {r.cell for r in rs if type(r) is Sample} == set(CELLS) and len(rs) > 20)
     cp = CellProcess(CELLS, got, opener=FAKE)
     cp.start()
     try:
-        assert got.done.wait(20)
+        assert pull_until_done(cp, got, 20)
         assert cp.pid != os.getpid()
         assert cp.backend_used == "simulated"
         samples = [r for r in got.records if type(r) is Sample]
@@ -45,6 +72,7 @@ def test_samples_of_every_cell_come_from_the_child_and_close_stops_it():
     assert not cp._proc.is_alive()
     assert not [r for r in got.records if type(r) is CellFault]  # a clean stop is no fault
     # the child's count of what it read, logged as it stopped: every reading it sent arrived
+    # (close pulls the last ones)
     for cell in CELLS:
         arrived = sum(type(r) is Sample and r.cell == cell for r in got.records)
         assert cp.stats[cell]["readings"] == arrived > 0 and cp.stats[cell]["discarded"] == {}
@@ -59,7 +87,7 @@ def _exact_samples_of_both_cells(opener, n):
     cp = CellProcess(CELLS, got, opener=opener)
     cp.start()
     try:
-        assert got.done.wait(60)
+        assert pull_until_done(cp, got, 60)
     finally:
         cp.close()
     return cp, [r for r in got.records if type(r) is Sample]
@@ -77,7 +105,7 @@ def test_a_child_that_cannot_open_the_cells_says_why():
         cp.start()
 
 
-def test_a_child_that_dies_is_a_fault_on_every_cell():
+def test_a_child_that_dies_is_a_fault_on_every_cell_unpulled():
     got = Collect(lambda rs: sum(type(r) is CellFault for r in rs) == len(CELLS))
     cp = CellProcess(CELLS, got, opener=FAKE)
     cp.start()

@@ -231,7 +231,7 @@ def test_merger_delivers_a_record_that_came_too_late_and_counts_it():
 
 
 def test_live_station_io_delivers_edges_on_its_release_thread(config):
-    """Live mode: a releaser thread delivers; no cells, so no HX711 module is needed."""
+    """Live mode: the releaser thread delivers edges unasked; no cells, so no HX711 module is needed."""
     switches_only = Config(config.holes, config.buttons)
     factory = MockFactory()
     got, threads = [], set()
@@ -245,7 +245,7 @@ def test_live_station_io_delivers_edges_on_its_release_thread(config):
 
     io_ = StationIO(switches_only, factory, None, on_record=on_record)
     try:
-        io_.start(release_every_s=0.002)
+        io_.start()
         factory.pin(config.holes[0]).drive_low()
         factory.pin(config.holes[0]).drive_high()
         assert arrived.wait(5.0)
