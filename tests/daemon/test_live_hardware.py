@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -24,8 +25,9 @@ REALTIME_FAKE = "tests.daemon.fake_cells:open_fake_realtime"
 @pytest.fixture
 def hw(monkeypatch):
     factory = MockFactory()
-    monkeypatch.setattr(live, "open_station_io",
-                        lambda config: StationIO(config, factory, None, on_record=live._discard))
+    monkeypatch.setattr(live, "open_live_switches",
+                        lambda config: StationIO(replace(config, cells={}), factory, None,
+                                         on_record=live._discard))
     monkeypatch.setattr(live, "CellProcess", functools.partial(CellProcess, opener=REALTIME_FAKE))
     config = load_config(None)
     h = live.LiveHardware(config)
