@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -79,6 +80,10 @@ METHOD = {
                                   "StationIO.deliver_now called every TICK_S as the daemon's drain does "
                                   "(its wake-ups are the daemon's tick's: not counted) (stub-chip run)"),
     "daemon_on_pi_hardware": "daemon + daemon_live_hardware_side: the daemon process as a Pi runs it",
+    "rss": ("VmRSS/VmHWM (/proc/PID/status). The reader child is spawned as the daemon's is: spawn "
+            "re-imports the parent's main script, which for the daemon is the `station` console script "
+            "(station.cli), not this benchmark (its imports would add ~10 MB to the child); "
+            "peak_rss_mb_daemon_plus_reader uses the stub-chip child (no simulator modules in it, as on a Pi)"),
     "pi_estimate": f"CPU here x {PI_SLOWDOWN} (assumed: a Pi Zero 2 W A53 core runs this Python 8x slower)",
 }
 
@@ -167,6 +172,23 @@ async def measure_daemon(seconds: float, clients: int, work: Path) -> dict:
             "messages_to_clients": received, "seconds": round(span, 1)}
 
 
+@contextlib.contextmanager
+def spawned_as_the_daemons_child():
+    """Spawn children as ``station daemon`` does: multiprocessing's spawn re-imports the parent's
+    main script in the child, and the daemon's is the ``station`` console script, not this file."""
+    main = sys.modules["__main__"]
+    script = Path(sys.executable).with_name("station")
+    if not script.exists() or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    old = main.__file__
+    main.__file__ = str(script)
+    try:
+        yield
+    finally:
+        main.__file__ = old
+
+
 def measure_cell_reader(seconds: float, opener: str) -> dict:
     """The reader child on ``opener``'s chips in real time, and LiveHardware's receiving side here."""
     cfg = load_config(None)
@@ -184,7 +206,8 @@ def measure_cell_reader(seconds: float, opener: str) -> dict:
     io = StationIO(replace(cfg, cells={}), VirtualPinFactory(time.monotonic), None, on_record=count)
     cp = CellProcess(cells, on_record=io.put, opener=opener)
     io.collect = cp.pull  # as LiveHardware does
-    cp.start()
+    with spawned_as_the_daemons_child():
+        cp.start()
     io.start()
     ours = {cp._thread.native_id, io._releaser.native_id}  # type: ignore[union-attr]
     pid = cp.pid
@@ -243,7 +266,7 @@ def main() -> None:
         "records_merged_stub_run": stub["records_merged"], "merged_late_stub_run": stub["merged_late"],
         "daemon_on_pi_hardware": {"cpu_percent_of_one_core": on_pi, "wakeups_per_s": round(
             daemon["daemon"]["wakeups_per_s"] + live["wakeups_per_s"], 1)},
-        "peak_rss_mb_daemon_plus_reader": round(daemon["peak_rss_mb"] + reader["peak_rss_mb"], 1),
+        "peak_rss_mb_daemon_plus_reader": round(daemon["peak_rss_mb"] + at_c["peak_rss_mb"], 1),
         "pi_estimate_cpu_percent": {"daemon": round(on_pi * PI_SLOWDOWN, 1),
                                     "cell_reader": round(at_c["cpu_percent_of_one_core"] * PI_SLOWDOWN, 1)},
         "clients": args.clients, "messages_to_clients": daemon["messages_to_clients"],
