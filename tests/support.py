@@ -55,3 +55,20 @@ async def staff_client(socket, *roles: str, patient: dict | None = None) -> Asyn
         if patient is not None:
             await c.request("create_patient", **patient)
         yield c
+
+
+class RecordsSeen:
+    """An ``on_record`` for hardware tests: keeps every record; ``edge_seen`` is set by the first edge."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.got: list = []
+        self.edge_seen = threading.Event()
+
+    def __call__(self, rec) -> None:
+        from station.events import Edge
+
+        self.got.append(rec)
+        if type(rec) is Edge:
+            self.edge_seen.set()

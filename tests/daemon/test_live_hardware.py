@@ -6,7 +6,6 @@ Edges come from the releaser thread unasked; samples only when the daemon drains
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from dataclasses import replace
 
@@ -17,7 +16,8 @@ import hardware.live as live
 from hardware.cell_process import CellProcess
 from hardware.station_io import StationIO
 from station.config import load_config
-from station.events import Edge, RawRecord, Sample
+from station.events import Edge, Sample
+from tests.support import RecordsSeen
 
 REALTIME_FAKE = "tests.daemon.fake_cells:open_fake_realtime"
 
@@ -38,13 +38,8 @@ def hw(monkeypatch):
 
 def test_edges_come_unasked_samples_when_the_daemon_drains_in_one_time_order(hw):
     h, factory, config = hw
-    got: list[RawRecord] = []
-    edge_seen = threading.Event()
-
-    def on_record(rec: RawRecord) -> None:
-        got.append(rec)
-        if type(rec) is Edge:
-            edge_seen.set()
+    on_record = RecordsSeen()
+    got, edge_seen = on_record.got, on_record.edge_seen
 
     h.start(on_record)
     assert h.cells is not None

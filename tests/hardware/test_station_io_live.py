@@ -11,6 +11,7 @@ from hardware.sim.clock import VirtualClock
 from hardware.station_io import HOLD_S, StationIO
 from station.config import Config, load_config
 from station.events import CellFault, Edge, RawRecord, Sample
+from tests.support import RecordsSeen
 
 
 @pytest.fixture
@@ -63,13 +64,8 @@ def test_the_releaser_waits_for_the_earliest_edge_or_fault_and_ignores_samples(s
 
 def test_the_releaser_delivers_an_edge_once_held_with_the_samples_before_it(switches_only, factory):
     clock = VirtualClock(100.0)
-    got: list[RawRecord] = []
-    edge_seen = threading.Event()
-
-    def on_record(rec: RawRecord) -> None:
-        got.append(rec)
-        if type(rec) is Edge:
-            edge_seen.set()
+    on_record = RecordsSeen()
+    got, edge_seen = on_record.got, on_record.edge_seen
 
     io = StationIO(switches_only, factory, None, on_record=on_record, clock=clock.now)
     try:

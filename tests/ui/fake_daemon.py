@@ -127,6 +127,7 @@ class FakeDaemon:
         extra = {n[5:] for n in dir(self) if n.startswith("_cmd_")} - set(api.COMMANDS)
         assert not missing and not extra, f"the fake daemon lacks {sorted(missing)} / has {sorted(extra)}"
         self._conns: dict[asyncio.StreamWriter, set[str]] = {}
+        self._serving: set[asyncio.Task] = set()  # each connection's _serve
         self._server: asyncio.base_events.Server | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-daemon", daemon=True)
@@ -145,8 +146,12 @@ class FakeDaemon:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.stop()
+        with contextlib.suppress(Exception):  # end every connection's task on the loop, not at garbage collection
+            self._call(self._end_serving())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
         self.store.close()
 
     def __enter__(self) -> FakeDaemon:
@@ -168,6 +173,12 @@ class FakeDaemon:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         self._server = await asyncio.start_unix_server(self._serve, self.path, limit=api.MAX_REQUEST_LINE * 2)
+
+    async def _end_serving(self) -> None:
+        tasks = list(self._serving)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _stop(self, reason: str) -> None:
         if self._server is not None:
@@ -293,6 +304,9 @@ class FakeDaemon:
     # --- connections --------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._serving.add(task)
         self._conns[writer] = set(api.DEFAULT_TOPICS)
         roles: set[str] = set()
         writer.write(api.encode(api.hello(self.state(), self.clock())))
@@ -323,6 +337,7 @@ class FakeDaemon:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self._serving.discard(task)
             self._conns.pop(writer, None)
             writer.close()
 
