@@ -38,6 +38,7 @@ from __future__ import annotations
 import fcntl
 import importlib
 import logging
+import math
 import multiprocessing
 import threading
 import time
@@ -193,8 +194,10 @@ class CellProcess:
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
 
-    def pull(self) -> int:
-        """Hand every sample the child has sent so far to ``on_record``; returns how many.
+    def pull(self, until_t: float = math.inf) -> int:
+        """Hand the samples the child has sent to ``on_record``, up to and including the first one
+        stamped after ``until_t`` (the caller's now: later ones are not needed for its release,
+        and a child sending faster than this takes them cannot keep it here); returns how many.
 
         Any thread may call it (the daemon's drain, the merger's releaser); one at a time."""
         n = 0
@@ -205,8 +208,11 @@ class CellProcess:
             on_record = self.on_record
             try:
                 while data.poll():
-                    on_record(data.recv())
+                    rec = data.recv()
+                    on_record(rec)
                     n += 1
+                    if rec.t > until_t:
+                        break
             except (EOFError, OSError):
                 pass  # the child is gone: the receiver thread reports it
         return n

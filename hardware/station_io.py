@@ -129,7 +129,7 @@ class StationIO:
         self._wake = threading.Condition()
         #: live: called before every release to fetch records that wait to be fetched
         #: (``CellProcess.pull``: the cell process's samples wait in their pipe)
-        self.collect: Callable[[], object] | None = None
+        self.collect: Callable[[float], object] | None = None
         self.drivers: dict[str, HX711] = {}
         self.readers: dict[str, CellReader] = {}
         self.switches = SwitchBank(pin_factory, [*config.holes, *config.buttons.values()],
@@ -207,7 +207,7 @@ class StationIO:
     def _collect_and_release(self, now: float) -> None:
         # ``now`` read first: a record collected after it is stamped before it, so it is in time
         if self.collect is not None:
-            self.collect()
+            self.collect(now)
         self.merger.release(now)
 
     # --- both ------------------------------------------------------------

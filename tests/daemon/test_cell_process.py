@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import signal
 import threading
@@ -33,7 +34,8 @@ def pull_until_done(cp: CellProcess, got: Collect, timeout: float) -> bool:
     """Pull the samples as the daemon's drain does, until ``got`` has what it waits for."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        cp.pull()
+        # a second of the child's time a call: the fake child reads in virtual time, faster than real
+        cp.pull(until_t=got.records[-1].t + 1.0 if got.records else -math.inf)
         if got.done.wait(0.01):
             return True
     return False
@@ -50,6 +52,25 @@ def test_samples_wait_in_their_pipe_until_pulled():
         assert not [r for r in got.records if type(r) is Sample]  # no thread woke to take it
         assert cp.pull() > 0
         assert [r for r in got.records if type(r) is Sample]
+    finally:
+        cp.close()
+
+
+def test_a_pull_ends_after_the_first_sample_stamped_later_than_asked():
+    # the fake child reads in virtual time, faster than real time: without the bound a pull
+    # taking what arrives could go on for as long as the child sends
+    got = Collect(lambda rs: False)
+    cp = CellProcess(CELLS, got, opener=FAKE)
+    cp.start()
+    try:
+        assert cp._data.poll(20)
+        assert cp.pull(until_t=-math.inf) == 1
+        until = got.records[-1].t + 0.5
+        assert cp._data.poll(20)
+        n = cp.pull(until_t=until)
+        taken = got.records[1:]
+        assert len(taken) == n >= 1
+        assert all(r.t <= until for r in taken[:-1])
     finally:
         cp.close()
 

@@ -119,7 +119,7 @@ def test_deliver_now_collects_what_waits_to_be_fetched_before_releasing(switches
     io = StationIO(switches_only, factory, None, on_record=got.append, clock=clock.now)
     pipe = [Sample(99.95, "dish", 1), Sample(99.99, "dish", 2)]
 
-    def collect() -> None:
+    def collect(now: float) -> None:
         while pipe:
             io.put(pipe.pop(0))
 
